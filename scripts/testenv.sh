@@ -1,0 +1,519 @@
+#!/usr/bin/env bash
+# Local test ground: a real etcd + kube-apiserver (RBAC, client-cert admin) and a real
+# SigV4-checking S3 server, all on 127.0.0.1, started without Docker or internet.
+#
+#   scripts/testenv.sh build            build/cache the binaries only
+#   scripts/testenv.sh up   [NAME]      start (or reuse) control plane NAME + the shared S3 server
+#   scripts/testenv.sh down [NAME]      stop control plane NAME (the S3 server stops with the last one)
+#   scripts/testenv.sh down-all         stop everything this checkout started
+#   scripts/testenv.sh status           show what is running
+#   scripts/testenv.sh env  [NAME]      print the path of NAME's env file (fails if not up)
+#   scripts/testenv.sh s3-stop|s3-start stop/start only the S3 server (outage tests)
+#
+# `up` prints the path of a sourceable env file (.testenv/NAME/env) exporting KUBECONFIG,
+# KUBECTL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION, TESTENV_NAME, TESTENV_ROOT
+# (that NAME's state dir: logs, pids, certificates) and TESTENV_SCRIPT (this script).
+# One S3 server is shared by all NAMEs; it keeps its port across s3-stop/s3-start.
+#
+# Binaries are cached outside the repository, keyed by version, under
+#   ${CLUSTER_BACKUP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cluster-backup-operator}
+# KUBEBUILDER_ASSETS (a folder with kube-apiserver, etcd, kubectl) skips the Go build, like envtest.
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-v1.36.3}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.8}
+S3S_FS_VERSION=${S3S_FS_VERSION:-0.14.1}
+S3_ACCESS_KEY=${S3_ACCESS_KEY:-testenv-access-key}
+S3_SECRET_KEY=${S3_SECRET_KEY:-testenv-secret-key-0123456789}
+S3_REGION=${S3_REGION:-us-east-1}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${CLUSTER_BACKUP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cluster-backup-operator}
+STATE_ROOT=${TESTENV_DIR:-$ROOT/.testenv}
+
+log() { printf '[testenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+k8s_bin_dir() { echo "$CACHE/kubernetes-$K8S_VERSION"; }
+etcd_bin_dir() { echo "$CACHE/etcd-$ETCD_VERSION"; }
+s3_bin_dir() { echo "$CACHE/s3s-fs-$S3S_FS_VERSION"; }
+
+# Resolve binaries: KUBEBUILDER_ASSETS first, then the cache.
+apiserver_bin() { if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then echo "$KUBEBUILDER_ASSETS/kube-apiserver"; else echo "$(k8s_bin_dir)/kube-apiserver"; fi; }
+kubectl_bin()   { if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kubectl" ]; then echo "$KUBEBUILDER_ASSETS/kubectl"; else echo "$(k8s_bin_dir)/kubectl"; fi; }
+etcd_bin()      { if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then echo "$KUBEBUILDER_ASSETS/etcd"; else echo "$(etcd_bin_dir)/etcd"; fi; }
+s3_bin()        { echo "$(s3_bin_dir)/bin/s3s-fs"; }
+
+# --- building ------------------------------------------------------------------------------
+
+# k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with local paths, so it
+# cannot be `go install`ed. A throw-away module requiring it, with each staging module pinned
+# to the matching v0.<minor>.<patch>, builds it from the module proxy.
+build_kubernetes() {
+  local out; out=$(k8s_bin_dir)
+  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ]; then return 0; fi
+  command -v go >/dev/null || die "Go is needed to build kube-apiserver (or set KUBEBUILDER_ASSETS)"
+  local started=$SECONDS work staging gomod
+  work=$(mktemp -d "${TMPDIR:-/tmp}/testenv-k8s-build.XXXXXX")
+  staging="v0.${K8S_VERSION#v1.}"
+  log "building kube-apiserver + kubectl $K8S_VERSION from the Go module proxy into $out"
+  log "first build only: this takes a long time on 2 cores (20-40 min); later runs reuse the cache"
+  gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  [ -f "$gomod" ] || die "could not download k8s.io/kubernetes@$K8S_VERSION"
+  {
+    echo "module testenv.local/k8sbuild"
+    echo
+    echo "go 1.26"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    # Exactly v0.0.0: k8s.io/utils and kube-openapi are real pseudo-versions (v0.0.0-2026...)
+    # and must stay as they are (there is no k8s.io/utils v0.36.x).
+    awk -v v="$staging" '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print "replace " $1 " => " $1 " " v}' "$gomod"
+  } > "$work/go.mod"
+  (
+    cd "$work"
+    export GOFLAGS="${GOFLAGS:-} -mod=mod"
+    go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" >&2
+    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#v1.}"
+    ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
+    mkdir -p "$out.tmp"
+    log "compiling kube-apiserver"
+    go build -pgo=off -trimpath -ldflags "$ldflags" -o "$out.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+    log "compiling kubectl"
+    go build -pgo=off -trimpath -ldflags "$ldflags" -o "$out.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
+  )
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  rm -rf "$work"
+  log "kubernetes $K8S_VERSION built in $((SECONDS - started)) s"
+}
+
+# etcd's server module also uses relative replaces; same throw-away-module trick.
+build_etcd() {
+  local out; out=$(etcd_bin_dir)
+  if [ -x "$out/etcd" ]; then return 0; fi
+  command -v go >/dev/null || die "Go is needed to build etcd (or set KUBEBUILDER_ASSETS)"
+  local started=$SECONDS work
+  work=$(mktemp -d "${TMPDIR:-/tmp}/testenv-etcd-build.XXXXXX")
+  log "building etcd $ETCD_VERSION from the Go module proxy into $out"
+  printf 'module testenv.local/etcdbuild\n\ngo 1.26\n' > "$work/go.mod"
+  (
+    cd "$work"
+    export GOFLAGS="${GOFLAGS:-} -mod=mod"
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
+    mkdir -p "$out.tmp"
+    go build -pgo=off -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
+  )
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  rm -rf "$work"
+  log "etcd $ETCD_VERSION built in $((SECONDS - started)) s"
+}
+
+# s3s-fs: a small Apache-2.0 S3 server that stores objects as files and checks SigV4 with one
+# fixed key pair. 0.14.1 is pinned because newer releases need a newer rustc. It gets its own
+# CARGO_TARGET_DIR so the project's target/ is never touched.
+build_s3() {
+  local bin; bin=$(s3_bin)
+  if [ -x "$bin" ]; then return 0; fi
+  command -v cargo >/dev/null || die "cargo is needed to build s3s-fs"
+  local started=$SECONDS tgt
+  tgt=$(mktemp -d "${TMPDIR:-/tmp}/testenv-s3s-build.XXXXXX")
+  log "building s3s-fs $S3S_FS_VERSION from crates.io into $(s3_bin_dir) (first run only, a few minutes)"
+  # cd away from the repository so its .cargo/config or workspace cannot interfere.
+  if ! (cd "$tgt" && CARGO_TARGET_DIR="$tgt/target" cargo install s3s-fs --version "$S3S_FS_VERSION" \
+          --features binary --locked --root "$(s3_bin_dir)" >&2); then
+    log "cargo install --locked failed; retrying without --locked"
+    (cd "$tgt" && CARGO_TARGET_DIR="$tgt/target" cargo install s3s-fs --version "$S3S_FS_VERSION" \
+        --features binary --root "$(s3_bin_dir)" >&2)
+  fi
+  rm -rf "$tgt"
+  [ -x "$bin" ] || die "s3s-fs was not installed at $bin"
+  log "s3s-fs $S3S_FS_VERSION built in $((SECONDS - started)) s"
+}
+
+# Go's compiler is silent for minutes at a time; a heartbeat shows the build is still alive.
+HEARTBEAT_PID=
+heartbeat_start() {
+  local what=$1 t0=$SECONDS
+  ( while sleep 60; do log "still $what ($(( (SECONDS - t0) / 60 )) min so far)"; done ) 9>&- &
+  HEARTBEAT_PID=$!
+}
+heartbeat_stop() {
+  if [ -n "$HEARTBEAT_PID" ]; then kill "$HEARTBEAT_PID" 2>/dev/null || true; wait "$HEARTBEAT_PID" 2>/dev/null || true; fi
+  HEARTBEAT_PID=
+}
+trap heartbeat_stop EXIT
+
+build_all() {
+  take_lock
+  if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
+    # Like envtest: the folder must provide the control plane; kubectl there is optional.
+    [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no kube-apiserver"
+    [ -x "$KUBEBUILDER_ASSETS/etcd" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no etcd"
+    [ -x "$KUBEBUILDER_ASSETS/kubectl" ] || log "note: no kubectl in KUBEBUILDER_ASSETS; KUBECTL will point to $(kubectl_bin) (may be missing)"
+  else
+    if [ ! -x "$(etcd_bin)" ]; then heartbeat_start "building etcd"; build_etcd; heartbeat_stop; fi
+    if [ ! -x "$(apiserver_bin)" ] || [ ! -x "$(kubectl_bin)" ]; then
+      heartbeat_start "building kubernetes"; build_kubernetes; heartbeat_stop
+    fi
+  fi
+  if [ ! -x "$(s3_bin)" ]; then heartbeat_start "building s3s-fs"; build_s3; heartbeat_stop; fi
+}
+
+# --- processes ---------------------------------------------------------------------------
+
+# A pid file counts only if the process is alive AND its command line mentions our state
+# directory: a recycled pid must never make us report "up" or kill a stranger.
+pid_alive() { # PIDFILE MARKER
+  local pid
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$2"
+}
+
+# TERM, wait up to 10 s, then KILL; only ever the pid recorded in PIDFILE.
+stop_pidfile() { # PIDFILE MARKER
+  local pid i
+  if pid_alive "$1" "$2"; then
+    pid=$(cat "$1")
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 100); do pid_alive "$1" "$2" || break; sleep 0.1; done
+    if pid_alive "$1" "$2"; then log "pid $pid ignored TERM; sending KILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
+  fi
+  rm -f "$1"
+}
+
+# Start a daemon in its own session (outlives this shell and its terminal), output to LOG,
+# stdin closed, the lock fd (9) not inherited. setsid execs in place (we are not a process
+# group leader here), so $! is the daemon's own pid.
+spawn() { # PIDFILE LOG CMD...
+  local pidfile=$1 logfile=$2; shift 2
+  setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+  echo $! > "$pidfile"
+}
+
+# Free ports below the ephemeral range (32768+), so an outgoing connection cannot grab one
+# while the S3 server is stopped for an outage test. Binding on 127.0.0.1 proves it is free.
+# Ports recorded by any NAME or by a stopped S3 server are skipped too.
+free_ports() { # COUNT
+  local taken
+  taken=$(cat "$STATE_ROOT"/*/*.port "$STATE_ROOT"/_s3/port 2>/dev/null | tr '\n' ' ' || true)
+  python3 - "$1" "$taken" <<'PY'
+import random, socket, sys
+n, got, socks = int(sys.argv[1]), [], []
+taken = {int(x) for x in sys.argv[2].split()}
+while len(got) < n:
+    p = random.randint(20000, 32000)
+    if p in got or p in taken:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        s.close(); continue
+    socks.append(s); got.append(p)
+print(" ".join(map(str, got)))
+PY
+}
+
+port_in_use() { python3 -c 'import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"; }
+
+# curl never goes through a proxy here: everything is on 127.0.0.1.
+lcurl() { curl --noproxy '*' -s --max-time 5 "$@"; }
+
+show_log_tail() { local f; for f in "$@"; do [ -f "$f" ] && { echo "----- last lines of $f" >&2; tail -n 30 "$f" >&2; }; done; true; }
+
+# Every entry point that changes state holds this lock, so parallel `up`s (e.g. test
+# binaries run concurrently) cannot start two S3 servers or reuse half-started clusters.
+LOCKED=
+take_lock() {
+  [ -z "$LOCKED" ] || return 0
+  mkdir -p "$STATE_ROOT"
+  exec 9>"$STATE_ROOT/.lock"
+  flock 9
+  LOCKED=1
+}
+
+valid_name() { [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] && [ "$1" != "_s3" ] || die "invalid NAME '$1' (letters, digits, . _ -)"; }
+
+# --- shared S3 server ----------------------------------------------------------------------
+
+S3_DIR=$STATE_ROOT/_s3
+
+s3_up() { pid_alive "$S3_DIR/pid" "$S3_DIR/data"; }
+
+# A signed ListBuckets that returns 200 proves the server is up and the keys match.
+s3_answers() { # PORT
+  [ "$(lcurl -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+        --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "http://127.0.0.1:$1/")" = 200 ]
+}
+
+s3_start() {
+  if s3_up; then return 0; fi
+  local port i
+  mkdir -p "$S3_DIR/data"
+  # Keep the port across s3-stop/s3-start: clients hold the endpoint from the env file.
+  if [ -s "$S3_DIR/port" ]; then port=$(cat "$S3_DIR/port"); else port=$(free_ports 1); echo "$port" > "$S3_DIR/port"; fi
+  if port_in_use "$port"; then die "S3 port $port on 127.0.0.1 is taken by another process"; fi
+  log "starting s3s-fs on 127.0.0.1:$port (data in $S3_DIR/data)"
+  spawn "$S3_DIR/pid" "$S3_DIR/s3.log" "$(s3_bin)" --host 127.0.0.1 --port "$port" \
+    --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$S3_DIR/data"
+  for i in $(seq 300); do
+    if s3_answers "$port"; then return 0; fi
+    s3_up || break
+    sleep 0.1
+  done
+  show_log_tail "$S3_DIR/s3.log"
+  stop_pidfile "$S3_DIR/pid" "$S3_DIR/data"
+  die "S3 server did not answer on 127.0.0.1:$port"
+}
+
+s3_stop() {
+  if s3_up; then log "stopping S3 server (pid $(cat "$S3_DIR/pid"))"; fi
+  stop_pidfile "$S3_DIR/pid" "$S3_DIR/data"
+}
+
+# --- control planes ------------------------------------------------------------------------
+
+list_names() {
+  local d
+  [ -d "$STATE_ROOT" ] || return 0
+  for d in "$STATE_ROOT"/*/; do
+    [ -d "$d" ] || continue
+    d=$(basename "$d"); [ "$d" = _s3 ] || echo "$d"
+  done
+}
+
+cp_alive() { # NAME: both recorded processes are running
+  local dir=$STATE_ROOT/$1
+  pid_alive "$dir/etcd.pid" "$dir/etcd-data" && pid_alive "$dir/apiserver.pid" "$dir/pki"
+}
+
+cp_healthy() { # NAME: running and /readyz says ok
+  local dir=$STATE_ROOT/$1
+  cp_alive "$1" || return 1
+  [ "$(lcurl --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
+        "https://127.0.0.1:$(cat "$dir/apiserver.port")/readyz")" = ok ]
+}
+
+cp_stop() { # NAME: API server first (it would otherwise log etcd errors), then etcd
+  local dir=$STATE_ROOT/$1
+  stop_pidfile "$dir/apiserver.pid" "$dir/pki"
+  stop_pidfile "$dir/etcd.pid" "$dir/etcd-data"
+}
+
+# CA, API server serving cert, admin client cert (O=system:masters => cluster-admin
+# without any RBAC objects), service-account signing key pair. EC keys: fast to make.
+make_pki() { # DIR
+  local pki=$1
+  mkdir -p "$pki"
+  (
+    cd "$pki"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/CN=testenv-ca" -keyout ca.key -out ca.crt 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' > server.ext
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > client.ext
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out apiserver.crt 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -subj "/O=system:masters/CN=testenv-admin" -keyout admin.key -out admin.csr 2>/dev/null
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out admin.crt 2>/dev/null
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
+    openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
+    rm -f ./*.csr ./*.ext ca.srl
+  ) || die "openssl failed to create certificates in $pki"
+}
+
+write_kubeconfig() { # DIR PORT
+  local dir=$1 port=$2 b64='base64 -w0'
+  cat > "$dir/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: testenv
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority-data: $($b64 < "$dir/pki/ca.crt")
+users:
+- name: testenv-admin
+  user:
+    client-certificate-data: $($b64 < "$dir/pki/admin.crt")
+    client-key-data: $($b64 < "$dir/pki/admin.key")
+contexts:
+- name: testenv
+  context:
+    cluster: testenv
+    user: testenv-admin
+    namespace: default
+current-context: testenv
+KC
+  chmod 600 "$dir/kubeconfig"
+}
+
+write_env() { # NAME
+  local name=$1 dir=$STATE_ROOT/$1
+  cat > "$dir/env.tmp" <<ENV
+# Generated by scripts/testenv.sh up $name; source it.
+export TESTENV_NAME='$name'
+export TESTENV_ROOT='$dir'
+export TESTENV_SCRIPT='$ROOT/scripts/testenv.sh'
+export KUBECONFIG='$dir/kubeconfig'
+export KUBECTL='$(kubectl_bin)'
+export S3_ENDPOINT='http://127.0.0.1:$(cat "$S3_DIR/port")'
+export S3_ACCESS_KEY='$S3_ACCESS_KEY'
+export S3_SECRET_KEY='$S3_SECRET_KEY'
+export S3_REGION='$S3_REGION'
+# Everything is on loopback; keep any configured HTTP proxy out of the way.
+export NO_PROXY="127.0.0.1,localhost\${NO_PROXY:+,\$NO_PROXY}"
+export no_proxy="\$NO_PROXY"
+ENV
+  mv "$dir/env.tmp" "$dir/env"
+}
+
+cp_start() { # NAME
+  local name=$1 dir=$STATE_ROOT/$1 etcd_port peer_port api_port i
+  rm -rf "$dir"; mkdir -p "$dir"
+  read -r etcd_port peer_port api_port <<<"$(free_ports 3)"
+  echo "$etcd_port" > "$dir/etcd.port"; echo "$peer_port" > "$dir/etcd-peer.port"; echo "$api_port" > "$dir/apiserver.port"
+  make_pki "$dir/pki"
+
+  log "[$name] starting etcd on 127.0.0.1:$etcd_port"
+  # --unsafe-no-fsync: throw-away data, much faster on slow disks. 8 GiB quota: large tests.
+  spawn "$dir/etcd.pid" "$dir/etcd.log" "$(etcd_bin)" --name testenv --data-dir "$dir/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "testenv=http://127.0.0.1:$peer_port" --unsafe-no-fsync --quota-backend-bytes=8589934592
+  for i in $(seq 300); do
+    lcurl "http://127.0.0.1:$etcd_port/health" | grep -q '"health":"true"' && break
+    if ! pid_alive "$dir/etcd.pid" "$dir/etcd-data" || [ "$i" = 300 ]; then
+      show_log_tail "$dir/etcd.log"; cp_stop "$name"; die "[$name] etcd did not become healthy"
+    fi
+    sleep 0.1
+  done
+
+  log "[$name] starting kube-apiserver on https://127.0.0.1:$api_port"
+  # Flags as envtest uses them; --advertise-address because this machine has a non-loopback
+  # interface the API server would otherwise pick for the "kubernetes" Service endpoint.
+  spawn "$dir/apiserver.pid" "$dir/apiserver.log" "$(apiserver_bin)" \
+    --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
+    --cert-dir="$dir/pki" --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
+    --client-ca-file="$dir/pki/ca.crt" --authorization-mode=RBAC \
+    --service-cluster-ip-range=10.0.0.0/24 --disable-admission-plugins=ServiceAccount --allow-privileged=true \
+    --service-account-issuer=https://127.0.0.1 --service-account-key-file="$dir/pki/sa.pub" \
+    --service-account-signing-key-file="$dir/pki/sa.key"
+  write_kubeconfig "$dir" "$api_port"
+
+  # Ready = /readyz ok AND the "default" namespace exists (created by a controller shortly
+  # after the server starts serving).
+  local deadline=$((SECONDS + ${TESTENV_TIMEOUT:-180}))
+  until cp_healthy "$name" && KUBECONFIG="$dir/kubeconfig" "$(kubectl_bin)" get ns default >/dev/null 2>&1; do
+    if ! cp_alive "$name" || [ "$SECONDS" -ge "$deadline" ]; then
+      show_log_tail "$dir/etcd.log" "$dir/apiserver.log"; cp_stop "$name"
+      die "[$name] kube-apiserver did not become ready (logs above, in $dir)"
+    fi
+    sleep 0.25
+  done
+}
+
+# --- commands ------------------------------------------------------------------------------
+
+cmd_up() {
+  local name=${1:-default} t0=$SECONDS dir
+  valid_name "$name"; dir=$STATE_ROOT/$name
+  build_all
+  [ -x "$(kubectl_bin)" ] || die "no kubectl at $(kubectl_bin)"
+  s3_start
+  if cp_healthy "$name" && [ -f "$dir/env" ]; then
+    log "[$name] already up; reusing it"
+  else
+    if [ -d "$dir" ]; then log "[$name] stale or half-started state; cleaning up"; cp_stop "$name"; fi
+    cp_start "$name"
+  fi
+  write_env "$name"
+  log "[$name] ready in $((SECONDS - t0)) s; source $dir/env"
+  echo "$dir/env"
+}
+
+cmd_down() {
+  local name=${1:-default} other
+  valid_name "$name"
+  take_lock
+  if [ -d "$STATE_ROOT/$name" ]; then
+    log "[$name] stopping"
+    cp_stop "$name"
+    rm -rf "${STATE_ROOT:?}/$name"
+  else
+    log "[$name] not up"
+  fi
+  # The S3 server is shared: it goes with the last control plane.
+  for other in $(list_names); do cp_alive "$other" && return 0; done
+  s3_stop
+  rm -rf "$S3_DIR"
+}
+
+cmd_down_all() {
+  local name
+  take_lock
+  for name in $(list_names); do log "[$name] stopping"; cp_stop "$name"; rm -rf "${STATE_ROOT:?}/$name"; done
+  s3_stop
+  rm -rf "$S3_DIR"
+}
+
+cmd_status() {
+  local name dir any=0
+  for name in $(list_names); do
+    any=1; dir=$STATE_ROOT/$name
+    if cp_healthy "$name"; then
+      echo "$name: up   apiserver https://127.0.0.1:$(cat "$dir/apiserver.port") (pid $(cat "$dir/apiserver.pid")), etcd 127.0.0.1:$(cat "$dir/etcd.port") (pid $(cat "$dir/etcd.pid")), env $dir/env"
+    elif cp_alive "$name"; then
+      echo "$name: running but not ready (see $dir/apiserver.log)"
+    else
+      echo "$name: down (stale state in $dir)"
+    fi
+  done
+  [ "$any" = 1 ] || echo "no control planes"
+  if s3_up; then
+    echo "s3: up   http://127.0.0.1:$(cat "$S3_DIR/port") (pid $(cat "$S3_DIR/pid")), data $S3_DIR/data"
+  elif [ -d "$S3_DIR" ]; then
+    echo "s3: stopped (port $(cat "$S3_DIR/port" 2>/dev/null || echo '?') kept, data $S3_DIR/data)"
+  else
+    echo "s3: down"
+  fi
+}
+
+cmd_env() {
+  local name=${1:-default}
+  valid_name "$name"
+  cp_alive "$name" && [ -f "$STATE_ROOT/$name/env" ] || die "[$name] is not up (run: scripts/testenv.sh up $name)"
+  echo "$STATE_ROOT/$name/env"
+}
+
+cmd_s3_start() {
+  build_all
+  [ -d "$S3_DIR" ] || die "no S3 state in $S3_DIR (run: scripts/testenv.sh up)"
+  s3_start
+  log "S3 server up on http://127.0.0.1:$(cat "$S3_DIR/port")"
+}
+
+cmd_s3_stop() {
+  take_lock
+  s3_stop
+}
+
+case "${1:-}" in
+  build)    build_all ;;
+  up)       cmd_up "${2:-}" ;;
+  down)     cmd_down "${2:-}" ;;
+  down-all) cmd_down_all ;;
+  status)   cmd_status ;;
+  env)      cmd_env "${2:-}" ;;
+  s3-start) cmd_s3_start ;;
+  s3-stop)  cmd_s3_stop ;;
+  *) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

@@ -1,0 +1,35 @@
+//! The `backup.cnd.dk/v1` API: `Backup` and `Restore` custom resources.
+//!
+//! Field names and shapes follow the design document (`Backup`) and its authors' next stage
+//! (`Restore`) so their example YAMLs apply unchanged. Additions are optional fields only.
+
+mod backup;
+mod restore;
+mod storage_location;
+
+pub use backup::*;
+pub use restore::*;
+pub use storage_location::*;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// API group of every kind this operator serves.
+pub const GROUP: &str = "backup.cnd.dk";
+/// The only served and stored version.
+pub const VERSION: &str = "v1";
+
+/// Every CRD this operator ships, in installation order.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![Backup::crd(), Restore::crd()]
+}
+
+/// All CRDs as one multi-document YAML stream, exactly as checked in under `config/crd/`.
+pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&crd)?);
+    }
+    Ok(out)
+}

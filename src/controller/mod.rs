@@ -1,0 +1,3 @@
+//! Reconcile loops and what they share.
+
+pub mod crds;
