@@ -150,7 +150,7 @@ build_all() {
     # Like envtest: the folder must provide the control plane; kubectl there is optional.
     [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no kube-apiserver"
     [ -x "$KUBEBUILDER_ASSETS/etcd" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no etcd"
-    [ -x "$KUBEBUILDER_ASSETS/kubectl" ] || log "note: no kubectl in KUBEBUILDER_ASSETS; KUBECTL will point to $(kubectl_bin) (may be missing)"
+    [ -x "$(kubectl_bin)" ] || log "note: no kubectl in KUBEBUILDER_ASSETS nor in $(k8s_bin_dir); KUBECTL will be empty"
   else
     if [ ! -x "$(etcd_bin)" ]; then heartbeat_start "building etcd"; build_etcd; heartbeat_stop; fi
     if [ ! -x "$(apiserver_bin)" ] || [ ! -x "$(kubectl_bin)" ]; then
@@ -223,7 +223,10 @@ port_in_use() { python3 -c 'import socket,sys; s=socket.socket(); sys.exit(0 if 
 # curl never goes through a proxy here: everything is on 127.0.0.1.
 lcurl() { curl --noproxy '*' -s --max-time 5 "$@"; }
 
-show_log_tail() { local f; for f in "$@"; do [ -f "$f" ] && { echo "----- last lines of $f" >&2; tail -n 30 "$f" >&2; }; done; true; }
+show_log_tail() { # LINES FILE...
+  local n=$1 f; shift
+  for f in "$@"; do [ -f "$f" ] && { echo "----- last $n lines of $f" >&2; tail -n "$n" "$f" >&2; }; done; true
+}
 
 # Every entry point that changes state holds this lock, so parallel `up`s (e.g. test
 # binaries run concurrently) cannot start two S3 servers or reuse half-started clusters.
@@ -245,9 +248,12 @@ S3_DIR=$STATE_ROOT/_s3
 s3_up() { pid_alive "$S3_DIR/pid" "$S3_DIR/data"; }
 
 # A signed ListBuckets that returns 200 proves the server is up and the keys match.
+# s3s-fs insists on x-amz-content-sha256 (curl only adds it when given): SHA-256 of "".
 s3_answers() { # PORT
   [ "$(lcurl -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:$S3_REGION:s3" \
-        --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "http://127.0.0.1:$1/")" = 200 ]
+        --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+        -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' \
+        "http://127.0.0.1:$1/")" = 200 ]
 }
 
 s3_start() {
@@ -265,7 +271,7 @@ s3_start() {
     s3_up || break
     sleep 0.1
   done
-  show_log_tail "$S3_DIR/s3.log"
+  show_log_tail 30 "$S3_DIR/s3.log"
   stop_pidfile "$S3_DIR/pid" "$S3_DIR/data"
   die "S3 server did not answer on 127.0.0.1:$port"
 }
@@ -291,11 +297,14 @@ cp_alive() { # NAME: both recorded processes are running
   pid_alive "$dir/etcd.pid" "$dir/etcd-data" && pid_alive "$dir/apiserver.pid" "$dir/pki"
 }
 
-cp_healthy() { # NAME: running and /readyz says ok
+api_get() { # NAME PATH -> body; as the admin user
   local dir=$STATE_ROOT/$1
-  cp_alive "$1" || return 1
-  [ "$(lcurl --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
-        "https://127.0.0.1:$(cat "$dir/apiserver.port")/readyz")" = ok ]
+  lcurl --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
+    "https://127.0.0.1:$(cat "$dir/apiserver.port")$2"
+}
+
+cp_healthy() { # NAME: running and /readyz says ok
+  cp_alive "$1" && [ "$(api_get "$1" /readyz)" = ok ]
 }
 
 cp_stop() { # NAME: API server first (it would otherwise log etcd errors), then etcd
@@ -363,7 +372,7 @@ export TESTENV_NAME='$name'
 export TESTENV_ROOT='$dir'
 export TESTENV_SCRIPT='$ROOT/scripts/testenv.sh'
 export KUBECONFIG='$dir/kubeconfig'
-export KUBECTL='$(kubectl_bin)'
+export KUBECTL='$(if [ -x "$(kubectl_bin)" ]; then kubectl_bin; fi)'
 export S3_ENDPOINT='http://127.0.0.1:$(cat "$S3_DIR/port")'
 export S3_ACCESS_KEY='$S3_ACCESS_KEY'
 export S3_SECRET_KEY='$S3_SECRET_KEY'
@@ -391,7 +400,7 @@ cp_start() { # NAME
   for i in $(seq 300); do
     lcurl "http://127.0.0.1:$etcd_port/health" | grep -q '"health":"true"' && break
     if ! pid_alive "$dir/etcd.pid" "$dir/etcd-data" || [ "$i" = 300 ]; then
-      show_log_tail "$dir/etcd.log"; cp_stop "$name"; die "[$name] etcd did not become healthy"
+      show_log_tail 30 "$dir/etcd.log"; cp_stop "$name"; die "[$name] etcd did not become healthy"
     fi
     sleep 0.1
   done
@@ -410,11 +419,12 @@ cp_start() { # NAME
   write_kubeconfig "$dir" "$api_port"
 
   # Ready = /readyz ok AND the "default" namespace exists (created by a controller shortly
-  # after the server starts serving).
+  # after the server starts serving). Checked with curl (the same GET as `kubectl get ns
+  # default`) so that kubectl stays optional with KUBEBUILDER_ASSETS.
   local deadline=$((SECONDS + ${TESTENV_TIMEOUT:-180}))
-  until cp_healthy "$name" && KUBECONFIG="$dir/kubeconfig" "$(kubectl_bin)" get ns default >/dev/null 2>&1; do
+  until cp_healthy "$name" && api_get "$name" /api/v1/namespaces/default | grep -q '"phase": *"Active"'; do
     if ! cp_alive "$name" || [ "$SECONDS" -ge "$deadline" ]; then
-      show_log_tail "$dir/etcd.log" "$dir/apiserver.log"; cp_stop "$name"
+      show_log_tail 10 "$dir/etcd.log"; show_log_tail 40 "$dir/apiserver.log"; cp_stop "$name"
       die "[$name] kube-apiserver did not become ready (logs above, in $dir)"
     fi
     sleep 0.25
@@ -424,10 +434,9 @@ cp_start() { # NAME
 # --- commands ------------------------------------------------------------------------------
 
 cmd_up() {
-  local name=${1:-default} t0=$SECONDS dir
+  local name=${1:-default} t0=$EPOCHREALTIME dir
   valid_name "$name"; dir=$STATE_ROOT/$name
   build_all
-  [ -x "$(kubectl_bin)" ] || die "no kubectl at $(kubectl_bin)"
   s3_start
   if cp_healthy "$name" && [ -f "$dir/env" ]; then
     log "[$name] already up; reusing it"
@@ -436,7 +445,7 @@ cmd_up() {
     cp_start "$name"
   fi
   write_env "$name"
-  log "[$name] ready in $((SECONDS - t0)) s; source $dir/env"
+  log "[$name] ready in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}') s; source $dir/env"
   echo "$dir/env"
 }
 
