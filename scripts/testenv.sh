@@ -44,6 +44,9 @@ kubectl_bin()   { if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSE
 etcd_bin()      { if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then echo "$KUBEBUILDER_ASSETS/etcd"; else echo "$(etcd_bin_dir)/etcd"; fi; }
 s3_bin()        { echo "$(s3_bin_dir)/bin/s3s-fs"; }
 
+# v1.36.3 -> 36 (what /version reports as `minor`).
+minor_of() { local v=${1#v1.}; echo "${v%%.*}"; }
+
 # --- building ------------------------------------------------------------------------------
 
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with local paths, so it
@@ -75,7 +78,7 @@ build_kubernetes() {
     cd "$work"
     export GOFLAGS="${GOFLAGS:-} -mod=mod"
     go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" >&2
-    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#v1.}"
+    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(minor_of "$K8S_VERSION")"
     ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
     mkdir -p "$out.tmp"
     log "compiling kube-apiserver"
