@@ -4,6 +4,10 @@
 //! `api`, `schedule`, `manifest`, `selector`.
 
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod controller;
+pub mod manifest;
 pub mod schedule;
+pub mod selector;
+pub mod storage;

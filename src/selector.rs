@@ -238,8 +238,7 @@ fn is_dns1123_subdomain(s: &str) -> bool {
                 (Some(first), Some(last)) => {
                     (first.is_ascii_lowercase() || first.is_ascii_digit())
                         && (last.is_ascii_lowercase() || last.is_ascii_digit())
-                        && b
-                            .iter()
+                        && b.iter()
                             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
                 }
                 _ => false,
@@ -310,7 +309,11 @@ mod tests {
 
     fn sel(ml: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>) -> LabelSelector {
         LabelSelector {
-            match_labels: if ml.is_empty() { None } else { Some(labels(ml)) },
+            match_labels: if ml.is_empty() {
+                None
+            } else {
+                Some(labels(ml))
+            },
             match_expressions: if exprs.is_empty() { None } else { Some(exprs) },
         }
     }
@@ -408,7 +411,9 @@ mod tests {
         }
         let prefix_253 = format!("{}.{}", "a".repeat(63), "b".repeat(189));
         assert_eq!(prefix_253.len(), 253);
-        assert!(label_selector_to_query(&sel(&[(&format!("{prefix_253}/n"), "v")], vec![])).is_ok());
+        assert!(
+            label_selector_to_query(&sel(&[(&format!("{prefix_253}/n"), "v")], vec![])).is_ok()
+        );
 
         let bad = [
             "",
@@ -463,7 +468,10 @@ mod tests {
             &s,
             &labels(&[("app", "shop"), ("env", "staging"), ("track", "stable")])
         ));
-        assert!(!matches(&s, &labels(&[("app", "shop")])), "In needs the key");
+        assert!(
+            !matches(&s, &labels(&[("app", "shop")])),
+            "In needs the key"
+        );
         assert!(!matches(&s, &labels(&[("app", "other"), ("env", "prod")])));
         assert!(!matches(
             &s,

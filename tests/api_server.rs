@@ -63,15 +63,24 @@ async fn server_version_is_real_kube_apiserver() {
         version.git_version, version.platform, version.go_version
     );
     assert_eq!(version.major, "1");
-    assert!(version.git_version.starts_with("v1."), "{}", version.git_version);
+    assert!(
+        version.git_version.starts_with("v1."),
+        "{}",
+        version.git_version
+    );
 }
 
 #[tokio::test]
 async fn crds_install_and_become_established() {
     let (_env, client) = client_with_crds().await;
     // Installing twice is idempotent (server-side apply).
-    let names = install_crds(&client, Duration::from_secs(30)).await.expect("second install");
-    assert_eq!(names, vec!["backups.backup.cnd.dk", "restores.backup.cnd.dk"]);
+    let names = install_crds(&client, Duration::from_secs(30))
+        .await
+        .expect("second install");
+    assert_eq!(
+        names,
+        vec!["backups.backup.cnd.dk", "restores.backup.cnd.dk"]
+    );
 }
 
 async fn apply_samples_and_compare(file: &str, kind: &str) {
@@ -93,7 +102,11 @@ async fn apply_samples_and_compare(file: &str, kind: &str) {
         let stored = api.get(&name).await.unwrap();
         let stored = serde_json::to_value(&stored).unwrap();
         assert_contains(&stored["spec"], &doc["spec"], &format!("{name}.spec"));
-        assert_contains(&stored["metadata"]["labels"], &doc["metadata"]["labels"], "labels");
+        assert_contains(
+            &stored["metadata"]["labels"],
+            &doc["metadata"]["labels"],
+            "labels",
+        );
         println!("{file}: {kind} {name} accepted and read back intact");
     }
 }
@@ -121,14 +134,25 @@ async fn credentials_secret_is_not_pruned() {
     let mut doc = yaml_documents(&env.localize_yaml(&text)).remove(0);
     doc["metadata"]["namespace"] = Value::String(ns.name.clone());
     let api = api_for(&client, &ns.name, "Backup");
-    api.create(&PostParams::default(), &serde_json::from_value(doc).unwrap()).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(doc).unwrap(),
+    )
+    .await
+    .unwrap();
     let stored = serde_json::to_value(api.get("test-namespace-backup").await.unwrap()).unwrap();
-    assert_eq!(stored["spec"]["storageLocation"]["credentialsSecret"], "minio-credentials");
+    assert_eq!(
+        stored["spec"]["storageLocation"]["credentialsSecret"],
+        "minio-credentials"
+    );
 }
 
 #[tokio::test]
 async fn stage5_restore_examples_are_accepted_unchanged() {
-    for file in ["backup_v1_comprehensive_restore_examples.yaml", "backup_v1_restore.yaml"] {
+    for file in [
+        "backup_v1_comprehensive_restore_examples.yaml",
+        "backup_v1_restore.yaml",
+    ] {
         apply_samples_and_compare(file, "Restore").await;
     }
 }
@@ -141,16 +165,52 @@ async fn invalid_objects_are_rejected_by_the_schema() {
         "provider": "minio", "bucket": "b", "endpoint": env.s3_endpoint
     });
     let cases = [
-        ("Backup", "resourcetypes-int", serde_json::json!({"source": {"resourceTypes": 5}, "storageLocation": location})),
-        ("Backup", "schedule-int", serde_json::json!({"schedule": 5, "storageLocation": location})),
-        ("Backup", "no-storage", serde_json::json!({"source": {"namespaces": ["a"]}})),
-        ("Backup", "bad-provider", serde_json::json!({"storageLocation": {"provider": "ftp", "bucket": "b"}})),
-        ("Backup", "no-bucket", serde_json::json!({"storageLocation": {"provider": "minio"}})),
-        ("Backup", "keeplast-zero", serde_json::json!({"storageLocation": location, "retention": {"keepLast": 0}})),
-        ("Backup", "namespaces-string", serde_json::json!({"source": {"namespaces": "prod"}, "storageLocation": location})),
-        ("Restore", "bad-conflict", serde_json::json!({"source": {"backupName": "x"}, "target": {"conflictResolution": "merge"}})),
+        (
+            "Backup",
+            "resourcetypes-int",
+            serde_json::json!({"source": {"resourceTypes": 5}, "storageLocation": location}),
+        ),
+        (
+            "Backup",
+            "schedule-int",
+            serde_json::json!({"schedule": 5, "storageLocation": location}),
+        ),
+        (
+            "Backup",
+            "no-storage",
+            serde_json::json!({"source": {"namespaces": ["a"]}}),
+        ),
+        (
+            "Backup",
+            "bad-provider",
+            serde_json::json!({"storageLocation": {"provider": "ftp", "bucket": "b"}}),
+        ),
+        (
+            "Backup",
+            "no-bucket",
+            serde_json::json!({"storageLocation": {"provider": "minio"}}),
+        ),
+        (
+            "Backup",
+            "keeplast-zero",
+            serde_json::json!({"storageLocation": location, "retention": {"keepLast": 0}}),
+        ),
+        (
+            "Backup",
+            "namespaces-string",
+            serde_json::json!({"source": {"namespaces": "prod"}, "storageLocation": location}),
+        ),
+        (
+            "Restore",
+            "bad-conflict",
+            serde_json::json!({"source": {"backupName": "x"}, "target": {"conflictResolution": "merge"}}),
+        ),
         ("Restore", "no-source", serde_json::json!({"target": {}})),
-        ("Restore", "dryrun-string", serde_json::json!({"source": {"backupName": "x"}, "options": {"dryRun": "yes please"}})),
+        (
+            "Restore",
+            "dryrun-string",
+            serde_json::json!({"source": {"backupName": "x"}, "options": {"dryRun": "yes please"}}),
+        ),
     ];
     for (kind, name, spec) in cases {
         let object: DynamicObject = serde_json::from_value(serde_json::json!({

@@ -24,8 +24,16 @@ pub const RUN_NOW_ANNOTATION: &str = "backup.cnd.dk/run-now";
     doc = "A Backup copies Kubernetes objects to object storage, once or on a cron schedule.",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
-    printcolumn(name = "Last Backup", type_ = "date", json_path = ".status.lastBackupTime"),
-    printcolumn(name = "Next Backup", type_ = "date", json_path = ".status.nextBackupTime"),
+    printcolumn(
+        name = "Last Backup",
+        type_ = "date",
+        json_path = ".status.lastBackupTime"
+    ),
+    printcolumn(
+        name = "Next Backup",
+        type_ = "date",
+        json_path = ".status.nextBackupTime"
+    ),
     printcolumn(name = "Count", type_ = "integer", json_path = ".status.backupCount"),
     printcolumn(
         name = "Last Result",
@@ -33,7 +41,11 @@ pub const RUN_NOW_ANNOTATION: &str = "backup.cnd.dk/run-now";
         json_path = ".status.lastRun.result",
         priority = 1
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BackupSpec {

@@ -33,3 +33,21 @@ pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
     }
     Ok(out)
 }
+
+/// `metav1.Time` (jiff inside k8s-openapi) from the chrono time the rest of the crate uses.
+pub fn to_time(
+    at: chrono::DateTime<chrono::Utc>,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    let nanos = i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0);
+    let ts = k8s_openapi::jiff::Timestamp::new(at.timestamp(), nanos)
+        .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ts)
+}
+
+/// chrono time from a `metav1.Time`.
+pub fn from_time(
+    time: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+) -> chrono::DateTime<chrono::Utc> {
+    let nanos = u32::try_from(time.0.subsec_nanosecond()).unwrap_or(0);
+    chrono::DateTime::from_timestamp(time.0.as_second(), nanos).unwrap_or_default()
+}

@@ -22,10 +22,22 @@ pub const RESTORE_STATUS_LIST_LIMIT: usize = 50;
     category = "cluster-backup",
     doc = "A Restore re-creates the objects of a stored backup.",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Backup", type_ = "string", json_path = ".status.backupInfo.backupPath"),
+    printcolumn(
+        name = "Backup",
+        type_ = "string",
+        json_path = ".status.backupInfo.backupPath"
+    ),
     printcolumn(name = "Started", type_ = "date", json_path = ".status.startTime"),
-    printcolumn(name = "Completed", type_ = "date", json_path = ".status.completionTime"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Completed",
+        type_ = "date",
+        json_path = ".status.completionTime"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreSpec {

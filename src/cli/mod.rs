@@ -1,32 +1,111 @@
-//! Command line: `cluster-backup run | crd | ...`.
+//! Command line: `cluster-backup run | crd | install | ...`.
 
 use std::io::Write;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
 
 use crate::api;
+use crate::controller;
 
 #[derive(Parser, Debug)]
-#[command(name = "cluster-backup", version, about = "Back up Kubernetes objects to object storage and restore them")]
+#[command(
+    name = "cluster-backup",
+    version,
+    about = "Back up Kubernetes objects to object storage and restore them"
+)]
 pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "LOG_FORMAT")]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the operator (Backup controller) against the cluster of the current kubeconfig or
+    /// the in-cluster service account.
+    Run {
+        /// Watch only this namespace (default: all namespaces).
+        #[arg(long, env = "WATCH_NAMESPACE")]
+        namespace: Option<String>,
+        /// Backups running at the same time.
+        #[arg(long, default_value_t = 2, env = "BACKUP_CONCURRENCY")]
+        concurrency: u16,
+        /// Install or update the CRDs before starting.
+        #[arg(long)]
+        install_crds: bool,
+    },
     /// Print the CustomResourceDefinitions (Backup, Restore) as YAML.
     Crd,
+    /// Install or update the CRDs in the cluster and wait until they are Established.
+    Install,
 }
 
 /// Entry point of the binary. `anyhow` stops here; the library uses typed errors.
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    // One TLS crypto provider for kube, object_store and everything else: aws-lc-rs.
+    if rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a rustls crypto provider was already installed");
+    }
     match cli.command {
         Command::Crd => {
             let yaml = api::crds_yaml()?;
             std::io::stdout().write_all(yaml.as_bytes())?;
         }
+        Command::Install => {
+            let client = kube::Client::try_default()
+                .await
+                .context("cannot connect to Kubernetes")?;
+            let names = controller::crds::install_crds(&client, Duration::from_secs(60)).await?;
+            println!("installed and Established: {}", names.join(", "));
+        }
+        Command::Run {
+            namespace,
+            concurrency,
+            install_crds,
+        } => {
+            let client = kube::Client::try_default()
+                .await
+                .context("cannot connect to Kubernetes")?;
+            if install_crds {
+                controller::crds::install_crds(&client, Duration::from_secs(60)).await?;
+            }
+            tracing::info!(
+                namespace = namespace.as_deref().unwrap_or("<all>"),
+                concurrency,
+                "starting cluster-backup operator"
+            );
+            controller::backup::run(client, namespace, concurrency.max(1)).await;
+            tracing::info!("operator stopped");
+        }
     }
     Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,kube_runtime=warn,object_store=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

@@ -19,7 +19,10 @@ pub enum CrdError {
     #[error("CRD {name} did not become Established within {seconds} s")]
     NotEstablished { name: String, seconds: u64 },
     #[error("waiting for CRD {name}: {source}")]
-    Wait { name: String, source: kube::runtime::wait::Error },
+    Wait {
+        name: String,
+        source: kube::runtime::wait::Error,
+    },
 }
 
 /// Server-side applies every CRD of this operator and waits until each is Established.
@@ -31,14 +34,22 @@ pub async fn install_crds(client: &Client, timeout: Duration) -> Result<Vec<Stri
         let name = crd.name_any();
         api.patch(&name, &params, &Patch::Apply(&crd))
             .await
-            .map_err(|source| CrdError::Apply { name: name.clone(), source })?;
+            .map_err(|source| CrdError::Apply {
+                name: name.clone(),
+                source,
+            })?;
         names.push(name);
     }
     for name in &names {
         let established = await_condition(api.clone(), name, conditions::is_crd_established());
         match tokio::time::timeout(timeout, established).await {
             Ok(Ok(_)) => {}
-            Ok(Err(source)) => return Err(CrdError::Wait { name: name.clone(), source }),
+            Ok(Err(source)) => {
+                return Err(CrdError::Wait {
+                    name: name.clone(),
+                    source,
+                });
+            }
             Err(_) => {
                 return Err(CrdError::NotEstablished {
                     name: name.clone(),

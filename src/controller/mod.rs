@@ -1,3 +1,5 @@
 //! Reconcile loops and what they share.
 
+pub mod backup;
+pub mod conditions;
 pub mod crds;

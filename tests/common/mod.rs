@@ -52,9 +52,12 @@ impl TestEnv {
         });
         let vars = parse_env_file(&text);
         let get = |key: &str| {
-            vars.get(key)
-                .cloned()
-                .unwrap_or_else(|| panic!("{} has no {key}; re-run scripts/testenv.sh up {name}", path.display()))
+            vars.get(key).cloned().unwrap_or_else(|| {
+                panic!(
+                    "{} has no {key}; re-run scripts/testenv.sh up {name}",
+                    path.display()
+                )
+            })
         };
         let env = TestEnv {
             name: name.to_string(),
@@ -142,7 +145,11 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}-{}-{n}-{}", std::process::id() % 100_000, nanos % 100_000)
+    format!(
+        "{prefix}-{}-{n}-{}",
+        std::process::id() % 100_000,
+        nanos % 100_000
+    )
 }
 
 /// A namespace that exists for one test and is deleted when the test ends.
@@ -155,7 +162,10 @@ impl TestNamespace {
     pub async fn new(client: &Client, prefix: &str) -> TestNamespace {
         let name = unique_name(prefix);
         create_namespace(client, &name).await;
-        TestNamespace { name, client: client.clone() }
+        TestNamespace {
+            name,
+            client: client.clone(),
+        }
     }
 }
 
@@ -166,7 +176,9 @@ pub async fn create_namespace(client: &Client, name: &str) {
         "metadata": { "name": name, "labels": { "cluster-backup-test": "true" } }
     }))
     .unwrap();
-    api.create(&PostParams::default(), &ns).await.unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    api.create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
 }
 
 impl Drop for TestNamespace {

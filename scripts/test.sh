@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, against a REAL kube-apiserver + etcd and a REAL S3 server:
+#   1. builds (first time only) and starts the local test ground (scripts/testenv.sh up),
+#   2. runs every unit and integration test (cargo test),
+#   3. stops the test ground again if this script started it.
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test backup_controller`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=()
+cleanup() {
+  local name
+  for name in "${started[@]}"; do scripts/testenv.sh down "$name" || true; done
+}
+trap cleanup EXIT
+
+# `default` hosts most tests; `second` is an independent control plane (same S3 server) for
+# cross-cluster tests.
+for name in default second; do
+  if ! scripts/testenv.sh env "$name" >/dev/null 2>&1; then
+    scripts/testenv.sh up "$name"
+    started+=("$name")
+  fi
+done
+
+# Integration tests share two API servers and one S3 server; a few threads keep the 2-core
+# machine responsive without making tests wait on each other.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
+cargo test --all-targets "$@"

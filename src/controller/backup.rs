@@ -1,0 +1,618 @@
+//! The Backup reconciler: decides whether a run is due (pure, unit-tested), runs the engine,
+//! and reports everything in status and as Events.
+//!
+//! Phase model: `phase` says what the object is doing now (`Scheduled`, `Running`; one-shot
+//! backups end in `Completed`/`PartiallyFailed`/`Failed`); `lastRun` says how the last run
+//! ended, `history` keeps the last runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::watch;
+
+use super::conditions::set_condition;
+use super::crds::FIELD_MANAGER;
+use crate::api::{
+    Backup, BackupPhase, BackupRun, BackupStatus, RUN_NOW_ANNOTATION, RunResult, from_time, to_time,
+};
+use crate::backup::engine::{self, BackupOutcome, Progress, RunContext};
+use crate::backup::retention;
+use crate::schedule::{Schedule, ScheduleError};
+use crate::storage::{self, Storage};
+
+/// Finished runs kept in `status.history`.
+pub const HISTORY_LIMIT: usize = 10;
+/// How often a running backup writes its progress to status.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+/// Back-off after a reconcile error (API server trouble); never a hot loop.
+const ERROR_REQUEUE: Duration = Duration::from_secs(15);
+/// A scheduled slot older than this when picked up counts as missed (operator was down).
+const MISSED_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(90);
+
+/// Why a run starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A one-shot Backup's only run.
+    Initial,
+    /// A schedule slot, on time.
+    Schedule(DateTime<Utc>),
+    /// A schedule slot missed while the operator was down; runs once.
+    MissedSchedule(DateTime<Utc>),
+    /// The `backup.cnd.dk/run-now` annotation got a new value.
+    Manual(String),
+    /// A run was interrupted (operator restarted mid-run); it is run again once.
+    Retry,
+}
+
+impl Trigger {
+    fn label(&self) -> &'static str {
+        match self {
+            Trigger::Initial => "initial",
+            Trigger::Schedule(_) => "schedule",
+            Trigger::MissedSchedule(_) => "missed-schedule",
+            Trigger::Manual(_) => "manual",
+            Trigger::Retry => "retry",
+        }
+    }
+}
+
+/// What the reconciler should do now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The schedule cannot be parsed; nothing runs until the spec changes.
+    InvalidSchedule(String),
+    Run(Trigger),
+    /// Scheduled: sleep until `next`.
+    Wait {
+        next: DateTime<Utc>,
+    },
+    /// One-shot and already ran.
+    Done,
+}
+
+/// Pure: decides from the object alone. `created` is the object's creationTimestamp.
+pub fn decide(backup: &Backup, now: DateTime<Utc>) -> Decision {
+    let status = backup.status.clone().unwrap_or_default();
+    if status.current_run.is_some() {
+        return Decision::Run(Trigger::Retry);
+    }
+    if let Some(value) = backup.annotations().get(RUN_NOW_ANNOTATION) {
+        if status.last_manual_trigger.as_deref() != Some(value.as_str()) {
+            return Decision::Run(Trigger::Manual(value.clone()));
+        }
+    }
+    let schedule = match parse_schedule(backup) {
+        Ok(Some(schedule)) => schedule,
+        Ok(None) => {
+            return if status.last_run.is_none() {
+                Decision::Run(Trigger::Initial)
+            } else {
+                Decision::Done
+            };
+        }
+        Err(err) => return Decision::InvalidSchedule(err.to_string()),
+    };
+    let created = backup
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(from_time)
+        .unwrap_or(now);
+    let since = status
+        .last_schedule_time
+        .as_ref()
+        .map(from_time)
+        .unwrap_or(created);
+    match schedule.latest_due(since, now) {
+        Ok(Some(slot)) if now - slot > MISSED_AFTER => Decision::Run(Trigger::MissedSchedule(slot)),
+        Ok(Some(slot)) => Decision::Run(Trigger::Schedule(slot)),
+        Ok(None) => match schedule.next_after(now) {
+            Ok(next) => Decision::Wait { next },
+            Err(err) => Decision::InvalidSchedule(err.to_string()),
+        },
+        Err(err) => Decision::InvalidSchedule(err.to_string()),
+    }
+}
+
+fn parse_schedule(backup: &Backup) -> Result<Option<Schedule>, ScheduleError> {
+    match backup.spec.schedule.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(expr) => Schedule::parse(expr, backup.spec.time_zone.as_deref()).map(Some),
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("cannot update status of {name}: {source}")]
+    Status { name: String, source: kube::Error },
+}
+
+/// Runs the Backup controller until a shutdown signal. `namespace` limits it to one namespace.
+pub async fn run(client: Client, namespace: Option<String>, concurrency: u16) {
+    let api: Api<Backup> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.to_string(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(client, reporter),
+    });
+    Controller::new(api, watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "reconcile did not complete");
+            }
+        })
+        .await;
+}
+
+fn error_policy(backup: Arc<Backup>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(backup = %backup.name_any(), error = %err, "reconcile failed; retrying in 15 s");
+    Action::requeue(ERROR_REQUEUE)
+}
+
+pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let now = Utc::now();
+    let mut status = backup.status.clone().unwrap_or_default();
+    let generation = backup.metadata.generation;
+    match decide(&backup, now) {
+        Decision::InvalidSchedule(message) => {
+            let changed = status.message.as_deref() != Some(message.as_str())
+                || status.phase != Some(BackupPhase::Failed);
+            status.phase = Some(BackupPhase::Failed);
+            status.message = Some(message.clone());
+            status.next_backup_time = None;
+            status.observed_generation = generation;
+            set_condition(
+                &mut status.conditions,
+                "Ready",
+                false,
+                "InvalidSchedule",
+                &message,
+                generation,
+            );
+            if changed {
+                write_status(&ctx, &backup, &status).await?;
+                publish(
+                    &ctx,
+                    &backup,
+                    EventType::Warning,
+                    "InvalidSchedule",
+                    "Validate",
+                    &message,
+                )
+                .await;
+            }
+            Ok(Action::await_change())
+        }
+        Decision::Done => Ok(Action::await_change()),
+        Decision::Wait { next } => {
+            let next_time = to_time(next);
+            if status.phase != Some(BackupPhase::Scheduled)
+                || status.next_backup_time.as_ref() != Some(&next_time)
+                || status.observed_generation != generation
+            {
+                if status.phase.is_none() || status.phase == Some(BackupPhase::New) {
+                    publish(
+                        &ctx,
+                        &backup,
+                        EventType::Normal,
+                        "Scheduled",
+                        "Schedule",
+                        &format!("next backup at {}", next.to_rfc3339()),
+                    )
+                    .await;
+                }
+                status.phase = Some(BackupPhase::Scheduled);
+                status.next_backup_time = Some(next_time);
+                status.observed_generation = generation;
+                if status.last_run.is_none() {
+                    status.message = Some(format!(
+                        "Waiting for the first scheduled run at {}",
+                        next.to_rfc3339()
+                    ));
+                    set_condition(
+                        &mut status.conditions,
+                        "Ready",
+                        true,
+                        "Scheduled",
+                        "schedule is valid",
+                        generation,
+                    );
+                }
+                write_status(&ctx, &backup, &status).await?;
+            }
+            Ok(requeue_at(next, now))
+        }
+        Decision::Run(trigger) => execute(&backup, &ctx, status, trigger).await,
+    }
+}
+
+fn requeue_at(next: DateTime<Utc>, now: DateTime<Utc>) -> Action {
+    let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+    // Wake slightly after the slot so `latest_due` sees it as due.
+    Action::requeue(wait + Duration::from_millis(500))
+}
+
+async fn execute(
+    backup: &Backup,
+    ctx: &Context,
+    mut status: BackupStatus,
+    trigger: Trigger,
+) -> Result<Action, ReconcileError> {
+    let namespace = backup.namespace().unwrap_or_default();
+    let name = backup.name_any();
+    let generation = backup.metadata.generation;
+    let schedule = parse_schedule(backup).ok().flatten();
+
+    if let Some(mut interrupted) = status.current_run.take() {
+        interrupted.result = Some(RunResult::Failed);
+        interrupted.completion_time = Some(to_time(Utc::now()));
+        interrupted.message =
+            Some("interrupted: the operator stopped during the run; running it again".to_string());
+        push_history(&mut status, interrupted);
+    }
+
+    let mut started = Utc::now();
+    let run_context = |started| RunContext {
+        backup_namespace: namespace.clone(),
+        backup_name: name.clone(),
+        uid: backup.uid(),
+        started,
+    };
+    // Keys are unique to the second; never reuse a previous run's path.
+    if status.last_run.as_ref().map(|r| r.backup_path.as_str())
+        == Some(run_context(started).run_path().as_str())
+    {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        started = Utc::now();
+    }
+    let run = run_context(started);
+    let run_path = run.run_path();
+
+    match &trigger {
+        Trigger::Schedule(slot) | Trigger::MissedSchedule(slot) => {
+            status.last_schedule_time = Some(to_time(*slot))
+        }
+        Trigger::Manual(value) => status.last_manual_trigger = Some(value.clone()),
+        Trigger::Initial | Trigger::Retry => {}
+    }
+    status.phase = Some(BackupPhase::Running);
+    status.message = Some(format!(
+        "Backup in progress ({} run) to {run_path}",
+        trigger.label()
+    ));
+    status.observed_generation = generation;
+    status.next_backup_time = schedule
+        .as_ref()
+        .and_then(|s| s.next_after(started).ok())
+        .map(to_time);
+    status.current_run = Some(BackupRun {
+        backup_path: run_path.clone(),
+        trigger: trigger.label().to_string(),
+        start_time: to_time(started),
+        completion_time: None,
+        result: None,
+        objects: 0,
+        bytes: 0,
+        failed: 0,
+        message: None,
+        errors: Vec::new(),
+    });
+    set_condition(
+        &mut status.conditions,
+        "Running",
+        true,
+        "BackupRunning",
+        &run_path,
+        generation,
+    );
+    // Written before any data: a restart now sees `currentRun` and retries instead of skipping.
+    write_status(ctx, backup, &status).await?;
+    publish(
+        ctx,
+        backup,
+        EventType::Normal,
+        "BackupStarted",
+        "Backup",
+        &format!("{} run started, writing to {run_path}", trigger.label()),
+    )
+    .await;
+
+    let result = run_with_progress(backup, ctx, &mut status, &run).await;
+
+    let finished = Utc::now();
+    let mut record = status.current_run.take().unwrap_or_else(|| BackupRun {
+        backup_path: run_path.clone(),
+        trigger: trigger.label().to_string(),
+        start_time: to_time(started),
+        completion_time: None,
+        result: None,
+        objects: 0,
+        bytes: 0,
+        failed: 0,
+        message: None,
+        errors: Vec::new(),
+    });
+    record.completion_time = Some(to_time(finished));
+    let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
+    let (event_type, reason, message, ready) = match &result {
+        Ok(outcome) => {
+            record.result = Some(outcome.result);
+            record.objects = outcome.total_objects as i64;
+            record.bytes = outcome.total_bytes as i64;
+            record.failed = outcome.failed as i64;
+            record.errors = outcome.errors.clone();
+            status.backup_count += 1;
+            status.backup_path = Some(outcome.run_path.clone());
+            status.last_backup_time = Some(to_time(outcome.completed_at));
+            status.resource_counts = outcome
+                .counts
+                .iter()
+                .map(|(k, v)| (k.clone(), *v as i64))
+                .collect();
+            match outcome.result {
+                RunResult::Completed => {
+                    let msg = format!(
+                        "Backup completed: {} objects ({} bytes) in {seconds:.1} s at {}",
+                        outcome.total_objects, outcome.total_bytes, outcome.run_path
+                    );
+                    (EventType::Normal, "BackupCompleted", msg, true)
+                }
+                _ => {
+                    let first = outcome.errors.first().cloned().unwrap_or_default();
+                    let msg = format!(
+                        "Backup partially failed: {} objects stored at {}, {} item errors (first: {first})",
+                        outcome.total_objects, outcome.run_path, outcome.failed
+                    );
+                    (EventType::Warning, "BackupPartiallyFailed", msg, false)
+                }
+            }
+        }
+        Err(err) => {
+            record.result = Some(RunResult::Failed);
+            let msg = format!("Backup failed: {err}");
+            record.errors = vec![err.to_string()];
+            (EventType::Warning, "BackupFailed", msg, false)
+        }
+    };
+    record.message = Some(message.clone());
+    let result_kind = record.result.unwrap_or(RunResult::Failed);
+    push_history(&mut status, record);
+    status.message = Some(message.clone());
+    status.phase = Some(match (&schedule, result_kind) {
+        (Some(_), _) => BackupPhase::Scheduled,
+        (None, RunResult::Completed) => BackupPhase::Completed,
+        (None, RunResult::PartiallyFailed) => BackupPhase::PartiallyFailed,
+        (None, RunResult::Failed) => BackupPhase::Failed,
+    });
+    let now = Utc::now();
+    status.next_backup_time = schedule
+        .as_ref()
+        .and_then(|s| s.next_after(now).ok())
+        .map(to_time);
+    set_condition(
+        &mut status.conditions,
+        "Running",
+        false,
+        "Idle",
+        "no run in progress",
+        generation,
+    );
+    let ready_reason = match &result {
+        Ok(outcome) => format!("{:?}", outcome.result),
+        Err(err) => err.reason().to_string(),
+    };
+    set_condition(
+        &mut status.conditions,
+        "Ready",
+        ready,
+        &ready_reason,
+        &message,
+        generation,
+    );
+    write_status(ctx, backup, &status).await?;
+    publish(ctx, backup, event_type, reason, "Backup", &message).await;
+
+    if result.is_ok() {
+        apply_retention(backup, ctx).await;
+    }
+    Ok(match status.next_backup_time.as_ref() {
+        Some(next) => requeue_at(from_time(next), now),
+        None => Action::await_change(),
+    })
+}
+
+/// Runs the engine while writing progress to status every few seconds.
+async fn run_with_progress(
+    backup: &Backup,
+    ctx: &Context,
+    status: &mut BackupStatus,
+    run: &RunContext,
+) -> Result<BackupOutcome, RunError> {
+    let namespace = backup.namespace().unwrap_or_default();
+    let resolved =
+        storage::resolve_credentials(&ctx.client, &namespace, &backup.spec.storage_location)
+            .await?;
+    for warning in &resolved.warnings {
+        publish(
+            ctx,
+            backup,
+            EventType::Warning,
+            "CredentialsWarning",
+            "Backup",
+            warning,
+        )
+        .await;
+    }
+    let storage = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
+    let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
+    let engine = engine::run_backup(&ctx.client, &storage, &backup.spec, run, &progress_tx);
+    tokio::pin!(engine);
+    let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            result = &mut engine => return result.map_err(RunError::from),
+            _ = ticker.tick() => {
+                if progress_rx.has_changed().unwrap_or(false) {
+                    let progress = *progress_rx.borrow_and_update();
+                    if let Some(current) = status.current_run.as_mut() {
+                        current.objects = progress.objects as i64;
+                        current.bytes = progress.bytes as i64;
+                        current.failed = progress.failed as i64;
+                    }
+                    // Progress is best effort; the final status write is not.
+                    if let Err(err) = write_status(ctx, backup, status).await {
+                        tracing::debug!(error = %err, "progress update failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Everything that can stop a run before it produces a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Engine(#[from] engine::BackupError),
+}
+
+impl RunError {
+    fn reason(&self) -> &'static str {
+        match self {
+            RunError::Storage(_) => "StorageError",
+            RunError::Engine(err) => err.reason(),
+        }
+    }
+}
+
+fn push_history(status: &mut BackupStatus, run: BackupRun) {
+    status.last_run = Some(run.clone());
+    status.history.insert(0, run);
+    status.history.truncate(HISTORY_LIMIT);
+}
+
+async fn apply_retention(backup: &Backup, ctx: &Context) {
+    let Some(policy) = backup.spec.retention.as_ref() else {
+        return;
+    };
+    let namespace = backup.namespace().unwrap_or_default();
+    let outcome = async {
+        let resolved =
+            storage::resolve_credentials(&ctx.client, &namespace, &backup.spec.storage_location)
+                .await?;
+        let storage = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
+        retention::apply(&storage, &namespace, &backup.name_any(), policy, Utc::now()).await
+    }
+    .await;
+    match outcome {
+        Ok(deleted) if !deleted.is_empty() => {
+            let msg = format!(
+                "retention deleted {} expired backups: {}",
+                deleted.len(),
+                deleted.join(", ")
+            );
+            publish(
+                ctx,
+                backup,
+                EventType::Normal,
+                "RetentionApplied",
+                "Retention",
+                &msg,
+            )
+            .await;
+        }
+        Ok(_) => {}
+        Err(err) => {
+            publish(
+                ctx,
+                backup,
+                EventType::Warning,
+                "RetentionFailed",
+                "Retention",
+                &err.to_string(),
+            )
+            .await;
+        }
+    }
+}
+
+async fn write_status(
+    ctx: &Context,
+    backup: &Backup,
+    status: &BackupStatus,
+) -> Result<(), ReconcileError> {
+    let namespace = backup.namespace().unwrap_or_default();
+    let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = serde_json::json!({
+        "apiVersion": "backup.cnd.dk/v1",
+        "kind": "Backup",
+        "status": status,
+    });
+    api.patch_status(
+        &backup.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|source| ReconcileError::Status {
+        name: backup.name_any(),
+        source,
+    })?;
+    Ok(())
+}
+
+async fn publish(
+    ctx: &Context,
+    backup: &Backup,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(truncate(note, 1000)),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &backup.object_ref(&())).await {
+        tracing::warn!(error = %err, reason, "cannot publish event");
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}

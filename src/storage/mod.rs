@@ -1,0 +1,769 @@
+//! Object storage for the backup and restore engines: an object_store built from a
+//! `StorageLocation` and its credentials, keys relative to the location's prefix, and errors
+//! that say what to fix.
+//!
+//! Network behaviour is tuned so that a storage outage fails a run within seconds instead of
+//! object_store's default of ten retries over three minutes: connect timeout
+//! [`CONNECT_TIMEOUT`], per-request timeout [`REQUEST_TIMEOUT`], [`MAX_RETRIES`] retries within
+//! [`RETRY_TIMEOUT`].
+
+mod bucket;
+mod credentials;
+mod endpoint;
+mod error;
+mod paths;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
+
+pub use credentials::{
+    CredentialSource, Credentials, ResolvedCredentials, SECRET_KEY_PAIRS,
+    SECRET_SESSION_TOKEN_KEYS, credentials_from_secret_data, resolve_credentials,
+};
+pub use error::{BoxError, ErrorCategory, StorageError};
+
+use crate::api::{StorageLocation, StorageProvider};
+use bucket::BucketAdmin;
+use error::OpContext;
+
+/// TCP (and TLS) connect timeout for S3 requests.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole-request timeout for one S3 request (backups store many small objects).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Retries of a failed request (connection errors, 5xx, 429) before giving up.
+pub const MAX_RETRIES: usize = 2;
+/// No retry starts later than this after the first attempt.
+pub const RETRY_TIMEOUT: Duration = Duration::from_secs(15);
+
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// One object found by [`Storage::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Key relative to the location's prefix; pass it to [`Storage::get`].
+    pub key: String,
+    pub size: u64,
+}
+
+/// A storage location ready for use. Cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn ObjectStore>,
+    prefix: Vec<String>,
+    prefix_path: Path,
+    bucket: String,
+    description: String,
+    backend: Backend,
+}
+
+enum Backend {
+    S3 {
+        endpoint: String,
+        scheme_implied: bool,
+        admin: BucketAdmin,
+    },
+    Filesystem {
+        root: std::path::PathBuf,
+    },
+    /// Wrapped by [`Storage::from_store`] (tests, in-memory).
+    Custom,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("location", &self.inner.description)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    /// Builds the store for `location`. No request is made; call [`Storage::ensure_bucket`] to
+    /// check the connection.
+    ///
+    /// - `minio`/`s3`: path-style requests; `endpoint` `http://` → plain HTTP, `https://` → TLS,
+    ///   no scheme → `https://`, anything else refused; region default `us-east-1`. `minio`
+    ///   needs an endpoint and credentials; `s3` without an endpoint means AWS, and with
+    ///   `credentials` `None` the `AWS_*` environment / instance role is used.
+    /// - `filesystem`: the directory `bucket` (created if missing).
+    pub fn new(
+        location: &StorageLocation,
+        credentials: Option<Credentials>,
+    ) -> Result<Storage, StorageError> {
+        let bucket = location.bucket.trim();
+        if bucket.is_empty() {
+            return Err(StorageError::InvalidLocation {
+                reason: "bucket is empty".to_string(),
+            });
+        }
+        let prefix = paths::prefix_segments(location.prefix.as_deref())?;
+        match location.provider {
+            StorageProvider::Filesystem => Self::filesystem(bucket, prefix),
+            StorageProvider::Minio | StorageProvider::S3 => {
+                Self::s3(location, bucket, prefix, credentials)
+            }
+        }
+    }
+
+    fn s3(
+        location: &StorageLocation,
+        bucket: &str,
+        prefix: Vec<String>,
+        credentials: Option<Credentials>,
+    ) -> Result<Storage, StorageError> {
+        if let Some(bad) = bucket
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%'))
+        {
+            return Err(StorageError::InvalidLocation {
+                reason: format!(
+                    "bucket name {bucket:?} contains {bad:?}; S3 bucket names use lowercase letters, digits, '.' and '-' (key prefixes go in `prefix`)"
+                ),
+            });
+        }
+        let mut builder = match credentials {
+            Some(creds) => {
+                for (what, value) in [
+                    ("access key", Some(&creds.access_key_id)),
+                    ("secret key", Some(&creds.secret_access_key)),
+                    ("session token", creds.session_token.as_ref()),
+                ] {
+                    if let Some(value) = value {
+                        credentials::check_value(value).map_err(|problem| {
+                            StorageError::MissingCredentials {
+                                provider: location.provider,
+                                reason: format!("the {what} {problem}"),
+                            }
+                        })?;
+                    }
+                }
+                let builder = AmazonS3Builder::new()
+                    .with_access_key_id(creds.access_key_id)
+                    .with_secret_access_key(creds.secret_access_key);
+                match creds.session_token {
+                    Some(token) => builder.with_token(token),
+                    None => builder,
+                }
+            }
+            None if location.provider == StorageProvider::Minio => {
+                return Err(StorageError::MissingCredentials {
+                    provider: location.provider,
+                    reason: "set credentialsSecret, or accessKey and secretKey".to_string(),
+                });
+            }
+            None => AmazonS3Builder::from_env(),
+        };
+
+        let region = non_empty(location.region.as_deref())
+            .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Region))
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        if let Some(bad) = region
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Err(StorageError::InvalidLocation {
+                reason: format!("region {region:?} contains {bad:?}"),
+            });
+        }
+        let env_endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+            .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+        let endpoint = match (non_empty(location.endpoint.as_deref()), env_endpoint) {
+            (Some(raw), _) => Some(endpoint::parse_endpoint(&raw)?),
+            (None, _) if location.provider == StorageProvider::Minio => {
+                return Err(StorageError::InvalidLocation {
+                    reason: "provider minio needs an endpoint, e.g. http://minio.minio.svc:9000"
+                        .to_string(),
+                });
+            }
+            (None, Some(raw)) => Some(endpoint::parse_endpoint(&raw)?),
+            (None, None) => None,
+        };
+        let (endpoint_url, allow_http, scheme_implied) = match endpoint {
+            Some(e) => (e.url, e.allow_http, e.scheme_implied),
+            None => (format!("https://s3.{region}.amazonaws.com"), false, false),
+        };
+        let description = describe_s3(bucket, &prefix, &endpoint_url);
+
+        let options = ClientOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_allow_http(allow_http);
+        builder = builder
+            .with_bucket_name(bucket)
+            .with_region(&region)
+            // Both keys, because AWS_ENDPOINT_URL_S3 from the environment would win otherwise.
+            .with_config(AmazonS3ConfigKey::S3Endpoint, &endpoint_url)
+            .with_endpoint(&endpoint_url)
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(options.clone())
+            .with_retry(retry_config());
+        let setup = |source: object_store::Error| StorageError::Setup {
+            what: description.clone(),
+            source: Box::new(source),
+        };
+        let store = builder.build().map_err(setup)?;
+        let admin = BucketAdmin::new(
+            &options,
+            endpoint_url.clone(),
+            bucket.to_string(),
+            region,
+            Arc::clone(store.credentials()),
+        )
+        .map_err(setup)?;
+        Ok(Storage::assemble(
+            Arc::new(store),
+            prefix,
+            bucket,
+            description,
+            Backend::S3 {
+                endpoint: endpoint_url,
+                scheme_implied,
+                admin,
+            },
+        ))
+    }
+
+    fn filesystem(dir: &str, prefix: Vec<String>) -> Result<Storage, StorageError> {
+        let setup = |source: BoxError| StorageError::Setup {
+            what: format!("filesystem storage in directory {dir:?}"),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| setup(Box::new(e)))?;
+        let root = std::fs::canonicalize(dir).map_err(|e| setup(Box::new(e)))?;
+        // Automatic cleanup removes directories emptied by deletes, so retention leaves no
+        // empty run directories behind for list_dirs to find.
+        let store = LocalFileSystem::new_with_prefix(&root)
+            .map_err(|e| setup(Box::new(e)))?
+            .with_automatic_cleanup(true);
+        let mut description = format!("file://{}", root.display());
+        for segment in &prefix {
+            description.push('/');
+            description.push_str(segment);
+        }
+        Ok(Storage::assemble(
+            Arc::new(store),
+            prefix,
+            dir,
+            description,
+            Backend::Filesystem { root },
+        ))
+    }
+
+    /// Wraps any store (e.g. `object_store::memory::InMemory` in tests) with a key prefix.
+    /// [`Storage::ensure_bucket`] does nothing for it.
+    pub fn from_store(
+        store: Arc<dyn ObjectStore>,
+        prefix: Option<&str>,
+        description: String,
+    ) -> Result<Storage, StorageError> {
+        let prefix = paths::prefix_segments(prefix)?;
+        Ok(Storage::assemble(
+            store,
+            prefix,
+            "",
+            description,
+            Backend::Custom,
+        ))
+    }
+
+    fn assemble(
+        store: Arc<dyn ObjectStore>,
+        prefix: Vec<String>,
+        bucket: &str,
+        description: String,
+        backend: Backend,
+    ) -> Storage {
+        let prefix_path = paths::full_path(&prefix, "");
+        Storage {
+            inner: Arc::new(Inner {
+                store,
+                prefix,
+                prefix_path,
+                bucket: bucket.to_string(),
+                description,
+                backend,
+            }),
+        }
+    }
+
+    /// `s3://bucket/prefix at http://127.0.0.1:9000` or `file:///backups/prefix`; for messages.
+    /// Never contains credentials.
+    pub fn describe(&self) -> String {
+        self.inner.description.clone()
+    }
+
+    /// Full object_store path of `key` (relative to the location's prefix). Empty segments are
+    /// dropped; characters S3 advises against are percent-encoded by object_store.
+    pub fn path(&self, key: &str) -> Path {
+        paths::full_path(&self.inner.prefix, key)
+    }
+
+    /// The underlying store, for engines that issue many concurrent requests themselves. Use
+    /// [`Storage::path`] for its paths and [`Storage::error`] for its errors.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.inner.store)
+    }
+
+    /// Makes sure the bucket exists: lists at most one key under the prefix, and if S3 answers
+    /// 404 creates the bucket (`PUT /<bucket>`, with a LocationConstraint outside us-east-1).
+    /// For `filesystem`, (re)creates the directory.
+    pub async fn ensure_bucket(&self) -> Result<(), StorageError> {
+        match &self.inner.backend {
+            Backend::S3 { admin, .. } => {
+                let mut prefix = self.inner.prefix_path.as_ref().to_string();
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                let exists = admin
+                    .exists(&prefix)
+                    .await
+                    .map_err(|e| error::classify(e, &self.context("check", None, false)))?;
+                if exists {
+                    return Ok(());
+                }
+                tracing::info!(location = %self.inner.description, "bucket does not exist, creating it");
+                admin.create().await.map_err(|e| {
+                    let inner = error::classify(e, &self.context("create bucket", None, false));
+                    create_bucket_error(&self.inner.bucket, inner)
+                })
+            }
+            Backend::Filesystem { root } => {
+                tokio::fs::create_dir_all(root)
+                    .await
+                    .map_err(|e| StorageError::Setup {
+                        what: self.inner.description.clone(),
+                        source: Box::new(e),
+                    })
+            }
+            Backend::Custom => Ok(()),
+        }
+    }
+
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        self.inner
+            .store
+            .put(&self.path(key), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error("write", Some(key), e))
+    }
+
+    /// Reads a whole object. A missing object is [`ErrorCategory::NotFound`].
+    pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        let read_error = |e| self.error_with(self.context("read", Some(key), true), e);
+        let result = self
+            .inner
+            .store
+            .get(&self.path(key))
+            .await
+            .map_err(read_error)?;
+        result.bytes().await.map_err(read_error)
+    }
+
+    /// Every object under `dir` (recursively; `""` = the whole prefix), as keys relative to the
+    /// location's prefix. Streamed page by page, in no particular order.
+    pub fn list(&self, dir: &str) -> BoxStream<'static, Result<StoredObject, StorageError>> {
+        let this = self.clone();
+        let dir = dir.to_string();
+        let dir_path = self.path(&dir);
+        let prefix = (!dir_path.as_ref().is_empty()).then_some(dir_path);
+        self.inner
+            .store
+            .list(prefix.as_ref())
+            .map(move |item| match item {
+                Ok(meta) => Ok(StoredObject {
+                    key: paths::relative_key(&this.inner.prefix_path, &meta.location)
+                        .unwrap_or_else(|| meta.location.to_string()),
+                    size: meta.size,
+                }),
+                Err(e) => Err(this.error_with(this.context("list", Some(&dir), false), e)),
+            })
+            .boxed()
+    }
+
+    /// Names of the immediate "sub-directories" of `dir` (e.g. the backup runs under a backup's
+    /// directory), sorted.
+    pub async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        let dir_path = self.path(dir);
+        let prefix = (!dir_path.as_ref().is_empty()).then_some(&dir_path);
+        let listing = self
+            .inner
+            .store
+            .list_with_delimiter(prefix)
+            .await
+            .map_err(|e| self.error_with(self.context("list", Some(dir), false), e))?;
+        let mut names: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| paths::relative_key(&dir_path, p))
+            .filter(|name| !name.is_empty())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Deletes every object under `dir` and returns how many were deleted. Deletes are batched
+    /// and bounded by object_store (S3: DeleteObjects of up to 1000 keys). Refuses an empty
+    /// `dir`, which would mean the whole location.
+    pub async fn delete_dir(&self, dir: &str) -> Result<u64, StorageError> {
+        if dir.split('/').all(str::is_empty) {
+            return Err(StorageError::InvalidLocation {
+                reason: format!(
+                    "refusing to delete everything in {}: delete_dir needs a directory",
+                    self.inner.description
+                ),
+            });
+        }
+        let dir_path = self.path(dir);
+        let store = &self.inner.store;
+        let locations = store
+            .list(Some(&dir_path))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        let mut results = store.delete_stream(locations);
+        let mut deleted = 0u64;
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(_) => deleted += 1,
+                // Gone already (a concurrent delete): that is what we wanted.
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    return Err(self.error_with(self.context("delete", Some(dir), false), e));
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Converts an error from [`Storage::store`] into a [`StorageError`] about `key`.
+    pub fn error(
+        &self,
+        operation: &'static str,
+        key: Option<&str>,
+        err: object_store::Error,
+    ) -> StorageError {
+        self.error_with(self.context(operation, key, key.is_some()), err)
+    }
+
+    fn error_with(&self, ctx: OpContext<'_>, err: object_store::Error) -> StorageError {
+        error::classify(Box::new(err), &ctx)
+    }
+
+    fn context<'a>(
+        &'a self,
+        operation: &'static str,
+        key: Option<&'a str>,
+        is_object: bool,
+    ) -> OpContext<'a> {
+        let (endpoint, scheme_implied) = match &self.inner.backend {
+            Backend::S3 {
+                endpoint,
+                scheme_implied,
+                ..
+            } => (Some(endpoint.as_str()), *scheme_implied),
+            _ => (None, false),
+        };
+        OpContext {
+            operation,
+            key,
+            is_object,
+            location: &self.inner.description,
+            endpoint,
+            bucket: &self.inner.bucket,
+            scheme_implied,
+        }
+    }
+}
+
+fn create_bucket_error(bucket: &str, inner: StorageError) -> StorageError {
+    let mut reason = match &inner {
+        StorageError::Rejected { detail, .. } | StorageError::AccessDenied { detail, .. } => {
+            detail.clone()
+        }
+        StorageError::CredentialsRejected { code, message, .. } => {
+            format!("{code}: {message} (the credentials were rejected)")
+        }
+        other => other.to_string(),
+    };
+    if reason.contains("InvalidBucketName") {
+        reason.push_str(
+            "; bucket names must be 3-63 characters of lowercase letters, digits, '.' and '-'",
+        );
+    }
+    StorageError::CreateBucket {
+        bucket: bucket.to_string(),
+        reason,
+        category: match inner.category() {
+            ErrorCategory::Other | ErrorCategory::NotFound => ErrorCategory::Config,
+            category => category,
+        },
+        transient: inner.is_transient(),
+        source: Box::new(inner),
+    }
+}
+
+fn describe_s3(bucket: &str, prefix: &[String], endpoint: &str) -> String {
+    let mut out = format!("s3://{bucket}");
+    for segment in prefix {
+        out.push('/');
+        out.push_str(segment);
+    }
+    out.push_str(" at ");
+    out.push_str(endpoint);
+    out
+}
+
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            base: 2.0,
+        },
+        max_retries: MAX_RETRIES,
+        retry_timeout: RETRY_TIMEOUT,
+    }
+}
+
+fn non_empty(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn memory(prefix: Option<&str>) -> Storage {
+        Storage::from_store(Arc::new(InMemory::new()), prefix, "memory://test".into()).unwrap()
+    }
+
+    async fn keys(storage: &Storage, dir: &str) -> Vec<(String, u64)> {
+        let mut out: Vec<_> = storage
+            .list(dir)
+            .map_ok(|o| (o.key, o.size))
+            .try_collect()
+            .await
+            .unwrap();
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn put_get_list_delete_round_trip() {
+        let storage = memory(Some("/clusters/prod/"));
+        storage.ensure_bucket().await.unwrap();
+        for key in [
+            "b1/2024-01-01T00-00-00Z/ns/a.json",
+            "b1/2024-01-01T00-00-00Z/ns/b.json",
+            "b1/2024-01-02T00-00-00Z/ns/a.json",
+            "b2/2024-01-01T00-00-00Z/x.json",
+        ] {
+            storage
+                .put(key, Bytes::from(key.to_string()))
+                .await
+                .unwrap();
+        }
+        // stored under the prefix
+        let raw: Vec<_> = storage
+            .store()
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(
+            raw.iter().all(|p| p.starts_with("clusters/prod/")),
+            "{raw:?}"
+        );
+
+        let got = storage
+            .get("b1/2024-01-01T00-00-00Z/ns/a.json")
+            .await
+            .unwrap();
+        assert_eq!(&got[..], b"b1/2024-01-01T00-00-00Z/ns/a.json");
+
+        assert_eq!(
+            keys(&storage, "b1").await,
+            [
+                ("b1/2024-01-01T00-00-00Z/ns/a.json".to_string(), 33),
+                ("b1/2024-01-01T00-00-00Z/ns/b.json".to_string(), 33),
+                ("b1/2024-01-02T00-00-00Z/ns/a.json".to_string(), 33),
+            ]
+        );
+        assert_eq!(keys(&storage, "").await.len(), 4);
+        assert_eq!(
+            storage.list_dirs("b1").await.unwrap(),
+            ["2024-01-01T00-00-00Z", "2024-01-02T00-00-00Z"]
+        );
+        assert_eq!(storage.list_dirs("").await.unwrap(), ["b1", "b2"]);
+        assert!(storage.list_dirs("nothing-here").await.unwrap().is_empty());
+
+        assert_eq!(
+            storage.delete_dir("b1/2024-01-01T00-00-00Z").await.unwrap(),
+            2
+        );
+        assert_eq!(
+            storage.list_dirs("b1").await.unwrap(),
+            ["2024-01-02T00-00-00Z"]
+        );
+        assert_eq!(
+            storage.delete_dir("b1/2024-01-01T00-00-00Z").await.unwrap(),
+            0
+        );
+        assert_eq!(keys(&storage, "").await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn missing_object_is_not_found() {
+        let storage = memory(None);
+        let err = storage.get("nope.json").await.unwrap_err();
+        assert_eq!(err.category(), ErrorCategory::NotFound);
+        assert_eq!(
+            err.to_string(),
+            "object \"nope.json\" not found in memory://test"
+        );
+        assert!(matches!(err, StorageError::NotFound { ref key, .. } if key == "nope.json"));
+    }
+
+    #[tokio::test]
+    async fn delete_dir_refuses_the_whole_location() {
+        let storage = memory(None);
+        storage.put("a", Bytes::from_static(b"x")).await.unwrap();
+        for dir in ["", "/", "//"] {
+            let err = storage.delete_dir(dir).await.unwrap_err();
+            assert_eq!(err.category(), ErrorCategory::Config);
+        }
+        assert_eq!(keys(&storage, "").await.len(), 1);
+    }
+
+    #[test]
+    fn path_joins_normalised_prefix() {
+        let storage = memory(Some("a/b/"));
+        assert_eq!(storage.path("x/y.json").as_ref(), "a/b/x/y.json");
+        assert_eq!(
+            memory(Some("/a/b")).path("/x//y.json").as_ref(),
+            "a/b/x/y.json"
+        );
+        assert_eq!(memory(None).path("x").as_ref(), "x");
+    }
+
+    fn s3_location(endpoint: Option<&str>) -> StorageLocation {
+        StorageLocation {
+            provider: StorageProvider::Minio,
+            bucket: "backups".into(),
+            endpoint: endpoint.map(str::to_string),
+            prefix: Some("/team-a/".into()),
+            ..StorageLocation::default()
+        }
+    }
+
+    fn creds() -> Option<Credentials> {
+        Some(Credentials {
+            access_key_id: "AKID".into(),
+            secret_access_key: "SECRET".into(),
+            session_token: None,
+        })
+    }
+
+    #[test]
+    fn new_validates_endpoints() {
+        let ok = Storage::new(&s3_location(Some("http://127.0.0.1:9000")), creds()).unwrap();
+        assert_eq!(
+            ok.describe(),
+            "s3://backups/team-a at http://127.0.0.1:9000"
+        );
+        let implied = Storage::new(&s3_location(Some("minio.local:9000")), creds()).unwrap();
+        assert_eq!(
+            implied.describe(),
+            "s3://backups/team-a at https://minio.local:9000"
+        );
+
+        for bad in [
+            "ftp://127.0.0.1",
+            "http://127.0.0.1:9000/backups",
+            "http://",
+        ] {
+            let err = Storage::new(&s3_location(Some(bad)), creds()).unwrap_err();
+            assert_eq!(err.category(), ErrorCategory::Config, "{bad}: {err}");
+        }
+        let err = Storage::new(&s3_location(None), creds()).unwrap_err();
+        assert!(err.to_string().contains("needs an endpoint"), "{err}");
+    }
+
+    #[test]
+    fn new_refuses_minio_without_credentials_and_odd_buckets() {
+        let err = Storage::new(&s3_location(Some("http://127.0.0.1:9000")), None).unwrap_err();
+        assert_eq!(err.category(), ErrorCategory::Config);
+        let location = StorageLocation {
+            bucket: "a/b".into(),
+            ..s3_location(Some("http://127.0.0.1:9000"))
+        };
+        assert!(
+            Storage::new(&location, creds())
+                .unwrap_err()
+                .to_string()
+                .contains("prefix")
+        );
+    }
+
+    #[test]
+    fn aws_default_endpoint_uses_region() {
+        let location = StorageLocation {
+            provider: StorageProvider::S3,
+            region: Some("eu-west-1".into()),
+            ..s3_location(None)
+        };
+        let storage = Storage::new(&location, creds()).unwrap();
+        assert_eq!(
+            storage.describe(),
+            "s3://backups/team-a at https://s3.eu-west-1.amazonaws.com"
+        );
+    }
+
+    #[tokio::test]
+    async fn filesystem_round_trip_and_cleanup() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("not-yet-there");
+        let location = StorageLocation {
+            provider: StorageProvider::Filesystem,
+            bucket: root.display().to_string(),
+            prefix: Some("p".into()),
+            ..StorageLocation::default()
+        };
+        let storage = Storage::new(&location, None).unwrap();
+        storage.ensure_bucket().await.unwrap();
+        storage
+            .put("run-1/a.json", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        storage
+            .put("run-2/a.json", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert!(root.join("p/run-1/a.json").exists());
+        assert_eq!(storage.list_dirs("").await.unwrap(), ["run-1", "run-2"]);
+        assert_eq!(storage.delete_dir("run-1").await.unwrap(), 1);
+        assert_eq!(storage.list_dirs("").await.unwrap(), ["run-2"]);
+        let err = storage.get("run-1/a.json").await.unwrap_err();
+        assert_eq!(err.category(), ErrorCategory::NotFound, "{err}");
+    }
+}
