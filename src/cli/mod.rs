@@ -10,6 +10,8 @@ use tracing_subscriber::EnvFilter;
 use crate::api;
 use crate::controller;
 
+mod describe;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "cluster-backup",
@@ -50,6 +52,14 @@ pub enum Command {
     Crd,
     /// Install or update the CRDs in the cluster and wait until they are Established.
     Install,
+    /// Show a Backup's status and the object keys its newest backup stored.
+    Describe {
+        /// Name of the Backup.
+        name: String,
+        /// Namespace of the Backup.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+    },
 }
 
 /// Entry point of the binary. `anyhow` stops here; the library uses typed errors.
@@ -74,6 +84,12 @@ pub async fn main() -> anyhow::Result<()> {
                 .context("cannot connect to Kubernetes")?;
             let names = controller::crds::install_crds(&client, Duration::from_secs(60)).await?;
             println!("installed and Established: {}", names.join(", "));
+        }
+        Command::Describe { name, namespace } => {
+            let client = kube::Client::try_default()
+                .await
+                .context("cannot connect to Kubernetes")?;
+            print!("{}", describe::describe(&client, &namespace, &name).await?);
         }
         Command::Run {
             namespace,

@@ -616,3 +616,155 @@ fn truncate(text: &str, max: usize) -> String {
     }
     format!("{}…", &text[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{BackupSpec, StorageLocation};
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 1, 21, h, m, s).unwrap()
+    }
+
+    fn backup(schedule: Option<&str>, status: Option<BackupStatus>) -> Backup {
+        let mut backup = Backup::new(
+            "b",
+            BackupSpec {
+                schedule: schedule.map(str::to_string),
+                storage_location: StorageLocation::default(),
+                ..BackupSpec::default()
+            },
+        );
+        backup.metadata.creation_timestamp = Some(to_time(at(10, 0, 30)));
+        backup.status = status;
+        backup
+    }
+
+    fn finished_run() -> BackupRun {
+        BackupRun {
+            backup_path: "p".into(),
+            trigger: "initial".into(),
+            start_time: to_time(at(10, 0, 0)),
+            completion_time: None,
+            result: Some(RunResult::Completed),
+            objects: 1,
+            bytes: 1,
+            failed: 0,
+            message: None,
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn one_shot_runs_once() {
+        assert_eq!(
+            decide(&backup(None, None), at(10, 1, 0)),
+            Decision::Run(Trigger::Initial)
+        );
+        let done = BackupStatus {
+            last_run: Some(finished_run()),
+            ..BackupStatus::default()
+        };
+        assert_eq!(
+            decide(&backup(None, Some(done)), at(10, 1, 0)),
+            Decision::Done
+        );
+    }
+
+    #[test]
+    fn new_scheduled_backup_waits_for_the_first_slot() {
+        let decision = decide(&backup(Some("*/5 * * * *"), None), at(10, 1, 0));
+        assert_eq!(decision, Decision::Wait { next: at(10, 5, 0) });
+    }
+
+    #[test]
+    fn due_slot_runs_and_is_not_repeated() {
+        let b = backup(Some("*/5 * * * *"), None);
+        assert_eq!(
+            decide(&b, at(10, 5, 1)),
+            Decision::Run(Trigger::Schedule(at(10, 5, 0)))
+        );
+        let after = BackupStatus {
+            last_schedule_time: Some(to_time(at(10, 5, 0))),
+            last_run: Some(finished_run()),
+            ..BackupStatus::default()
+        };
+        let b = backup(Some("*/5 * * * *"), Some(after));
+        assert_eq!(
+            decide(&b, at(10, 5, 20)),
+            Decision::Wait {
+                next: at(10, 10, 0)
+            }
+        );
+    }
+
+    #[test]
+    fn slots_missed_while_down_run_once_as_the_newest() {
+        let status = BackupStatus {
+            last_schedule_time: Some(to_time(at(10, 5, 0))),
+            ..BackupStatus::default()
+        };
+        let b = backup(Some("*/5 * * * *"), Some(status));
+        // Operator was down from 10:06 to 11:02: eleven slots missed, one run.
+        assert_eq!(
+            decide(&b, at(11, 2, 0)),
+            Decision::Run(Trigger::MissedSchedule(at(11, 0, 0)))
+        );
+    }
+
+    #[test]
+    fn interrupted_run_is_retried() {
+        let status = BackupStatus {
+            current_run: Some(BackupRun {
+                result: None,
+                ..finished_run()
+            }),
+            ..BackupStatus::default()
+        };
+        assert_eq!(
+            decide(&backup(Some("@daily"), Some(status)), at(10, 1, 0)),
+            Decision::Run(Trigger::Retry)
+        );
+    }
+
+    #[test]
+    fn run_now_annotation_runs_once_per_value() {
+        let mut b = backup(Some("@daily"), None);
+        b.metadata.annotations = Some(
+            [(RUN_NOW_ANNOTATION.to_string(), "1".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(
+            decide(&b, at(10, 1, 0)),
+            Decision::Run(Trigger::Manual("1".into()))
+        );
+        b.status = Some(BackupStatus {
+            last_manual_trigger: Some("1".into()),
+            ..BackupStatus::default()
+        });
+        assert!(matches!(decide(&b, at(10, 1, 0)), Decision::Wait { .. }));
+    }
+
+    #[test]
+    fn invalid_schedule_is_reported_not_run() {
+        match decide(&backup(Some("61 * * * *"), None), at(10, 1, 0)) {
+            Decision::InvalidSchedule(msg) => assert!(msg.contains("61"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn time_zone_is_honoured() {
+        let mut b = backup(Some("0 2 * * *"), None);
+        b.spec.time_zone = Some("Europe/Copenhagen".into());
+        // 02:00 in Copenhagen (winter, UTC+1) is 01:00 UTC.
+        assert_eq!(
+            decide(&b, at(10, 1, 0)),
+            Decision::Wait {
+                next: Utc.with_ymd_and_hms(2025, 1, 22, 1, 0, 0).unwrap()
+            }
+        );
+    }
+}

@@ -107,12 +107,14 @@ pub enum StorageError {
     },
 
     #[error(
-        "S3 endpoint {endpoint} rejected the credentials ({code}: {message}); check the access key and secret key"
+        "S3 endpoint {endpoint} rejected the credentials ({detail}); check the access key and secret key"
     )]
     CredentialsRejected {
         endpoint: String,
+        /// S3 error code, e.g. `SignatureDoesNotMatch` or `InvalidAccessKeyId`.
         code: String,
-        message: String,
+        /// The code, and the server's message when it sent one.
+        detail: String,
         #[source]
         source: BoxError,
     },
@@ -208,8 +210,10 @@ fn is_transient_status(status: u16) -> bool {
 }
 
 /// S3 error codes that mean "these keys are wrong", as opposed to "not allowed".
-const CREDENTIAL_CODES: [&str; 7] = [
+const CREDENTIAL_CODES: [&str; 8] = [
     "InvalidAccessKeyId",
+    // s3s-fs answers an unknown access key with this AWS code.
+    "NotSignedUp",
     "SignatureDoesNotMatch",
     "InvalidToken",
     "ExpiredToken",
@@ -388,19 +392,16 @@ pub(crate) fn classify(source: BoxError, ctx: &OpContext<'_>) -> StorageError {
         (Some(code), _) if CREDENTIAL_CODES.contains(&code) => StorageError::CredentialsRejected {
             endpoint,
             code: code.to_string(),
-            message: d.message.clone().unwrap_or_default(),
+            detail,
             source,
         },
-        (None, Some(401)) => StorageError::CredentialsRejected {
+        (_, Some(401)) => StorageError::CredentialsRejected {
             endpoint,
-            code: "HTTP 401".to_string(),
-            message: d
-                .message
-                .clone()
-                .unwrap_or_else(|| "Unauthorized".to_string()),
+            code: d.code.clone().unwrap_or_else(|| "Unauthorized".to_string()),
+            detail,
             source,
         },
-        (Some("AccessDenied" | "AllAccessDisabled"), _) | (None, Some(403)) => {
+        (Some("AccessDenied" | "AllAccessDisabled"), _) | (_, Some(403)) => {
             StorageError::AccessDenied {
                 target: ctx.target(),
                 detail,

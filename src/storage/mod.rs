@@ -329,10 +329,18 @@ impl Storage {
                 if !prefix.is_empty() {
                     prefix.push('/');
                 }
-                let exists = admin
-                    .exists(&prefix)
-                    .await
-                    .map_err(|e| error::classify(e, &self.context("check", None, false)))?;
+                let exists = admin.exists(&prefix).await.map_err(|e| {
+                    let err = error::classify(e, &self.context("list", None, false));
+                    // Some servers (s3s-fs) refuse an invalid name on the listing already.
+                    match &err {
+                        StorageError::Rejected { detail, .. }
+                            if detail.starts_with("InvalidBucketName") =>
+                        {
+                            create_bucket_error(&self.inner.bucket, err)
+                        }
+                        _ => err,
+                    }
+                })?;
                 if exists {
                     return Ok(());
                 }
@@ -495,8 +503,8 @@ fn create_bucket_error(bucket: &str, inner: StorageError) -> StorageError {
         StorageError::Rejected { detail, .. } | StorageError::AccessDenied { detail, .. } => {
             detail.clone()
         }
-        StorageError::CredentialsRejected { code, message, .. } => {
-            format!("{code}: {message} (the credentials were rejected)")
+        StorageError::CredentialsRejected { detail, .. } => {
+            format!("{detail} (the credentials were rejected)")
         }
         other => other.to_string(),
     };

@@ -202,3 +202,81 @@ pub fn fresh_bucket_name(prefix: &str) -> String {
     name.truncate(63);
     name
 }
+
+/// Starts the Backup controller in this test process, watching only `namespace`, so tests
+/// running in parallel never reconcile each other's Backups. Stopped when the handle drops.
+pub fn start_operator(client: &Client, namespace: &str) -> OperatorHandle {
+    let handle = tokio::spawn(cluster_backup::controller::backup::run(
+        client.clone(),
+        Some(namespace.to_string()),
+        2,
+    ));
+    OperatorHandle(handle)
+}
+
+pub struct OperatorHandle(tokio::task::JoinHandle<()>);
+
+impl OperatorHandle {
+    pub fn stop(&self) {
+        self.0.abort();
+    }
+}
+
+impl Drop for OperatorHandle {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Polls a Backup until `done` says so, or panics after `timeout` showing the last status.
+pub async fn wait_for_backup(
+    api: &Api<cluster_backup::api::Backup>,
+    name: &str,
+    timeout: std::time::Duration,
+    done: impl Fn(&cluster_backup::api::BackupStatus) -> bool,
+) -> cluster_backup::api::Backup {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let backup = api
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get backup {name}: {e}"));
+        if let Some(status) = &backup.status {
+            if done(status) {
+                return backup;
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "backup {name} did not reach the expected state within {timeout:?}; status: {}",
+                serde_json::to_string_pretty(&backup.status).unwrap()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Applies one object given as JSON (create; the namespace comes from the object).
+pub async fn create_json(client: &Client, value: serde_json::Value) {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let api_version = value["apiVersion"].as_str().unwrap().to_string();
+    let kind = value["kind"].as_str().unwrap().to_string();
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version.clone()),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+    let discovered = kube::discovery::pinned_kind(client, &gvk).await;
+    let resource = match discovered {
+        Ok((resource, _)) => resource,
+        Err(_) => ApiResource::from_gvk(&gvk),
+    };
+    let object: DynamicObject = serde_json::from_value(value.clone()).unwrap();
+    let api: Api<DynamicObject> = match value["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    api.create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("create {kind} {}: {e}", value["metadata"]["name"]));
+}

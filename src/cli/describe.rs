@@ -1,0 +1,94 @@
+//! `cluster-backup describe NAME`: a Backup's status and the objects its newest backup stored
+//! (read from that backup's manifest).
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use kube::{Api, Client};
+
+use crate::api::Backup;
+use crate::backup::layout;
+use crate::manifest::Manifest;
+use crate::storage::{self, Storage};
+
+pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::Result<String> {
+    let api: Api<Backup> = Api::namespaced(client.clone(), namespace);
+    let backup = api
+        .get(name)
+        .await
+        .with_context(|| format!("cannot read Backup {namespace}/{name}"))?;
+    let status = backup.status.clone().unwrap_or_default();
+    let mut out = String::new();
+    writeln!(out, "Backup {namespace}/{name}")?;
+    writeln!(
+        out,
+        "  schedule:      {}",
+        backup.spec.schedule.as_deref().unwrap_or("<one-shot>")
+    )?;
+    writeln!(
+        out,
+        "  phase:         {}",
+        status
+            .phase
+            .map(|p| format!("{p:?}"))
+            .unwrap_or_else(|| "New".into())
+    )?;
+    writeln!(
+        out,
+        "  message:       {}",
+        status.message.as_deref().unwrap_or("")
+    )?;
+    writeln!(out, "  backups:       {}", status.backup_count)?;
+    if let Some(next) = &status.next_backup_time {
+        writeln!(out, "  next backup:   {}", next.0)?;
+    }
+    if let Some(run) = &status.last_run {
+        writeln!(
+            out,
+            "  last run:      {} ({}, {} objects, {} failed) at {}",
+            run.result
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_else(|| "Running".into()),
+            run.trigger,
+            run.objects,
+            run.failed,
+            run.backup_path
+        )?;
+        for err in &run.errors {
+            writeln!(out, "    error: {err}")?;
+        }
+    }
+    if !status.resource_counts.is_empty() {
+        writeln!(out, "  resource counts:")?;
+        for (key, count) in &status.resource_counts {
+            writeln!(out, "    {key}: {count}")?;
+        }
+    }
+    let Some(path) = status.backup_path.as_deref() else {
+        writeln!(out, "  (no complete backup yet)")?;
+        return Ok(out);
+    };
+    let resolved =
+        storage::resolve_credentials(client, namespace, &backup.spec.storage_location).await?;
+    let store = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
+    let bytes = store.get(&layout::manifest_key(path)).await?;
+    let manifest = Manifest::from_bytes(&bytes)?;
+    writeln!(out, "  stored at {} under {path}/:", store.describe())?;
+    for entry in &manifest.objects {
+        writeln!(
+            out,
+            "    {:<70} {:>7} B  sha256 {}",
+            entry.key,
+            entry.size,
+            &entry.sha256.to_string()[..12]
+        )?;
+    }
+    writeln!(
+        out,
+        "    {:<70} (commit marker: {} objects, {} bytes)",
+        layout::MANIFEST_FILE,
+        manifest.total_objects,
+        manifest.total_bytes
+    )?;
+    Ok(out)
+}
