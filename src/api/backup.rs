@@ -31,7 +31,7 @@ pub const RUN_NOW_ANNOTATION: &str = "backup.cnd.dk/run-now";
     ),
     printcolumn(
         name = "Next Backup",
-        type_ = "date",
+        type_ = "string",
         json_path = ".status.nextBackupTime"
     ),
     printcolumn(name = "Count", type_ = "integer", json_path = ".status.backupCount"),
