@@ -21,7 +21,6 @@ import time
 from urllib.parse import urlparse
 
 
-
 def parse_kubeconfig(path):
     """Minimal parser for the kubeconfig written by scripts/testenv.sh (one cluster, one user)."""
     vals = {}
