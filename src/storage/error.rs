@@ -98,6 +98,15 @@ pub enum StorageError {
         source: BoxError,
     },
 
+    #[error(
+        "no S3 credentials: the location sets none and none were found in the operator's environment (AWS_* variables, web identity token, container or instance metadata): {reason}"
+    )]
+    EnvironmentCredentials {
+        reason: String,
+        #[source]
+        source: BoxError,
+    },
+
     #[error("cannot reach S3 endpoint {endpoint}: {reason}")]
     Unreachable {
         endpoint: String,
@@ -182,6 +191,7 @@ impl StorageError {
             | SecretKeys { .. }
             | SecretNotFound { .. }
             | Setup { .. }
+            | EnvironmentCredentials { .. }
             | BucketNotFound { .. } => ErrorCategory::Config,
             SecretForbidden { .. } | CredentialsRejected { .. } | AccessDenied { .. } => {
                 ErrorCategory::Auth
@@ -222,6 +232,9 @@ const CREDENTIAL_CODES: [&str; 8] = [
     "MissingSecurityHeader",
 ];
 
+/// Where object_store asks for instance / container / pod-identity credentials.
+const METADATA_HOSTS: [&str; 3] = ["169.254.169.254", "169.254.170.2", "169.254.170.23"];
+
 /// A non-2xx answer to a request this module signs itself (bucket check and creation).
 #[derive(Debug, thiserror::Error)]
 #[error("{method} {url} returned HTTP {status}: {body}")]
@@ -241,6 +254,9 @@ pub(crate) struct Diagnosis {
     /// S3 error code from the response body, e.g. `SignatureDoesNotMatch`.
     pub code: Option<String>,
     pub message: Option<String>,
+    /// The failed request went to a metadata endpoint: object_store was looking for
+    /// credentials in the environment, not talking to S3.
+    pub credential_lookup: bool,
 }
 
 pub(crate) fn diagnose(err: &(dyn StdError + 'static)) -> Diagnosis {
@@ -276,6 +292,7 @@ pub(crate) fn diagnose(err: &(dyn StdError + 'static)) -> Diagnosis {
     if diagnosis.status.is_none() {
         diagnosis.status = status_from_text(&text);
     }
+    diagnosis.credential_lookup = METADATA_HOSTS.iter().any(|host| text.contains(host));
     diagnosis.code = xml_element(&text, "Code");
     diagnosis.message = xml_element(&text, "Message");
 
@@ -287,7 +304,11 @@ pub(crate) fn diagnose(err: &(dyn StdError + 'static)) -> Diagnosis {
         let reason = if refused {
             "connection refused".to_string()
         } else if kind == HttpErrorKind::Timeout {
-            format!("timed out ({root})")
+            format!(
+                "timed out (connect timeout {} s, request timeout {} s)",
+                super::CONNECT_TIMEOUT.as_secs(),
+                super::REQUEST_TIMEOUT.as_secs()
+            )
         } else if text.contains("dns error") {
             format!("DNS lookup failed ({root})")
         } else {
@@ -352,7 +373,7 @@ pub(crate) struct OpContext<'a> {
 
 impl OpContext<'_> {
     fn target(&self) -> String {
-        match self.key {
+        match self.key.filter(|k| !k.trim_matches('/').is_empty()) {
             Some(key) => format!("{key:?} in {}", self.location),
             None => self.location.to_string(),
         }
@@ -362,6 +383,13 @@ impl OpContext<'_> {
 /// Turns a failed request (object_store or our own signed requests) into a [`StorageError`].
 pub(crate) fn classify(source: BoxError, ctx: &OpContext<'_>) -> StorageError {
     let d = diagnose(&*source);
+    if d.credential_lookup {
+        let reason = d.transport.clone().unwrap_or_else(|| match d.status {
+            Some(status) => format!("the metadata endpoint answered HTTP {status}"),
+            None => "the lookup failed".to_string(),
+        });
+        return StorageError::EnvironmentCredentials { reason, source };
+    }
     if let (Some(reason), Some(endpoint)) = (&d.transport, ctx.endpoint) {
         let mut reason = reason.clone();
         let lower = reason.to_ascii_lowercase();
@@ -547,6 +575,17 @@ mod tests {
         };
         let err = classify(Box::new(source), &ctx());
         assert_eq!(err.category(), ErrorCategory::NotFound);
+    }
+
+    #[test]
+    fn failed_instance_metadata_lookup_is_not_blamed_on_s3() {
+        let text = "Generic S3 error: Error performing GET http://169.254.169.254/latest/api/token in 1s - HTTP error: error sending request";
+        let err = classify(text.into(), &ctx());
+        assert!(
+            matches!(err, StorageError::EnvironmentCredentials { .. }),
+            "{err}"
+        );
+        assert_eq!(err.category(), ErrorCategory::Config);
     }
 
     #[test]

@@ -181,10 +181,20 @@ pub async fn create_namespace(client: &Client, name: &str) {
         .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
 }
 
+impl TestNamespace {
+    /// Deletes the namespace now (tests that want to be sure call this at the end).
+    pub async fn cleanup(&self) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let _ = api.delete(&self.name, &DeleteParams::default()).await;
+    }
+}
+
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        // Without a kube-controller-manager namespaces stay Terminating, but their objects no
-        // longer get in the way of other tests: names are unique per test.
+        // Best effort when a test ends or fails. Without a kube-controller-manager a deleted
+        // namespace stays Terminating, but names are unique per test so nothing collides, and
+        // `scripts/testenv.sh down` removes the whole control plane. (Blocking here would
+        // deadlock: the client's worker runs on the test's own runtime.)
         let client = self.client.clone();
         let name = self.name.clone();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -197,10 +207,62 @@ impl Drop for TestNamespace {
 }
 
 /// A bucket name unique to this test (S3 rules: 3-63 chars, lowercase, digits, '-').
+/// The bucket's objects are deleted when the test process's [`TestBucket`] guard drops.
 pub fn fresh_bucket_name(prefix: &str) -> String {
     let mut name = unique_name(prefix);
     name.truncate(63);
     name
+}
+
+/// Deletes every object of a test bucket when dropped (best effort).
+pub struct TestBucket {
+    pub name: String,
+    env: TestEnv,
+}
+
+impl TestBucket {
+    pub fn new(env: &TestEnv, prefix: &str) -> TestBucket {
+        TestBucket {
+            name: fresh_bucket_name(prefix),
+            env: env.clone(),
+        }
+    }
+
+    pub fn storage(&self) -> cluster_backup::storage::Storage {
+        self.env.storage(&self.name)
+    }
+}
+
+impl TestBucket {
+    /// Deletes every object of the bucket.
+    pub async fn cleanup(&self) {
+        let _ = self.storage().delete_dir("").await;
+    }
+}
+
+impl Drop for TestBucket {
+    fn drop(&mut self) {
+        // Best effort, like TestNamespace; `scripts/testenv.sh down` removes all S3 data.
+        let storage = self.storage();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = storage.delete_dir("").await;
+            });
+        }
+    }
+}
+
+impl TestEnv {
+    /// A `Storage` for `bucket` on the local S3 server, with the test ground's keys.
+    pub fn storage(&self, bucket: &str) -> cluster_backup::storage::Storage {
+        let credentials = cluster_backup::storage::Credentials {
+            access_key_id: self.s3_access_key.clone(),
+            secret_access_key: self.s3_secret_key.clone(),
+            session_token: None,
+        };
+        cluster_backup::storage::Storage::new(&self.storage_location(bucket), Some(credentials))
+            .expect("storage for the local S3 server")
+    }
 }
 
 /// Starts the Backup controller in this test process, watching only `namespace`, so tests
@@ -279,4 +341,50 @@ pub async fn create_json(client: &Client, value: serde_json::Value) {
     api.create(&PostParams::default(), &object)
         .await
         .unwrap_or_else(|e| panic!("create {kind} {}: {e}", value["metadata"]["name"]));
+}
+
+/// A short unique name (DNS label and S3 bucket name): `<prefix>` plus 8-9 base-36 characters
+/// (pid, time, counter). Names persist across runs (namespaces stay Terminating, buckets stay),
+/// so the time part keeps a reused pid from repeating an old name.
+///
+/// Why short: the test ground's S3 server (s3s-fs) keeps one file per object whose file NAME
+/// holds base64(bucket) + base64(key), so bucket + key must stay under about 168 bytes
+/// (NAME_MAX 255) or the PUT fails with HTTP 500 "File name too long". Backup keys embed the
+/// Backup's namespace and name and the source namespace, so tests that check object keys use
+/// these names for buckets and namespaces.
+pub fn short_unique_name(prefix: &str) -> String {
+    fn base36(mut n: u64, width: usize) -> String {
+        const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let mut out = Vec::new();
+        while n > 0 || out.len() < width {
+            out.push(DIGITS[(n % 36) as usize]);
+            n /= 36;
+        }
+        out.reverse();
+        String::from_utf8(out).unwrap()
+    }
+    let n = u64::from(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let pid = u64::from(std::process::id());
+    format!(
+        "{prefix}{}{}{}",
+        base36(pid % 36u64.pow(3), 3),
+        base36(secs % 36u64.pow(4), 4),
+        base36(n, 1)
+    )
+}
+
+impl TestNamespace {
+    /// A namespace with exactly this name (e.g. from [`short_unique_name`]), deleted when the
+    /// test ends like [`TestNamespace::new`]'s.
+    pub async fn named(client: &Client, name: &str) -> TestNamespace {
+        create_namespace(client, name).await;
+        TestNamespace {
+            name: name.to_string(),
+            client: client.clone(),
+        }
+    }
 }
