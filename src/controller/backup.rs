@@ -431,12 +431,13 @@ async fn execute(
         &message,
         generation,
     );
-    write_status(ctx, backup, &status).await?;
-    publish(ctx, backup, event_type, reason, "Backup", &message).await;
-
+    // Expire old runs before reporting the run as finished, so whoever reads the final status
+    // sees the bucket as retention left it.
     if result.is_ok() {
         apply_retention(backup, ctx).await;
     }
+    write_status(ctx, backup, &status).await?;
+    publish(ctx, backup, event_type, reason, "Backup", &message).await;
     Ok(match status.next_backup_time.as_ref() {
         Some(next) => requeue_at(from_time(next), now),
         None => Action::await_change(),

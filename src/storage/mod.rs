@@ -404,8 +404,9 @@ impl Storage {
             .boxed()
     }
 
-    /// Names of the immediate "sub-directories" of `dir` (e.g. the backup runs under a backup's
-    /// directory), sorted.
+    /// The immediate "sub-directories" of `dir` (e.g. the runs of one backup), sorted, as keys
+    /// relative to the location's prefix like every other key here: `list_dirs("nightly")` gives
+    /// `["nightly/2024-01-01T00-00-00Z", ...]`, ready for [`Storage::delete_dir`] or `get`.
     pub async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, StorageError> {
         let dir_path = self.path(dir);
         let prefix = (!dir_path.as_ref().is_empty()).then_some(&dir_path);
@@ -418,8 +419,8 @@ impl Storage {
         let mut names: Vec<String> = listing
             .common_prefixes
             .iter()
-            .filter_map(|p| paths::relative_key(&dir_path, p))
-            .filter(|name| !name.is_empty())
+            .filter_map(|p| paths::relative_key(&self.inner.prefix_path, p))
+            .filter(|key| !key.is_empty())
             .collect();
         names.sort();
         Ok(names)
@@ -432,17 +433,26 @@ impl Storage {
         if dir.split('/').all(str::is_empty) {
             return Err(StorageError::InvalidLocation {
                 reason: format!(
-                    "refusing to delete everything in {}: delete_dir needs a directory",
+                    "refusing to delete everything in {}: delete_dir needs a directory (delete_all deletes the whole location)",
                     self.inner.description
                 ),
             });
         }
+        self.delete_under(dir).await
+    }
+
+    /// Deletes every object under the location's prefix — the whole bucket when there is no
+    /// prefix. Separate from [`Storage::delete_dir`] so that an empty directory computed by
+    /// mistake can never wipe a location.
+    pub async fn delete_all(&self) -> Result<u64, StorageError> {
+        self.delete_under("").await
+    }
+
+    async fn delete_under(&self, dir: &str) -> Result<u64, StorageError> {
         let dir_path = self.path(dir);
+        let prefix = (!dir_path.as_ref().is_empty()).then_some(&dir_path);
         let store = &self.inner.store;
-        let locations = store
-            .list(Some(&dir_path))
-            .map_ok(|meta| meta.location)
-            .boxed();
+        let locations = store.list(prefix).map_ok(|meta| meta.location).boxed();
         let mut results = store.delete_stream(locations);
         let mut deleted = 0u64;
         while let Some(result) = results.next().await {
@@ -620,7 +630,7 @@ mod tests {
         assert_eq!(keys(&storage, "").await.len(), 4);
         assert_eq!(
             storage.list_dirs("b1").await.unwrap(),
-            ["2024-01-01T00-00-00Z", "2024-01-02T00-00-00Z"]
+            ["b1/2024-01-01T00-00-00Z", "b1/2024-01-02T00-00-00Z"]
         );
         assert_eq!(storage.list_dirs("").await.unwrap(), ["b1", "b2"]);
         assert!(storage.list_dirs("nothing-here").await.unwrap().is_empty());
@@ -630,14 +640,16 @@ mod tests {
             2
         );
         assert_eq!(
-            storage.list_dirs("b1").await.unwrap(),
-            ["2024-01-02T00-00-00Z"]
+            storage.list_dirs("/b1/").await.unwrap(),
+            ["b1/2024-01-02T00-00-00Z"]
         );
         assert_eq!(
             storage.delete_dir("b1/2024-01-01T00-00-00Z").await.unwrap(),
             0
         );
         assert_eq!(keys(&storage, "").await.len(), 2);
+        assert_eq!(storage.delete_all().await.unwrap(), 2);
+        assert!(keys(&storage, "").await.is_empty());
     }
 
     #[tokio::test]
@@ -653,14 +665,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn delete_dir_refuses_the_whole_location() {
-        let storage = memory(None);
-        storage.put("a", Bytes::from_static(b"x")).await.unwrap();
+    async fn delete_dir_refuses_the_whole_location_delete_all_does_it() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mine = Storage::from_store(Arc::clone(&store), Some("mine"), "m".into()).unwrap();
+        let other = Storage::from_store(store, Some("other"), "o".into()).unwrap();
+        mine.put("a/b", Bytes::from_static(b"x")).await.unwrap();
+        mine.put("c", Bytes::from_static(b"x")).await.unwrap();
+        other.put("keep", Bytes::from_static(b"x")).await.unwrap();
         for dir in ["", "/", "//"] {
-            let err = storage.delete_dir(dir).await.unwrap_err();
+            let err = mine.delete_dir(dir).await.unwrap_err();
             assert_eq!(err.category(), ErrorCategory::Config);
         }
-        assert_eq!(keys(&storage, "").await.len(), 1);
+        assert_eq!(keys(&mine, "").await.len(), 2);
+        // Only what is under the prefix goes.
+        assert_eq!(mine.delete_all().await.unwrap(), 2);
+        assert!(keys(&mine, "").await.is_empty());
+        assert_eq!(keys(&other, "").await, [("keep".to_string(), 1)]);
     }
 
     #[test]
