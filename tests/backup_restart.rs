@@ -122,20 +122,22 @@ async fn interrupted_run_is_marked_and_retried_once() {
     .await
     .unwrap();
     // An operator died in the middle of the run.
-    let mut status = BackupStatus::default();
-    status.phase = Some(cluster_backup::api::BackupPhase::Running);
-    status.current_run = Some(cluster_backup::api::BackupRun {
-        backup_path: format!("backups/{}/once/2020-01-01T00-00-00Z", ns.name),
-        trigger: "initial".into(),
-        start_time: to_time(Utc::now() - chrono::TimeDelta::minutes(5)),
-        completion_time: None,
-        result: None,
-        objects: 10,
-        bytes: 100,
-        failed: 0,
-        message: None,
-        errors: vec![],
-    });
+    let status = BackupStatus {
+        phase: Some(cluster_backup::api::BackupPhase::Running),
+        current_run: Some(cluster_backup::api::BackupRun {
+            backup_path: format!("backups/{}/once/2020-01-01T00-00-00Z", ns.name),
+            trigger: "initial".into(),
+            start_time: to_time(Utc::now() - chrono::TimeDelta::minutes(5)),
+            completion_time: None,
+            result: None,
+            objects: 10,
+            bytes: 100,
+            failed: 0,
+            message: None,
+            errors: vec![],
+        }),
+        ..BackupStatus::default()
+    };
     preset_status(&api, "once", status).await;
 
     let _operator = start_operator(&client, &ns.name);

@@ -1,3 +1,6 @@
+// kube-derive repeats `printcolumn(type_ = ...)`; clippy reads that as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};

@@ -30,7 +30,7 @@ pub struct StorageLocation {
     pub secret_key: Option<String>,
 
     /// Name of a Secret in the same namespace holding the keys. Accepted key names:
-    /// `accessKey`/`secretKey`, `access-key`/`secret-key`,
+    /// `accessKey`/`secretKey`, `access-key`/`secret-key`, `access_key`/`secret_key`,
     /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `MINIO_ROOT_USER`/`MINIO_ROOT_PASSWORD`,
     /// `MINIO_ACCESS_KEY`/`MINIO_SECRET_KEY`, and optionally `sessionToken`/`AWS_SESSION_TOKEN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -384,10 +384,10 @@ async fn list_job(
             .filter(|token| !token.is_empty());
         for mut object in page.items {
             let namespace = object.namespace();
-            if let ListScope::AllNamespaces(wanted) = &job.scope {
-                if !namespace.as_ref().is_some_and(|ns| wanted.contains(ns)) {
-                    continue;
-                }
+            if let ListScope::AllNamespaces(wanted) = &job.scope
+                && !namespace.as_ref().is_some_and(|ns| wanted.contains(ns))
+            {
+                continue;
             }
             let name = object.name_any();
             if namespace.is_none() && !types.wants_cluster_object(&job.resource, &name) {

@@ -56,7 +56,7 @@ pub fn expired(
 ) -> Result<Vec<String>, RetentionError> {
     let ttl = policy.ttl.as_deref().map(parse_ttl).transpose()?;
     let mut complete: Vec<&StoredRun> = runs.iter().filter(|r| r.complete).collect();
-    complete.sort_by(|a, b| b.started.cmp(&a.started));
+    complete.sort_by_key(|run| std::cmp::Reverse(run.started));
     let Some(newest) = complete.first().map(|r| r.started) else {
         return Ok(Vec::new());
     };

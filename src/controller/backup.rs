@@ -83,10 +83,10 @@ pub fn decide(backup: &Backup, now: DateTime<Utc>) -> Decision {
     if status.current_run.is_some() {
         return Decision::Run(Trigger::Retry);
     }
-    if let Some(value) = backup.annotations().get(RUN_NOW_ANNOTATION) {
-        if status.last_manual_trigger.as_deref() != Some(value.as_str()) {
-            return Decision::Run(Trigger::Manual(value.clone()));
-        }
+    if let Some(value) = backup.annotations().get(RUN_NOW_ANNOTATION)
+        && status.last_manual_trigger.as_deref() != Some(value.as_str())
+    {
+        return Decision::Run(Trigger::Manual(value.clone()));
     }
     let schedule = match parse_schedule(backup) {
         Ok(Some(schedule)) => schedule,

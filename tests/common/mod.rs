@@ -236,7 +236,7 @@ impl TestBucket {
 impl TestBucket {
     /// Deletes every object of the bucket.
     pub async fn cleanup(&self) {
-        let _ = self.storage().delete_dir("").await;
+        let _ = self.storage().delete_all().await;
     }
 }
 
@@ -246,7 +246,7 @@ impl Drop for TestBucket {
         let storage = self.storage();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                let _ = storage.delete_dir("").await;
+                let _ = storage.delete_all().await;
             });
         }
     }
@@ -303,10 +303,8 @@ pub async fn wait_for_backup(
             .get(name)
             .await
             .unwrap_or_else(|e| panic!("get backup {name}: {e}"));
-        if let Some(status) = &backup.status {
-            if done(status) {
-                return backup;
-            }
+        if backup.status.as_ref().is_some_and(&done) {
+            return backup;
         }
         if tokio::time::Instant::now() > deadline {
             panic!(
