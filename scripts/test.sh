@@ -23,7 +23,18 @@ for name in default second; do
   fi
 done
 
+# Show what the tests talk to: real servers, not mocks.
+for name in default second; do
+  # shellcheck disable=SC1090
+  ( source "$(scripts/testenv.sh env "$name")"
+    echo "== test ground '$name': kube-apiserver $("$KUBECTL" version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])') at $("$KUBECTL" config view -o jsonpath='{.clusters[0].cluster.server}'), S3 at $S3_ENDPOINT" )
+done
+
 # Integration tests share two API servers and one S3 server; a few threads keep the 2-core
 # machine responsive without making tests wait on each other.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
+if [ $# -eq 0 ]; then
+  # Print the API server's /version from inside the test suite too.
+  cargo test --test api_server server_version -- --nocapture
+fi
 cargo test --all-targets "$@"
