@@ -398,7 +398,6 @@ seaweedfs_spawn() { # PORT
   # The filer refuses a path segment longer than 255 bytes (KeyTooLongError); S3 limits only
   # the whole key, to 1024 bytes, and a Kubernetes name alone may have 253.
   env_args+=(WEED_FILER_OPTIONS_MAX_FILE_NAME_LENGTH=1024)
-  [ -z "${TESTENV_S3_GOMEMLIMIT:-}" ] || env_args+=(GOMEMLIMIT="$TESTENV_S3_GOMEMLIMIT")
   mkdir -p "$S3_DIR/logs"
   log "starting SeaweedFS $SEAWEEDFS_VERSION on 127.0.0.1:$port (data in $S3_DIR/data; $(for role in $WEED_ROLES; do printf '%s %s, ' "$role" "$(weed_port "$role")"; done | sed 's/, $//'))"
   # Every listener on 127.0.0.1 (-ip.bind; the default is 0.0.0.0). WebDAV, Iceberg, Lance

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use super::discovery::{DiscoveryError, discover};
 use super::layout;
 use super::plan::{self, DiscoveredResource, NamespaceSelection, PlanError, TypePlan};
+use super::retention::{self, RetentionError};
 use crate::api::{BackupSpec, RunResult};
 use crate::manifest::{
     self, BackupRef, ClusterInfo, ItemError, Manifest, ManifestEntry, ManifestError, Sha256Digest,
@@ -78,16 +79,16 @@ pub enum BackupError {
     #[error(transparent)]
     Selector(#[from] SelectorError),
     #[error(transparent)]
+    Retention(#[from] RetentionError),
+    #[error(transparent)]
     Discovery(#[from] DiscoveryError),
     #[error("cannot list namespaces: {source}")]
     ListNamespaces { source: kube::Error },
     #[error("cannot read the API server version: {source}")]
     ServerVersion { source: kube::Error },
-    #[error("storage {location}: {source}")]
-    Storage {
-        location: String,
-        source: StorageError,
-    },
+    /// The storage error names the location itself.
+    #[error(transparent)]
+    Storage(Box<StorageError>),
     #[error("cannot serialize the manifest: {source}")]
     Manifest { source: ManifestError },
 }
@@ -96,18 +97,23 @@ impl BackupError {
     /// Short CamelCase reason for conditions and Events.
     pub fn reason(&self) -> &'static str {
         match self {
-            BackupError::Plan(_) | BackupError::Selector(_) => "InvalidSpec",
+            BackupError::Plan(_) | BackupError::Selector(_) | BackupError::Retention(_) => {
+                "InvalidSpec"
+            }
             BackupError::Discovery(_)
             | BackupError::ListNamespaces { .. }
             | BackupError::ServerVersion { .. } => "KubernetesApiError",
-            BackupError::Storage { .. } => "StorageError",
+            BackupError::Storage(_) => "StorageError",
             BackupError::Manifest { .. } => "InternalError",
         }
     }
 
     /// An error in the Backup spec: retrying without a spec change cannot help.
     pub fn is_invalid_spec(&self) -> bool {
-        matches!(self, BackupError::Plan(_) | BackupError::Selector(_))
+        matches!(
+            self,
+            BackupError::Plan(_) | BackupError::Selector(_) | BackupError::Retention(_)
+        )
     }
 }
 
@@ -153,11 +159,20 @@ struct Upload {
 /// Checks the spec against the cluster without writing anything (used before a run starts so
 /// an invalid spec fails fast with a clear message).
 pub async fn validate(client: &Client, spec: &BackupSpec) -> Result<(), BackupError> {
+    validate_offline(spec)?;
+    let discovered = discover(client).await?;
+    plan::plan_types(&spec.source, &discovered)?;
+    Ok(())
+}
+
+/// The checks that need no cluster: label selector and retention.
+fn validate_offline(spec: &BackupSpec) -> Result<(), BackupError> {
     if let Some(sel) = &spec.source.label_selector {
         selector::label_selector_to_query(sel)?;
     }
-    let discovered = discover(client).await?;
-    plan::plan_types(&spec.source, &discovered)?;
+    if let Some(ttl) = spec.retention.as_ref().and_then(|r| r.ttl.as_deref()) {
+        retention::parse_ttl(ttl)?;
+    }
     Ok(())
 }
 
@@ -171,6 +186,7 @@ pub async fn run_backup(
     run: &RunContext,
     progress: &watch::Sender<Progress>,
 ) -> Result<BackupOutcome, BackupError> {
+    validate_offline(spec)?;
     let label_query = match &spec.source.label_selector {
         Some(sel) => selector::label_selector_to_query(sel)?,
         None => None,
@@ -192,10 +208,7 @@ pub async fn run_backup(
         })
         .collect();
 
-    let storage_err = |source| BackupError::Storage {
-        location: storage.describe(),
-        source,
-    };
+    let storage_err = |source| BackupError::Storage(Box::new(source));
     storage.ensure_bucket().await.map_err(storage_err)?;
     let server_version = client
         .apiserver_version()

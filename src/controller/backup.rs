@@ -138,6 +138,23 @@ pub struct Context {
 pub enum ReconcileError {
     #[error("cannot update status of {name}: {source}")]
     Status { name: String, source: kube::Error },
+    #[error("cannot validate {name}: {source}")]
+    Validate {
+        name: String,
+        source: engine::BackupError,
+    },
+}
+
+/// Reason of the `Ready` condition when the spec is invalid for the current generation.
+const INVALID_SPEC: &str = "InvalidSpec";
+
+fn invalid_for_generation(status: &BackupStatus, generation: Option<i64>) -> bool {
+    status.phase == Some(BackupPhase::Failed)
+        && status.observed_generation == generation
+        && status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == INVALID_SPEC)
 }
 
 /// Runs the Backup controller until a shutdown signal. `namespace` limits it to one namespace.
@@ -207,6 +224,48 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
         }
         Decision::Done => Ok(Action::await_change()),
         Decision::Wait { next } => {
+            // A scheduled Backup is checked against the cluster when its spec changes, so an
+            // unknown type or a bad selector shows up now, not at the first slot hours later.
+            if invalid_for_generation(&status, generation) {
+                return Ok(Action::await_change());
+            }
+            if status.observed_generation != generation {
+                match engine::validate(&ctx.client, &backup.spec).await {
+                    Ok(()) => {}
+                    Err(err) if err.is_invalid_spec() => {
+                        let message = format!("Invalid spec: {err}");
+                        status.phase = Some(BackupPhase::Failed);
+                        status.message = Some(message.clone());
+                        status.next_backup_time = None;
+                        status.observed_generation = generation;
+                        set_condition(
+                            &mut status.conditions,
+                            "Ready",
+                            false,
+                            INVALID_SPEC,
+                            &message,
+                            generation,
+                        );
+                        write_status(&ctx, &backup, &status).await?;
+                        publish(
+                            &ctx,
+                            &backup,
+                            EventType::Warning,
+                            INVALID_SPEC,
+                            "Validate",
+                            &message,
+                        )
+                        .await;
+                        return Ok(Action::await_change());
+                    }
+                    Err(source) => {
+                        return Err(ReconcileError::Validate {
+                            name: backup.name_any(),
+                            source,
+                        });
+                    }
+                }
+            }
             let next_time = to_time(next);
             if status.phase != Some(BackupPhase::Scheduled)
                 || status.next_backup_time.as_ref() != Some(&next_time)
