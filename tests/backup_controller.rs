@@ -18,7 +18,7 @@ use cluster_backup::api::{Backup, BackupPhase, BackupStatus, RUN_NOW_ANNOTATION,
 use cluster_backup::backup::layout;
 use cluster_backup::controller::crds::install_crds;
 use cluster_backup::manifest::Manifest;
-use cluster_backup::storage::{Credentials, Storage};
+use cluster_backup::storage::Storage;
 use common::{
     OperatorHandle, TestEnv, TestNamespace, assert_loopback, create_json, repo_root,
     short_unique_name, start_operator, unique_name, wait_for_backup,
@@ -91,13 +91,7 @@ impl Scene {
 
     /// The test's bucket, read with the real keys (independent of what the Backup says).
     fn storage(&self) -> Storage {
-        let credentials = Credentials {
-            access_key_id: self.env.s3_access_key.clone(),
-            secret_access_key: self.env.s3_secret_key.clone(),
-            session_token: None,
-        };
-        Storage::new(&self.env.storage_location(&self.bucket), Some(credentials))
-            .expect("storage for the test bucket")
+        self.env.storage(&self.bucket)
     }
 
     /// `spec.storageLocation` for this test's bucket with inline keys.
@@ -1349,6 +1343,7 @@ async fn expect_failed_run(scene: &Scene, doc: &Value, needles: &[&str]) -> Back
         "a failed run left a manifest"
     );
     let msg = message(&backup);
+    eprintln!("{name}: {msg}");
     let note = warning_event(scene, name, "BackupFailed").await;
     for needle in needles {
         assert!(

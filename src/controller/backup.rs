@@ -83,21 +83,22 @@ pub fn decide(backup: &Backup, now: DateTime<Utc>) -> Decision {
     if status.current_run.is_some() {
         return Decision::Run(Trigger::Retry);
     }
+    // An invalid schedule wins over everything: nothing runs until the spec is fixed.
+    let schedule = match parse_schedule(backup) {
+        Ok(schedule) => schedule,
+        Err(err) => return Decision::InvalidSchedule(err.to_string()),
+    };
     if let Some(value) = backup.annotations().get(RUN_NOW_ANNOTATION)
         && status.last_manual_trigger.as_deref() != Some(value.as_str())
     {
         return Decision::Run(Trigger::Manual(value.clone()));
     }
-    let schedule = match parse_schedule(backup) {
-        Ok(Some(schedule)) => schedule,
-        Ok(None) => {
-            return if status.last_run.is_none() {
-                Decision::Run(Trigger::Initial)
-            } else {
-                Decision::Done
-            };
-        }
-        Err(err) => return Decision::InvalidSchedule(err.to_string()),
+    let Some(schedule) = schedule else {
+        return if status.last_run.is_none() {
+            Decision::Run(Trigger::Initial)
+        } else {
+            Decision::Done
+        };
     };
     let created = backup
         .metadata
@@ -813,6 +814,20 @@ mod tests {
             Decision::InvalidSchedule(msg) => assert!(msg.contains("61"), "{msg}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn invalid_schedule_wins_over_run_now() {
+        let mut b = backup(Some("61 * * * *"), None);
+        b.metadata.annotations = Some(
+            [(RUN_NOW_ANNOTATION.to_string(), "1".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert!(matches!(
+            decide(&b, at(10, 1, 0)),
+            Decision::InvalidSchedule(_)
+        ));
     }
 
     #[test]
