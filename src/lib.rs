@@ -8,6 +8,7 @@ pub mod backup;
 pub mod cli;
 pub mod controller;
 pub mod manifest;
+pub mod restore;
 pub mod schedule;
 pub mod selector;
 pub mod storage;

@@ -140,7 +140,7 @@ pub struct RestoreStatus {
     pub start_time: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
-    /// Exact counts, keyed `<action>/<type>` (e.g. `created/deployments.apps`) and totals
+    /// Exact counts, keyed `<action>/<type>` (e.g. `created/deployments`, `created/widgets.example.com`) and totals
     /// (`created`, `overwritten`, `skipped`, `failed`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resource_counts: BTreeMap<String, i64>,

@@ -1,7 +1,7 @@
 //! Every rule for turning a stored object into one the API server accepts on create.
 //!
-//! This module is the single place these rules live; the user documentation is generated from
-//! (and must agree with) this list. The engine runs, per object: [`check_stored_object`] →
+//! This module is the single place these rules live; user documentation must agree with this
+//! list. The engine runs, per object: [`check_stored_object`] →
 //! selection ([`super::select`]) → [`clean_for_restore`] → [`super::mapping::apply_mapping`].
 //!
 //! # Objects that are not restored ([`CleanOutcome::Skip`], with the reason shown in status)
@@ -320,13 +320,13 @@ impl ExplicitNodePorts {
         }
         let ports = get(&applied, &["spec", "ports"]).and_then(Value::as_array);
         for port in ports.into_iter().flatten() {
-            if !port_number(port.get("nodePort")).is_some_and(|p| p > 0) {
+            if port_number(port.get("nodePort")).is_none_or(|p| p <= 0) {
                 continue;
             }
-            if let Some(name) = port.get("name").and_then(Value::as_str) {
-                if !name.is_empty() {
-                    self.names.push(name.to_string());
-                }
+            if let Some(name) = port.get("name").and_then(Value::as_str)
+                && !name.is_empty()
+            {
+                self.names.push(name.to_string());
             }
             if let Some(key) = port_key(port) {
                 self.ports.push(key);
@@ -382,7 +382,10 @@ fn port_number(v: Option<&Value>) -> Option<i64> {
 /// `(port, protocol)` with Kubernetes' default protocol TCP.
 fn port_key(port: &Value) -> Option<(i64, String)> {
     let number = port_number(port.get("port"))?;
-    let protocol = port.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+    let protocol = port
+        .get("protocol")
+        .and_then(Value::as_str)
+        .unwrap_or("TCP");
     Some((number, protocol.to_string()))
 }
 
@@ -513,23 +516,22 @@ pub fn check_stored_object(obj: &Value, entry: &ManifestEntry) -> Result<(), Sto
     if !obj.is_object() {
         return Err(StoredObjectError::NotAnObject { key: key() });
     }
-    let field = |path: &[&str], name: &'static str, expected: Option<&str>| {
-        match (get_str(obj, path), expected) {
-            (None, None) => Ok(()),
-            (None, Some(_)) => Err(StoredObjectError::Missing {
-                key: key(),
-                field: name,
-            }),
-            (Some(stored), expected) if Some(stored) != expected => {
-                Err(StoredObjectError::Mismatch {
-                    key: key(),
-                    field: name,
-                    stored: stored.to_string(),
-                    expected: expected.unwrap_or_default().to_string(),
-                })
-            }
-            _ => Ok(()),
-        }
+    let field = |path: &[&str], name: &'static str, expected: Option<&str>| match (
+        get_str(obj, path),
+        expected,
+    ) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(StoredObjectError::Missing {
+            key: key(),
+            field: name,
+        }),
+        (Some(stored), expected) if Some(stored) != expected => Err(StoredObjectError::Mismatch {
+            key: key(),
+            field: name,
+            stored: stored.to_string(),
+            expected: expected.unwrap_or_default().to_string(),
+        }),
+        _ => Ok(()),
     };
     field(&["apiVersion"], "apiVersion", Some(&entry.api_version))?;
     field(&["kind"], "kind", Some(&entry.kind))?;
@@ -612,7 +614,10 @@ mod tests {
             "{\"kind\":\"ConfigMap\"}"
         );
         assert_eq!(obj["metadata"]["annotations"]["team"], "shop");
-        assert_eq!(obj["metadata"]["finalizers"], json!(["example.com/cleanup"]));
+        assert_eq!(
+            obj["metadata"]["finalizers"],
+            json!(["example.com/cleanup"])
+        );
         assert_eq!(obj["metadata"]["generateName"], "web-");
         assert_eq!(obj["data"], json!({"k": "v"}));
         assert!(obj.get("status").is_none());
@@ -755,7 +760,9 @@ mod tests {
             ("storage.k8s.io/v1", "VolumeAttachment", NODE_STATE),
         ] {
             assert_eq!(
-                skipped(json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}})),
+                skipped(
+                    json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}})
+                ),
                 reason,
                 "{api_version} {kind}"
             );
@@ -849,7 +856,11 @@ mod tests {
         let ports = &obj["spec"]["ports"];
         assert_eq!(ports[0]["nodePort"], 30080);
         assert_eq!(ports[1]["nodePort"], 30090);
-        assert!(ports[2].get("nodePort").is_none(), "allocated: {}", ports[2]);
+        assert!(
+            ports[2].get("nodePort").is_none(),
+            "allocated: {}",
+            ports[2]
+        );
         // The annotation itself is kept.
         assert!(obj["metadata"]["annotations"][LAST_APPLIED_ANNOTATION].is_string());
     }
@@ -949,9 +960,11 @@ mod tests {
             "metadata": {"name": "d", "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
             "spec": {}
         }));
-        assert!(only_server_annotations["metadata"]
-            .get("annotations")
-            .is_none());
+        assert!(
+            only_server_annotations["metadata"]
+                .get("annotations")
+                .is_none()
+        );
     }
 
     #[test]
@@ -1063,12 +1076,18 @@ mod tests {
     #[test]
     fn finished_jobs_are_skipped() {
         assert_eq!(
-            skipped(job(None, json!({"completionTime": "2025-01-21T15:30:00Z", "succeeded": 1}))),
+            skipped(job(
+                None,
+                json!({"completionTime": "2025-01-21T15:30:00Z", "succeeded": 1})
+            )),
             FINISHED_JOB
         );
         assert_eq!(
-            skipped(job(None, json!({"conditions": [
-                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}))),
+            skipped(job(
+                None,
+                json!({"conditions": [
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]})
+            )),
             FINISHED_JOB
         );
         kept(job(
@@ -1205,19 +1224,28 @@ mod tests {
         // A namespace where the manifest says cluster-scoped is a mismatch too.
         assert!(matches!(
             check_stored_object(&moved, &entry(None)),
-            Err(StoredObjectError::Mismatch { field: "metadata.namespace", .. })
+            Err(StoredObjectError::Mismatch {
+                field: "metadata.namespace",
+                ..
+            })
         ));
         let renamed = json!({"apiVersion": "v1", "kind": "ConfigMap",
                              "metadata": {"name": "other", "namespace": "shop"}});
         assert!(matches!(
             check_stored_object(&renamed, &entry(Some("shop"))),
-            Err(StoredObjectError::Mismatch { field: "metadata.name", .. })
+            Err(StoredObjectError::Mismatch {
+                field: "metadata.name",
+                ..
+            })
         ));
         let other_kind = json!({"apiVersion": "apps/v1", "kind": "ConfigMap",
                                 "metadata": {"name": "c", "namespace": "shop"}});
         assert!(matches!(
             check_stored_object(&other_kind, &entry(Some("shop"))),
-            Err(StoredObjectError::Mismatch { field: "apiVersion", .. })
+            Err(StoredObjectError::Mismatch {
+                field: "apiVersion",
+                ..
+            })
         ));
     }
 }

@@ -140,6 +140,9 @@ mod tests {
             {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "controller": true},
         ]}});
         assert_eq!(controller_owner(&o), Some(("batch", "Job", "j")));
-        assert_eq!(controller_owner(&json!({"metadata": {"ownerReferences": "x"}})), None);
+        assert_eq!(
+            controller_owner(&json!({"metadata": {"ownerReferences": "x"}})),
+            None
+        );
     }
 }

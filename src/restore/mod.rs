@@ -1,0 +1,24 @@
+//! The restore side: pure groundwork of the restore engine (no client, no I/O).
+//!
+//! Per stored object, the engine runs these steps in this order:
+//!
+//! 1. verify the bytes against the manifest entry ([`crate::manifest::ManifestEntry::verify`])
+//!    and parse them;
+//! 2. [`clean::check_stored_object`]: the object is the one the manifest describes;
+//! 3. [`select::RestoreSelection::decide_object`]: `labelSelector` and per-object rules, on
+//!    the object as stored;
+//! 4. [`clean::clean_for_restore`]: strip what the API server refuses or would misread, or
+//!    skip the object with a reason;
+//! 5. [`mapping::apply_mapping`]: move it, and its namespace references, to the target
+//!    namespace;
+//! 6. create it, recording the outcome in [`status::StatusLists`].
+//!
+//! Which objects and in which order come from [`select::select`] (using [`mapping`] and
+//! [`order`]) before anything is downloaded.
+
+pub mod clean;
+pub mod mapping;
+mod object;
+pub mod order;
+pub mod select;
+pub mod status;

@@ -1,0 +1,1390 @@
+//! Which stored objects a Restore takes.
+//!
+//! Two stages, because some criteria are inside the objects:
+//!
+//! 1. [`select`], from the manifest alone (before downloading anything): `resourceTypes`,
+//!    `skipClusterResources` and the namespaces ([`NamespaceMap`]). The result lists the
+//!    entries in restore order ([`super::order`]) with their target namespace.
+//! 2. [`RestoreSelection::decide_object`], per downloaded object: `labelSelector` and the
+//!    PersistentVolume rule below.
+//!
+//! # `resourceTypes`
+//!
+//! Empty: every type of the backup. Otherwise each name is resolved against the types the
+//! backup contains (its `resourceTypes` and the types of its objects), case-insensitively, as
+//! `kubectl` would: the type folder (`deployments`, `certificates.cert-manager.io`), the
+//! plural, the kind (which also covers the singular, in practice always the lower-case kind),
+//! `plural.group` / `kind.group`, `plural.version.group`, and short names — those of built-in
+//! types are known (`deploy`, `cm`, `svc`, …); short names of custom resources are not
+//! recorded in a manifest and can be added with [`TypeCatalog::add_short_names`] (e.g. from
+//! the CRDs in the backup or from discovery). A bare name matching a built-in type and a
+//! custom one means the built-in type; matching several custom types is an error asking for
+//! `plural.group`.
+//!
+//! A name that resolves to a built-in Kubernetes type the backup does not contain restores
+//! nothing and is reported in [`RestoreSelection::absent_types`] (a warning: the workshop's
+//! example Restores name types a given backup may lack). A name that matches nothing is an
+//! error naming it and listing the types the backup contains.
+//!
+//! Selecting a custom resource type also selects its CustomResourceDefinition from the
+//! backup (as the backup stores them together); `customresourcedefinitions` selects all.
+//!
+//! # Scope
+//!
+//! * Namespaced objects are taken when their namespace is restored ([`NamespaceMap`]).
+//! * `Namespace` objects belong to their namespace, not to the cluster-scoped objects: taken
+//!   (under the mapped name) when that namespace is restored, also with
+//!   `skipClusterResources` — their labels (e.g. Pod Security admission) matter to what runs
+//!   in them. Whether a missing namespace may be created is the engine's `createNamespaces`
+//!   decision.
+//! * Other cluster-scoped objects are taken unless `skipClusterResources` (then also the
+//!   CRDs: a custom resource whose CRD is missing in the target fails with that reason).
+//!
+//! # Per object ([`RestoreSelection::decide_object`])
+//!
+//! * `labelSelector` applies to every object except CustomResourceDefinitions and `Namespace`
+//!   objects, which are the schema and the container of the selected objects and rarely carry
+//!   application labels. Unselected objects are not restored and not reported as skipped.
+//! * A `PersistentVolume` bound (`spec.claimRef`) to a claim in a namespace that this restore
+//!   does not restore is skipped: it would stay reserved for a claim that never comes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::mapping::NamespaceMap;
+use super::object::get;
+use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, entry_sort_key, is_custom_type};
+use super::status::ObjectRef;
+use crate::api::{RestoreOptions, RestoreTarget};
+use crate::manifest::{Manifest, ManifestEntry};
+use crate::selector::{Selector, SelectorError};
+
+/// Why the selection cannot be made. Every bad `resourceTypes` entry is reported at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    #[error(
+        "resourceTypes: {} {} no type in this backup ({})",
+        names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
+        if names.len() == 1 { "matches" } else { "match" },
+        contents(available)
+    )]
+    UnknownResourceTypes {
+        names: Vec<String>,
+        /// The type folders of the backup.
+        available: Vec<String>,
+    },
+    #[error(
+        "resourceTypes: {name:?} matches several types of this backup ({}); use plural.group",
+        candidates.join(", ")
+    )]
+    AmbiguousResourceType {
+        name: String,
+        candidates: Vec<String>,
+    },
+    #[error(transparent)]
+    LabelSelector(#[from] SelectorError),
+    /// Several of the above.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Multiple(Vec<SelectError>),
+}
+
+fn contents(available: &[String]) -> String {
+    if available.is_empty() {
+        "it contains no objects".to_string()
+    } else {
+        format!("it contains: {}", available.join(", "))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Type names
+// ---------------------------------------------------------------------------------------------
+
+/// Built-in types kube-apiserver serves: `(plural, group, kind, short names)`. Lets a Restore
+/// name them by kind or short name even when the backup holds no object of the type.
+const BUILTIN_TYPES: &[(&str, &str, &str, &[&str])] = &[
+    ("pods", "", "Pod", &["po"]),
+    ("services", "", "Service", &["svc"]),
+    ("configmaps", "", "ConfigMap", &["cm"]),
+    ("secrets", "", "Secret", &[]),
+    ("serviceaccounts", "", "ServiceAccount", &["sa"]),
+    ("namespaces", "", "Namespace", &["ns"]),
+    ("nodes", "", "Node", &["no"]),
+    ("persistentvolumes", "", "PersistentVolume", &["pv"]),
+    (
+        "persistentvolumeclaims",
+        "",
+        "PersistentVolumeClaim",
+        &["pvc"],
+    ),
+    ("endpoints", "", "Endpoints", &["ep"]),
+    ("events", "", "Event", &["ev"]),
+    ("limitranges", "", "LimitRange", &["limits"]),
+    ("resourcequotas", "", "ResourceQuota", &["quota"]),
+    (
+        "replicationcontrollers",
+        "",
+        "ReplicationController",
+        &["rc"],
+    ),
+    ("podtemplates", "", "PodTemplate", &[]),
+    ("deployments", "apps", "Deployment", &["deploy"]),
+    ("replicasets", "apps", "ReplicaSet", &["rs"]),
+    ("statefulsets", "apps", "StatefulSet", &["sts"]),
+    ("daemonsets", "apps", "DaemonSet", &["ds"]),
+    ("controllerrevisions", "apps", "ControllerRevision", &[]),
+    ("jobs", "batch", "Job", &[]),
+    ("cronjobs", "batch", "CronJob", &["cj"]),
+    (
+        "horizontalpodautoscalers",
+        "autoscaling",
+        "HorizontalPodAutoscaler",
+        &["hpa"],
+    ),
+    ("ingresses", "networking.k8s.io", "Ingress", &["ing"]),
+    ("ingressclasses", "networking.k8s.io", "IngressClass", &[]),
+    (
+        "networkpolicies",
+        "networking.k8s.io",
+        "NetworkPolicy",
+        &["netpol"],
+    ),
+    (
+        "poddisruptionbudgets",
+        "policy",
+        "PodDisruptionBudget",
+        &["pdb"],
+    ),
+    ("roles", "rbac.authorization.k8s.io", "Role", &[]),
+    (
+        "rolebindings",
+        "rbac.authorization.k8s.io",
+        "RoleBinding",
+        &[],
+    ),
+    (
+        "clusterroles",
+        "rbac.authorization.k8s.io",
+        "ClusterRole",
+        &[],
+    ),
+    (
+        "clusterrolebindings",
+        "rbac.authorization.k8s.io",
+        "ClusterRoleBinding",
+        &[],
+    ),
+    ("storageclasses", "storage.k8s.io", "StorageClass", &["sc"]),
+    ("csidrivers", "storage.k8s.io", "CSIDriver", &[]),
+    ("csinodes", "storage.k8s.io", "CSINode", &[]),
+    (
+        "csistoragecapacities",
+        "storage.k8s.io",
+        "CSIStorageCapacity",
+        &[],
+    ),
+    (
+        "volumeattachments",
+        "storage.k8s.io",
+        "VolumeAttachment",
+        &[],
+    ),
+    (
+        "volumeattributesclasses",
+        "storage.k8s.io",
+        "VolumeAttributesClass",
+        &["vac"],
+    ),
+    (
+        CRD_TYPE_DIR,
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        &["crd", "crds"],
+    ),
+    (
+        "priorityclasses",
+        "scheduling.k8s.io",
+        "PriorityClass",
+        &["pc"],
+    ),
+    ("runtimeclasses", "node.k8s.io", "RuntimeClass", &[]),
+    ("leases", "coordination.k8s.io", "Lease", &[]),
+    ("endpointslices", "discovery.k8s.io", "EndpointSlice", &[]),
+    (
+        "mutatingwebhookconfigurations",
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        &[],
+    ),
+    (
+        "validatingwebhookconfigurations",
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        &[],
+    ),
+    (
+        "validatingadmissionpolicies",
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        &[],
+    ),
+    (
+        "validatingadmissionpolicybindings",
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        &[],
+    ),
+    ("apiservices", "apiregistration.k8s.io", "APIService", &[]),
+    (
+        "certificatesigningrequests",
+        "certificates.k8s.io",
+        "CertificateSigningRequest",
+        &["csr"],
+    ),
+    (
+        "flowschemas",
+        "flowcontrol.apiserver.k8s.io",
+        "FlowSchema",
+        &[],
+    ),
+    (
+        "prioritylevelconfigurations",
+        "flowcontrol.apiserver.k8s.io",
+        "PriorityLevelConfiguration",
+        &[],
+    ),
+    ("deviceclasses", "resource.k8s.io", "DeviceClass", &[]),
+    ("resourceclaims", "resource.k8s.io", "ResourceClaim", &[]),
+    (
+        "resourceclaimtemplates",
+        "resource.k8s.io",
+        "ResourceClaimTemplate",
+        &[],
+    ),
+    ("resourceslices", "resource.k8s.io", "ResourceSlice", &[]),
+];
+
+/// One type a Restore may name. Names are kept lower-case for matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TypeInfo {
+    /// As stored (original case).
+    type_dir: String,
+    plural: String,
+    group: String,
+    versions: BTreeSet<String>,
+    kinds: BTreeSet<String>,
+    short_names: BTreeSet<String>,
+    in_backup: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tier {
+    FullName,
+    ShortName,
+}
+
+impl TypeInfo {
+    fn new(type_dir: &str) -> TypeInfo {
+        let lower = type_dir.to_ascii_lowercase();
+        let (plural, group) = match lower.split_once('.') {
+            Some((plural, group)) => (plural.to_string(), group.to_string()),
+            None => (lower.clone(), String::new()),
+        };
+        TypeInfo {
+            type_dir: type_dir.to_string(),
+            plural,
+            group,
+            versions: BTreeSet::new(),
+            kinds: BTreeSet::new(),
+            short_names: BTreeSet::new(),
+            in_backup: false,
+        }
+    }
+
+    fn name_tier(&self, name: &str) -> Option<Tier> {
+        if !name.is_empty() && (self.plural == name || self.kinds.contains(name)) {
+            Some(Tier::FullName)
+        } else if self.short_names.contains(name) {
+            Some(Tier::ShortName)
+        } else {
+            None
+        }
+    }
+
+    /// How `wanted` (lower-case, not the type folder itself) names this type.
+    fn matches(&self, wanted: &str) -> Option<Tier> {
+        let Some((head, rest)) = wanted.split_once('.') else {
+            return self.name_tier(wanted);
+        };
+        if self.group.is_empty() {
+            return None;
+        }
+        if rest == self.group {
+            return self.name_tier(head);
+        }
+        match rest.split_once('.') {
+            Some((version, group)) if group == self.group && self.versions.contains(version) => {
+                self.name_tier(head)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a `resourceTypes` entry names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeResolution {
+    /// A type of the backup (its `type_dir`).
+    InBackup(String),
+    /// A built-in Kubernetes type the backup does not contain (its `type_dir`).
+    NotInBackup(String),
+    /// Several custom types of the backup (their `type_dir`s).
+    Ambiguous(Vec<String>),
+    Unknown,
+}
+
+/// The types a Restore can name: the backup's, plus the built-in Kubernetes types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeCatalog {
+    /// By lower-case `type_dir`.
+    types: BTreeMap<String, TypeInfo>,
+}
+
+impl TypeCatalog {
+    /// From a manifest: its `resourceTypes` and every object's type, kind and version.
+    pub fn from_manifest(manifest: &Manifest) -> TypeCatalog {
+        Self::from_parts(&manifest.resource_types, &manifest.objects)
+    }
+
+    /// [`TypeCatalog::from_manifest`] from the two parts it reads.
+    pub fn from_parts(resource_types: &[String], objects: &[ManifestEntry]) -> TypeCatalog {
+        let mut catalog = TypeCatalog {
+            types: BTreeMap::new(),
+        };
+        for (plural, group, kind, short) in BUILTIN_TYPES {
+            let info = catalog.entry(plural);
+            info.group = group.to_string();
+            info.kinds.insert(kind.to_ascii_lowercase());
+            info.short_names.extend(short.iter().map(|s| s.to_string()));
+        }
+        for t in resource_types {
+            catalog.entry(t).in_backup = true;
+        }
+        let mut last: Option<(&str, &str, &str)> = None;
+        for e in objects {
+            // Consecutive entries mostly share a type: skip the repeated work.
+            let current = (&*e.resource, &*e.api_version, &*e.kind);
+            if last == Some(current) {
+                continue;
+            }
+            last = Some(current);
+            let custom = is_custom_type(&e.resource);
+            let info = catalog.entry(&e.resource);
+            info.in_backup = true;
+            info.kinds.insert(e.kind.to_ascii_lowercase());
+            let (group, version) = match e.api_version.split_once('/') {
+                Some((g, v)) => (g, v),
+                None => ("", &*e.api_version),
+            };
+            info.versions.insert(version.to_ascii_lowercase());
+            if !custom && info.group.is_empty() {
+                info.group = group.to_ascii_lowercase();
+            }
+        }
+        catalog
+    }
+
+    fn entry(&mut self, type_dir: &str) -> &mut TypeInfo {
+        self.types
+            .entry(type_dir.to_ascii_lowercase())
+            .or_insert_with(|| TypeInfo::new(type_dir))
+    }
+
+    /// Adds short names for a type (e.g. a CRD's `spec.names.shortNames`). Unknown types are
+    /// ignored.
+    pub fn add_short_names<I, S>(&mut self, type_dir: &str, names: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        if let Some(info) = self.types.get_mut(&type_dir.to_ascii_lowercase()) {
+            info.short_names.extend(
+                names
+                    .into_iter()
+                    .map(|n| n.as_ref().to_ascii_lowercase())
+                    .filter(|n| !n.is_empty()),
+            );
+        }
+    }
+
+    /// The backup's type folders, sorted.
+    pub fn backup_types(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .types
+            .values()
+            .filter(|t| t.in_backup)
+            .map(|t| t.type_dir.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Resolves one `resourceTypes` entry (see the module docs).
+    pub fn resolve(&self, name: &str) -> TypeResolution {
+        let wanted = name.trim().to_ascii_lowercase();
+        if wanted.is_empty() {
+            return TypeResolution::Unknown;
+        }
+        let found = |t: &TypeInfo| {
+            if t.in_backup {
+                TypeResolution::InBackup(t.type_dir.clone())
+            } else {
+                TypeResolution::NotInBackup(t.type_dir.clone())
+            }
+        };
+        if let Some(t) = self.types.get(&wanted) {
+            return found(t);
+        }
+        let matches: Vec<(Tier, &TypeInfo)> = self
+            .types
+            .values()
+            .filter_map(|t| t.matches(&wanted).map(|tier| (tier, t)))
+            .collect();
+        let Some(best) = matches.iter().map(|(tier, _)| *tier).min() else {
+            return TypeResolution::Unknown;
+        };
+        let best: Vec<&TypeInfo> = matches
+            .iter()
+            .filter(|(tier, _)| *tier == best)
+            .map(|(_, t)| *t)
+            .collect();
+        // kubectl: a built-in type wins over custom ones of the same name.
+        let builtin: Vec<&TypeInfo> = best
+            .iter()
+            .copied()
+            .filter(|t| !is_custom_type(&t.type_dir))
+            .collect();
+        let candidates = if builtin.is_empty() { best } else { builtin };
+        match candidates.as_slice() {
+            [one] => found(one),
+            _ => {
+                let mut names: Vec<String> =
+                    candidates.iter().map(|t| t.type_dir.clone()).collect();
+                names.sort();
+                TypeResolution::Ambiguous(names)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection
+// ---------------------------------------------------------------------------------------------
+
+/// One stored object the Restore takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedItem<'m> {
+    pub entry: &'m ManifestEntry,
+    /// `metadata.namespace` after mapping; `None` for cluster-scoped objects.
+    pub namespace: Option<Arc<str>>,
+    /// For a `Namespace` object restored under another name: that name.
+    pub renamed_to: Option<Arc<str>>,
+}
+
+impl SelectedItem<'_> {
+    /// The name the object is restored under.
+    pub fn target_name(&self) -> &str {
+        self.renamed_to.as_deref().unwrap_or(&self.entry.name)
+    }
+
+    /// The namespace the object is restored into (`None`: cluster-scoped).
+    pub fn target_namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// How the object appears in status lists (target name and namespace).
+    pub fn object_ref(&self) -> ObjectRef<'_> {
+        ObjectRef {
+            api_version: &self.entry.api_version,
+            kind: &self.entry.kind,
+            type_dir: &self.entry.resource,
+            namespace: self.target_namespace(),
+            name: self.target_name(),
+        }
+    }
+}
+
+/// Entries left out by [`select`], by cause (for the Restore's message; they are not
+/// "skipped" objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Excluded {
+    /// Type not in `resourceTypes`.
+    pub by_type: u64,
+    /// Namespace not restored.
+    pub by_namespace: u64,
+    /// Cluster-scoped, with `skipClusterResources`.
+    pub cluster_scoped: u64,
+}
+
+/// What a Restore takes from a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreSelection<'m> {
+    /// In restore order.
+    pub items: Vec<SelectedItem<'m>>,
+    /// The resolved `resourceTypes` (type folders); `None` means every type.
+    pub types: Option<BTreeSet<String>>,
+    /// `resourceTypes` entries naming a built-in type the backup does not contain: nothing to
+    /// restore for them (a warning, not an error).
+    pub absent_types: Vec<String>,
+    /// Every namespace objects are restored into (including renamed Namespace objects).
+    pub target_namespaces: BTreeSet<String>,
+    /// `None` when there is no selector or it selects everything.
+    pub label_selector: Option<Selector>,
+    pub excluded: Excluded,
+    /// Source namespaces whose objects are restored (for the PersistentVolume rule).
+    restored_sources: BTreeSet<String>,
+}
+
+/// What to do with one downloaded object (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectDecision {
+    Restore,
+    /// Left out by `labelSelector`; not reported per object.
+    NotSelected,
+    /// Not restored; the reason is user-facing (status `skippedResources`).
+    Skip(&'static str),
+}
+
+const PV_CLAIM_NOT_RESTORED: &str = "bound to a claim in a namespace this restore does not restore";
+
+/// Decides from the manifest which entries a Restore takes (see the module docs).
+pub fn select<'m>(
+    manifest: &'m Manifest,
+    catalog: &TypeCatalog,
+    target: &RestoreTarget,
+    options: &RestoreOptions,
+    map: &NamespaceMap,
+) -> Result<RestoreSelection<'m>, SelectError> {
+    let mut errors = Vec::new();
+    let label_selector = match target.label_selector.as_ref().map(Selector::parse) {
+        Some(Ok(s)) if !s.is_everything() => Some(s),
+        Some(Err(e)) => {
+            errors.push(SelectError::LabelSelector(e));
+            None
+        }
+        _ => None,
+    };
+
+    let mut absent_types = Vec::new();
+    let types = if target.resource_types.is_empty() {
+        None
+    } else {
+        let mut types = BTreeSet::new();
+        let mut unknown = Vec::new();
+        for name in &target.resource_types {
+            match catalog.resolve(name) {
+                TypeResolution::InBackup(t) => {
+                    types.insert(t);
+                }
+                TypeResolution::NotInBackup(t) => {
+                    if !absent_types.contains(&t) {
+                        absent_types.push(t);
+                    }
+                }
+                TypeResolution::Ambiguous(candidates) => {
+                    errors.push(SelectError::AmbiguousResourceType {
+                        name: name.clone(),
+                        candidates,
+                    });
+                }
+                TypeResolution::Unknown => unknown.push(name.clone()),
+            }
+        }
+        if !unknown.is_empty() {
+            errors.insert(
+                0,
+                SelectError::UnknownResourceTypes {
+                    names: unknown,
+                    available: catalog.backup_types(),
+                },
+            );
+        }
+        Some(types)
+    };
+    match errors.len() {
+        0 => {}
+        1 => return Err(errors.remove(0)),
+        _ => return Err(SelectError::Multiple(errors)),
+    }
+
+    // CRDs of the selected custom resources come along (their CRD's name is the type folder).
+    let crds_of_selected: BTreeSet<&str> = types
+        .iter()
+        .flatten()
+        .filter(|t| is_custom_type(t))
+        .map(String::as_str)
+        .collect();
+    let type_selected = |e: &ManifestEntry| match &types {
+        None => true,
+        Some(types) => {
+            types.contains(&*e.resource)
+                || (&*e.resource == CRD_TYPE_DIR && crds_of_selected.contains(e.name.as_str()))
+        }
+    };
+
+    let mut selection = RestoreSelection {
+        items: Vec::new(),
+        types: None,
+        absent_types,
+        target_namespaces: BTreeSet::new(),
+        label_selector,
+        excluded: Excluded::default(),
+        restored_sources: BTreeSet::new(),
+    };
+    let mut targets: BTreeMap<String, Arc<str>> = BTreeMap::new();
+    let mut target_arc = |ns: &str| -> Arc<str> {
+        if let Some(a) = targets.get(ns) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(ns);
+        targets.insert(ns.to_string(), a.clone());
+        a
+    };
+
+    for ns in &manifest.namespaces {
+        if map.restores(ns) {
+            selection.restored_sources.insert(ns.clone());
+        }
+    }
+    for entry in &manifest.objects {
+        if !type_selected(entry) {
+            selection.excluded.by_type += 1;
+            continue;
+        }
+        let item = match (entry.namespace.as_deref(), &*entry.resource) {
+            (Some(ns), _) => match map.target_ref(ns) {
+                Some(to) => {
+                    selection.restored_sources.insert(ns.to_string());
+                    SelectedItem {
+                        entry,
+                        namespace: Some(target_arc(to)),
+                        renamed_to: None,
+                    }
+                }
+                None => {
+                    selection.excluded.by_namespace += 1;
+                    continue;
+                }
+            },
+            (None, NAMESPACE_TYPE_DIR) => match map.target_ref(&entry.name) {
+                Some(to) => SelectedItem {
+                    entry,
+                    namespace: None,
+                    renamed_to: (to != entry.name).then(|| target_arc(to)),
+                },
+                None => {
+                    selection.excluded.by_namespace += 1;
+                    continue;
+                }
+            },
+            (None, _) if options.skip_cluster_resources => {
+                selection.excluded.cluster_scoped += 1;
+                continue;
+            }
+            (None, _) => SelectedItem {
+                entry,
+                namespace: None,
+                renamed_to: None,
+            },
+        };
+        selection.items.push(item);
+    }
+    selection
+        .items
+        .sort_by_cached_key(|item| entry_sort_key(item.entry));
+    selection.target_namespaces = targets.into_keys().collect();
+    for item in &selection.items {
+        if &*item.entry.resource == NAMESPACE_TYPE_DIR {
+            selection
+                .target_namespaces
+                .insert(item.target_name().to_string());
+        }
+    }
+    selection.types = types;
+    Ok(selection)
+}
+
+impl RestoreSelection<'_> {
+    /// Per-object criteria, on the object as stored (before cleaning and mapping).
+    pub fn decide_object(&self, entry: &ManifestEntry, obj: &Value) -> ObjectDecision {
+        let exempt = matches!(&*entry.resource, CRD_TYPE_DIR | NAMESPACE_TYPE_DIR);
+        if let Some(sel) = &self.label_selector
+            && !exempt
+            && !labels_match(sel, obj)
+        {
+            return ObjectDecision::NotSelected;
+        }
+        if &*entry.resource == "persistentvolumes"
+            && let Some(ns) = get(obj, &["spec", "claimRef", "namespace"]).and_then(Value::as_str)
+            && !self.restored_sources.contains(ns)
+        {
+            return ObjectDecision::Skip(PV_CLAIM_NOT_RESTORED);
+        }
+        ObjectDecision::Restore
+    }
+}
+
+/// Whether the object's `metadata.labels` satisfy `sel`. Labels that are not strings (only in
+/// corrupt data) count as absent.
+pub fn labels_match(sel: &Selector, obj: &Value) -> bool {
+    let labels: BTreeMap<String, String> = get(obj, &["metadata", "labels"])
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    sel.matches(&labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ConflictResolution;
+    use crate::manifest::{
+        BackupRef, ClusterInfo, MANIFEST_FORMAT_VERSION, RESULT_COMPLETED, Sha256Digest, TOOL,
+    };
+    use chrono::{TimeZone, Utc};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+    use serde_json::json;
+
+    fn entry(
+        api_version: &str,
+        kind: &str,
+        resource: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> ManifestEntry {
+        ManifestEntry {
+            key: crate::backup::layout::relative_object_key(ns, resource, name),
+            api_version: Arc::from(api_version),
+            kind: Arc::from(kind),
+            resource: Arc::from(resource),
+            namespace: ns.map(Arc::from),
+            name: name.into(),
+            size: 2,
+            sha256: Sha256Digest::of(b"{}"),
+        }
+    }
+
+    /// A backup of `shop` and `default` with a custom resource, RBAC, a PV and a Namespace.
+    fn manifest() -> Manifest {
+        let objects = vec![
+            entry("apps/v1", "Deployment", "deployments", Some("shop"), "web"),
+            entry("v1", "Service", "services", Some("shop"), "web"),
+            entry("v1", "ConfigMap", "configmaps", Some("shop"), "cfg"),
+            entry("v1", "ConfigMap", "configmaps", Some("default"), "cfg"),
+            entry("v1", "Secret", "secrets", Some("default"), "s"),
+            entry(
+                "rbac.authorization.k8s.io/v1",
+                "RoleBinding",
+                "rolebindings",
+                Some("shop"),
+                "read",
+            ),
+            entry(
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRole",
+                "clusterroles",
+                None,
+                "widget-viewer",
+            ),
+            entry("v1", "PersistentVolume", "persistentvolumes", None, "pv-1"),
+            entry("v1", "Namespace", "namespaces", None, "shop"),
+            entry("v1", "Namespace", "namespaces", None, "default"),
+            entry(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                CRD_TYPE_DIR,
+                None,
+                "widgets.acme.io",
+            ),
+            entry(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                CRD_TYPE_DIR,
+                None,
+                "gadgets.example.org",
+            ),
+            entry(
+                "acme.io/v1",
+                "Widget",
+                "widgets.acme.io",
+                Some("shop"),
+                "w1",
+            ),
+            entry(
+                "example.org/v1beta1",
+                "Gadget",
+                "gadgets.example.org",
+                Some("default"),
+                "g1",
+            ),
+            entry(
+                "other.io/v1",
+                "Widget",
+                "widgets.other.io",
+                Some("default"),
+                "w2",
+            ),
+        ];
+        let t = Utc.with_ymd_and_hms(2025, 1, 21, 15, 30, 0).unwrap();
+        Manifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            tool: TOOL.into(),
+            backup: BackupRef {
+                namespace: "default".into(),
+                name: "b".into(),
+                uid: None,
+            },
+            spec: json!({}),
+            cluster: ClusterInfo {
+                server_version: "v1.36.0".into(),
+                platform: None,
+            },
+            backup_path: "backups/default/b/2025-01-21T15-30-00Z".into(),
+            started_at: t,
+            completed_at: t,
+            result: RESULT_COMPLETED.into(),
+            namespaces: vec!["default".into(), "shop".into()],
+            resource_types: [
+                "deployments",
+                "services",
+                "configmaps",
+                "secrets",
+                "persistentvolumeclaims",
+                "ingresses",
+                "rolebindings",
+                "clusterroles",
+                "persistentvolumes",
+                "namespaces",
+                "widgets.acme.io",
+                "gadgets.example.org",
+                "widgets.other.io",
+                CRD_TYPE_DIR,
+            ]
+            .map(String::from)
+            .to_vec(),
+            counts: BTreeMap::new(),
+            total_objects: objects.len() as u64,
+            total_bytes: 0,
+            objects,
+            errors: vec![],
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    struct Case {
+        target: RestoreTarget,
+        options: RestoreOptions,
+    }
+
+    impl Case {
+        fn new() -> Case {
+            Case {
+                target: RestoreTarget::default(),
+                options: RestoreOptions::default(),
+            }
+        }
+        fn types(mut self, t: &[&str]) -> Case {
+            self.target.resource_types = strings(t);
+            self
+        }
+        fn namespaces(mut self, n: &[&str]) -> Case {
+            self.target.namespaces = strings(n);
+            self
+        }
+        fn mapping(mut self, m: &[(&str, &str)]) -> Case {
+            self.target.namespace_mapping = m
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            self
+        }
+        fn skip_cluster(mut self) -> Case {
+            self.options.skip_cluster_resources = true;
+            self
+        }
+        fn run<'m>(&self, m: &'m Manifest) -> Result<RestoreSelection<'m>, SelectError> {
+            let map = NamespaceMap::new(&self.target, &m.namespaces).unwrap();
+            select(
+                m,
+                &TypeCatalog::from_manifest(m),
+                &self.target,
+                &self.options,
+                &map,
+            )
+        }
+    }
+
+    /// `(target namespace or "-", type, target name)` of every item, in order.
+    fn items(sel: &RestoreSelection<'_>) -> Vec<String> {
+        sel.items
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {} {}",
+                    i.target_namespace().unwrap_or("-"),
+                    i.entry.resource,
+                    i.target_name()
+                )
+            })
+            .collect()
+    }
+
+    // --- type names ---
+
+    fn resolve(name: &str) -> TypeResolution {
+        TypeCatalog::from_manifest(&manifest()).resolve(name)
+    }
+
+    fn in_backup(t: &str) -> TypeResolution {
+        TypeResolution::InBackup(t.into())
+    }
+
+    #[test]
+    fn every_spelling_of_a_type_resolves() {
+        for name in [
+            "deployments",
+            "Deployments",
+            "deployment",
+            "Deployment",
+            "deploy",
+            "deployments.apps",
+            "Deployment.apps",
+            "deployments.v1.apps",
+            " deploy ",
+        ] {
+            assert_eq!(resolve(name), in_backup("deployments"), "{name}");
+        }
+        for name in ["cm", "configmap", "ConfigMap", "configmaps"] {
+            assert_eq!(resolve(name), in_backup("configmaps"), "{name}");
+        }
+        for name in [
+            "widgets.acme.io",
+            "Widget.acme.io",
+            "widget.acme.io",
+            "widgets.v1.acme.io",
+        ] {
+            assert_eq!(resolve(name), in_backup("widgets.acme.io"), "{name}");
+        }
+        assert_eq!(resolve("gadget"), in_backup("gadgets.example.org"));
+        assert_eq!(resolve("crd"), in_backup(CRD_TYPE_DIR));
+        assert_eq!(resolve("ns"), in_backup("namespaces"));
+        // The core group has no `.group` spelling; a wrong version does not match.
+        assert_eq!(resolve("configmaps.v1"), TypeResolution::Unknown);
+        assert_eq!(resolve("widgets.v2.acme.io"), TypeResolution::Unknown);
+    }
+
+    #[test]
+    fn ambiguous_custom_types_need_their_group() {
+        assert_eq!(
+            resolve("widgets"),
+            TypeResolution::Ambiguous(strings(&["widgets.acme.io", "widgets.other.io"]))
+        );
+        assert_eq!(resolve("widgets.other.io"), in_backup("widgets.other.io"));
+    }
+
+    #[test]
+    fn builtin_types_win_over_custom_ones() {
+        let mut m = manifest();
+        m.objects.push(entry(
+            "acme.io/v1",
+            "Deployment",
+            "deployments.acme.io",
+            Some("shop"),
+            "d",
+        ));
+        let c = TypeCatalog::from_manifest(&m);
+        assert_eq!(c.resolve("deployments"), in_backup("deployments"));
+        assert_eq!(
+            c.resolve("deployments.acme.io"),
+            in_backup("deployments.acme.io")
+        );
+    }
+
+    #[test]
+    fn builtin_types_missing_from_the_backup_are_known() {
+        assert_eq!(
+            resolve("sts"),
+            TypeResolution::NotInBackup("statefulsets".into())
+        );
+        assert_eq!(
+            resolve("ingresses"),
+            in_backup("ingresses"),
+            "covered by the backup even without objects"
+        );
+        assert_eq!(resolve("deploymnets"), TypeResolution::Unknown);
+        assert_eq!(resolve(""), TypeResolution::Unknown);
+    }
+
+    #[test]
+    fn short_names_of_custom_types_can_be_added() {
+        let mut c = TypeCatalog::from_manifest(&manifest());
+        assert_eq!(c.resolve("wg"), TypeResolution::Unknown);
+        c.add_short_names("widgets.acme.io", ["WG", ""]);
+        c.add_short_names("nothing.here.io", ["x"]);
+        assert_eq!(c.resolve("wg"), in_backup("widgets.acme.io"));
+        // Full names win over short names, as in kubectl.
+        c.add_short_names("gadgets.example.org", ["widget"]);
+        assert_eq!(
+            c.resolve("widget"),
+            TypeResolution::Ambiguous(strings(&["widgets.acme.io", "widgets.other.io"]))
+        );
+    }
+
+    // --- selection ---
+
+    #[test]
+    fn no_target_restores_everything_in_order() {
+        let m = manifest();
+        let sel = Case::new().run(&m).unwrap();
+        assert_eq!(sel.items.len(), m.objects.len());
+        assert_eq!(sel.types, None);
+        assert_eq!(sel.excluded, Excluded::default());
+        let got = items(&sel);
+        assert_eq!(
+            got,
+            strings(&[
+                "- customresourcedefinitions gadgets.example.org",
+                "- customresourcedefinitions widgets.acme.io",
+                "- namespaces default",
+                "- namespaces shop",
+                "- persistentvolumes pv-1",
+                "default secrets s",
+                "default configmaps cfg",
+                "shop configmaps cfg",
+                "- clusterroles widget-viewer",
+                "shop rolebindings read",
+                "shop services web",
+                "shop deployments web",
+                "default gadgets.example.org g1",
+                "shop widgets.acme.io w1",
+                "default widgets.other.io w2",
+            ])
+        );
+        assert_eq!(
+            sel.target_namespaces,
+            ["default", "shop"].map(String::from).into()
+        );
+    }
+
+    #[test]
+    fn resource_types_filter_and_bring_their_crds() {
+        let m = manifest();
+        let sel = Case::new()
+            .types(&["deploy", "Widget.acme.io", "svc"])
+            .run(&m)
+            .unwrap();
+        assert_eq!(
+            items(&sel),
+            strings(&[
+                "- customresourcedefinitions widgets.acme.io",
+                "shop services web",
+                "shop deployments web",
+                "shop widgets.acme.io w1",
+            ])
+        );
+        assert_eq!(
+            sel.types,
+            Some(
+                ["deployments", "services", "widgets.acme.io"]
+                    .map(String::from)
+                    .into()
+            )
+        );
+        assert_eq!(sel.excluded.by_type, 11);
+
+        let all_crds = Case::new().types(&["crds"]).run(&m).unwrap();
+        assert_eq!(all_crds.items.len(), 2);
+    }
+
+    #[test]
+    fn the_samples_type_lists_resolve_against_a_default_backup() {
+        let m = manifest();
+        let sel = Case::new()
+            .types(&[
+                "deployments",
+                "services",
+                "configmaps",
+                "secrets",
+                "statefulsets",
+            ])
+            .run(&m)
+            .unwrap();
+        assert_eq!(sel.absent_types, strings(&["statefulsets"]));
+        assert_eq!(sel.items.len(), 5);
+    }
+
+    #[test]
+    fn unknown_and_ambiguous_types_are_all_reported() {
+        let m = manifest();
+        let err = Case::new()
+            .types(&["deploymnets", "widgets", "pods", "frobs"])
+            .run(&m)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "resourceTypes: \"deploymnets\", \"frobs\" match no type in this backup (it \
+             contains: clusterroles, configmaps, customresourcedefinitions, deployments, \
+             gadgets.example.org, ingresses, namespaces, persistentvolumeclaims, \
+             persistentvolumes, rolebindings, secrets, services, widgets.acme.io, \
+             widgets.other.io); resourceTypes: \"widgets\" matches several types of this \
+             backup (widgets.acme.io, widgets.other.io); use plural.group"
+        );
+        let err = Case::new().types(&["frobs"]).run(&m).unwrap_err();
+        assert!(matches!(
+            err,
+            SelectError::UnknownResourceTypes { ref names, .. } if names == &strings(&["frobs"])
+        ));
+        assert!(err.to_string().starts_with(
+            "resourceTypes: \"frobs\" matches no type in this backup (it contains: clusterroles"
+        ));
+    }
+
+    #[test]
+    fn an_empty_backup_says_so() {
+        let mut m = manifest();
+        m.objects.clear();
+        m.resource_types.clear();
+        let err = Case::new().types(&["frobs"]).run(&m).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "resourceTypes: \"frobs\" matches no type in this backup (it contains no objects)"
+        );
+    }
+
+    #[test]
+    fn skip_cluster_resources_keeps_namespace_objects() {
+        let m = manifest();
+        let sel = Case::new().skip_cluster().run(&m).unwrap();
+        let got = items(&sel);
+        assert!(got.contains(&"- namespaces shop".to_string()));
+        assert!(!got.iter().any(|i| i.contains("clusterroles")));
+        assert!(!got.iter().any(|i| i.contains(CRD_TYPE_DIR)));
+        assert!(!got.iter().any(|i| i.contains("persistentvolumes ")));
+        assert_eq!(sel.excluded.cluster_scoped, 4);
+    }
+
+    #[test]
+    fn namespaces_are_selected_and_mapped() {
+        let m = manifest();
+        // Sample "cross-cluster-restore" (default → production; "test" is not in the backup).
+        let sel = Case::new()
+            .namespaces(&["production", "staging"])
+            .mapping(&[("default", "production"), ("test", "staging")])
+            .types(&["deployments", "services", "configmaps", "secrets"])
+            .skip_cluster()
+            .run(&m)
+            .unwrap();
+        assert_eq!(
+            items(&sel),
+            strings(&["production secrets s", "production configmaps cfg"])
+        );
+        assert_eq!(sel.excluded.by_namespace, 3);
+        assert_eq!(
+            sel.target_namespaces,
+            ["production"].map(String::from).into()
+        );
+
+        // shop → shop-copy, next to the original; the Namespace object is renamed too.
+        let sel = Case::new()
+            .mapping(&[("shop", "shop-copy")])
+            .types(&["configmaps", "namespaces", "rolebindings"])
+            .run(&m)
+            .unwrap();
+        assert_eq!(
+            items(&sel),
+            strings(&[
+                "- namespaces default",
+                "- namespaces shop-copy",
+                "default configmaps cfg",
+                "shop-copy configmaps cfg",
+                "shop-copy rolebindings read",
+            ])
+        );
+        assert_eq!(
+            sel.target_namespaces,
+            ["default", "shop-copy"].map(String::from).into()
+        );
+        let ns_item = &sel.items[1];
+        assert_eq!(ns_item.object_ref().name, "shop-copy");
+        assert_eq!(ns_item.object_ref().namespace, None);
+        let cm = &sel.items[3];
+        assert_eq!(cm.object_ref().namespace, Some("shop-copy"));
+        assert_eq!(cm.object_ref().type_dir, "configmaps");
+        // Items of one target namespace share one allocation.
+        assert!(Arc::ptr_eq(
+            sel.items[3].namespace.as_ref().unwrap(),
+            sel.items[4].namespace.as_ref().unwrap()
+        ));
+
+        // One target namespace takes the whole backup.
+        let sel = Case::new()
+            .namespaces(&["restored-apps"])
+            .types(&["configmaps"])
+            .run(&m)
+            .unwrap();
+        assert_eq!(
+            items(&sel),
+            strings(&[
+                "restored-apps configmaps cfg",
+                "restored-apps configmaps cfg"
+            ])
+        );
+    }
+
+    fn label_selector(key: &str, value: &str) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some([(key.to_string(), value.to_string())].into()),
+            match_expressions: None,
+        }
+    }
+
+    #[test]
+    fn label_selector_applies_per_object_except_to_crds_and_namespaces() {
+        let m = manifest();
+        let mut case = Case::new();
+        case.target.label_selector = Some(label_selector("app", "web-server"));
+        case.target.conflict_resolution = ConflictResolution::Fail;
+        let sel = case.run(&m).unwrap();
+        assert_eq!(sel.items.len(), m.objects.len(), "labels are read later");
+        let find = |resource: &str| {
+            sel.items
+                .iter()
+                .find(|i| &*i.entry.resource == resource)
+                .unwrap()
+                .entry
+        };
+        let labelled = json!({"metadata": {"labels": {"app": "web-server"}}});
+        let other = json!({"metadata": {"labels": {"app": "db"}}});
+        let unlabelled = json!({"metadata": {}});
+        assert_eq!(
+            sel.decide_object(find("deployments"), &labelled),
+            ObjectDecision::Restore
+        );
+        assert_eq!(
+            sel.decide_object(find("deployments"), &other),
+            ObjectDecision::NotSelected
+        );
+        assert_eq!(
+            sel.decide_object(find("clusterroles"), &unlabelled),
+            ObjectDecision::NotSelected
+        );
+        assert_eq!(
+            sel.decide_object(find(CRD_TYPE_DIR), &unlabelled),
+            ObjectDecision::Restore
+        );
+        assert_eq!(
+            sel.decide_object(find("namespaces"), &unlabelled),
+            ObjectDecision::Restore
+        );
+    }
+
+    #[test]
+    fn invalid_label_selectors_are_refused_before_anything_runs() {
+        let m = manifest();
+        let mut case = Case::new().types(&["frobs"]);
+        case.target.label_selector = Some(LabelSelector {
+            match_labels: None,
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "app".into(),
+                operator: "Equals".into(),
+                values: Some(vec!["x".into()]),
+            }]),
+        });
+        let err = case.run(&m).unwrap_err();
+        let SelectError::Multiple(errors) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(matches!(
+            errors[0],
+            SelectError::UnknownResourceTypes { .. }
+        ));
+        assert!(matches!(errors[1], SelectError::LabelSelector(_)));
+        assert!(
+            err.to_string()
+                .contains("invalid labelSelector: matchExpressions[0]")
+        );
+
+        // An empty selector selects everything and needs no per-object work.
+        let mut case = Case::new();
+        case.target.label_selector = Some(LabelSelector::default());
+        assert_eq!(case.run(&m).unwrap().label_selector, None);
+    }
+
+    #[test]
+    fn volumes_of_claims_that_are_not_restored_are_skipped() {
+        let m = manifest();
+        let pv = m
+            .objects
+            .iter()
+            .find(|e| &*e.resource == "persistentvolumes")
+            .unwrap();
+        let bound_to = |ns: &str| json!({"spec": {"claimRef": {"name": "data", "namespace": ns}}});
+
+        // Two targets: "default" is not restored (with one, it would go into "shop").
+        let only_shop = Case::new()
+            .namespaces(&["shop", "staging"])
+            .run(&m)
+            .unwrap();
+        assert_eq!(
+            only_shop.decide_object(pv, &bound_to("shop")),
+            ObjectDecision::Restore
+        );
+        assert_eq!(
+            only_shop.decide_object(pv, &bound_to("default")),
+            ObjectDecision::Skip(PV_CLAIM_NOT_RESTORED)
+        );
+        assert_eq!(
+            only_shop.decide_object(pv, &bound_to("elsewhere")),
+            ObjectDecision::Skip(PV_CLAIM_NOT_RESTORED)
+        );
+        assert_eq!(
+            only_shop.decide_object(pv, &json!({"spec": {}})),
+            ObjectDecision::Restore,
+            "an unbound volume is restored"
+        );
+        // Mapped: the claim's *source* namespace counts.
+        let mapped = Case::new().mapping(&[("shop", "x")]).run(&m).unwrap();
+        assert_eq!(
+            mapped.decide_object(pv, &bound_to("shop")),
+            ObjectDecision::Restore
+        );
+    }
+
+    #[test]
+    fn labels_match_tolerates_odd_labels() {
+        let sel = Selector::parse(&label_selector("app", "web")).unwrap();
+        assert!(labels_match(
+            &sel,
+            &json!({"metadata": {"labels": {"app": "web", "n": 1}}})
+        ));
+        assert!(!labels_match(
+            &sel,
+            &json!({"metadata": {"labels": {"app": 1}}})
+        ));
+        assert!(!labels_match(
+            &sel,
+            &json!({"metadata": {"labels": "app=web"}})
+        ));
+        assert!(!labels_match(&sel, &json!(null)));
+        assert!(labels_match(&Selector::default(), &json!({})));
+    }
+}
