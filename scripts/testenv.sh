@@ -397,15 +397,20 @@ seaweedfs_spawn() { # PORT
   done
   # The filer refuses a path segment longer than 255 bytes (KeyTooLongError); S3 limits only
   # the whole key, to 1024 bytes, and a Kubernetes name alone may have 253.
-  env_args+=(WEED_FILER_OPTIONS_MAX_FILE_NAME_LENGTH=1024)
+  # Deleting the last object under a prefix leaves an empty filer directory that delimiter
+  # listings still report as a CommonPrefix (real S3 forgets the prefix at once) until a
+  # cleaner removes it: by default 2 min after, on a 30 s tick, and not at all if the server
+  # restarts first (the queue is in memory). 5 s brings that down to at most ~35 s; it
+  # cannot be made synchronous.
+  env_args+=(WEED_FILER_OPTIONS_MAX_FILE_NAME_LENGTH=1024 WEED_FILER_OPTIONS_S3_EMPTY_FOLDER_CLEANUP_DELAY=5s)
   mkdir -p "$S3_DIR/logs"
   log "starting SeaweedFS $SEAWEEDFS_VERSION on 127.0.0.1:$port (data in $S3_DIR/data; $(for role in $WEED_ROLES; do printf '%s %s, ' "$role" "$(weed_port "$role")"; done | sed 's/, $//'))"
   # Every listener on 127.0.0.1 (-ip.bind; the default is 0.0.0.0). WebDAV, Iceberg, Lance
   # and the embedded IAM API off, telemetry off. The admin server cannot be turned off (the
   # maintenance worker needs it); its UI can. Real-S3 semantics: a PUT creates no bucket,
   # and a bucket holding objects cannot be deleted. Volumes: 64 MB each, grown on demand and
-  # never preallocated; every bucket gets its own, so their number is set high rather than
-  # derived from free disk (tests make a bucket each). weed mini also saves its flags in
+  # never preallocated; every bucket gets its own (2 open files each), so their number is set
+  # high rather than derived from free disk (tests make a bucket each). weed mini saves flags in
   # data/mini.options and re-reads them at start (flags given here win): change a flag
   # below to a non-default value, not away, or that file keeps the old one until `down`.
   # Logs: _s3/logs (glog's default is /tmp), stdout banner in _s3/s3.log.
@@ -449,9 +454,19 @@ s3_start() {
 }
 
 # SeaweedFS flushes its volumes and filer store on TERM (a few seconds): give it 30 s.
+# Its gRPC listeners also have Unix sockets, always /tmp/seaweedfs-<role>-grpc-<port>.sock,
+# which it sometimes leaves behind; ours are named after our recorded ports.
 s3_stop() {
+  local role f
   if s3_up; then log "stopping S3 server ($(s3_kind), pid $(cat "$S3_DIR/pid"))"; fi
   stop_pidfile "$S3_DIR/pid" "$S3_DIR/data" 300
+  if [ "$(s3_kind)" = seaweedfs ]; then
+    for role in $WEED_ROLES; do
+      [ "$role" != "${role%-grpc}" ] && [ -s "$S3_DIR/weed-$role.port" ] || continue
+      f=/tmp/seaweedfs-$role-$(weed_port "$role").sock
+      if [ -S "$f" ]; then rm -f "$f"; fi
+    done
+  fi
 }
 
 # --- control planes ------------------------------------------------------------------------
