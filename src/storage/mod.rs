@@ -423,7 +423,15 @@ impl Storage {
             .filter(|key| !key.is_empty())
             .collect();
         names.sort();
-        Ok(names)
+        // Some S3 servers (SeaweedFS) keep reporting a prefix for a while after its last object
+        // was deleted; real S3 does not. A "directory" is only one while it holds an object.
+        let mut non_empty = Vec::with_capacity(names.len());
+        for name in names {
+            if self.list(&name).next().await.transpose()?.is_some() {
+                non_empty.push(name);
+            }
+        }
+        Ok(non_empty)
     }
 
     /// Deletes every object under `dir` and returns how many were deleted. Deletes are batched
