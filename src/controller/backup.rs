@@ -367,18 +367,7 @@ async fn execute(
         .as_ref()
         .and_then(|s| s.next_after(started).ok())
         .map(to_time);
-    status.current_run = Some(BackupRun {
-        backup_path: run_path.clone(),
-        trigger: trigger.label().to_string(),
-        start_time: to_time(started),
-        completion_time: None,
-        result: None,
-        objects: 0,
-        bytes: 0,
-        failed: 0,
-        message: None,
-        errors: Vec::new(),
-    });
+    status.current_run = Some(new_run(&run_path, &trigger, started));
     set_condition(
         &mut status.conditions,
         "Running",
@@ -402,18 +391,10 @@ async fn execute(
     let result = run_with_progress(backup, ctx, &mut status, &run).await;
 
     let finished = Utc::now();
-    let mut record = status.current_run.take().unwrap_or_else(|| BackupRun {
-        backup_path: run_path.clone(),
-        trigger: trigger.label().to_string(),
-        start_time: to_time(started),
-        completion_time: None,
-        result: None,
-        objects: 0,
-        bytes: 0,
-        failed: 0,
-        message: None,
-        errors: Vec::new(),
-    });
+    let mut record = status
+        .current_run
+        .take()
+        .unwrap_or_else(|| new_run(&run_path, &trigger, started));
     record.completion_time = Some(to_time(finished));
     let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
     let (event_type, reason, message, ready) = match &result {
@@ -568,6 +549,22 @@ impl RunError {
             RunError::Storage(_) => "StorageError",
             RunError::Engine(err) => err.reason(),
         }
+    }
+}
+
+/// A run that has just started: nothing stored yet, no result.
+fn new_run(run_path: &str, trigger: &Trigger, started: DateTime<Utc>) -> BackupRun {
+    BackupRun {
+        backup_path: run_path.to_string(),
+        trigger: trigger.label().to_string(),
+        start_time: to_time(started),
+        completion_time: None,
+        result: None,
+        objects: 0,
+        bytes: 0,
+        failed: 0,
+        message: None,
+        errors: Vec::new(),
     }
 }
 
