@@ -35,7 +35,7 @@ pub enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the operator (Backup controller) against the cluster of the current kubeconfig or
+    /// Run the operator (Backup and Restore controllers) against the cluster of the current kubeconfig or
     /// the in-cluster service account.
     Run {
         /// Watch only this namespace (default: all namespaces).
@@ -107,7 +107,10 @@ pub async fn main() -> anyhow::Result<()> {
                 concurrency,
                 "starting cluster-backup operator"
             );
-            controller::backup::run(client, namespace, concurrency.max(1)).await;
+            tokio::join!(
+                controller::backup::run(client.clone(), namespace.clone(), concurrency.max(1)),
+                controller::restore::run(client, namespace)
+            );
             tracing::info!("operator stopped");
         }
     }

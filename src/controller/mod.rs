@@ -3,3 +3,4 @@
 pub mod backup;
 pub mod conditions;
 pub mod crds;
+pub mod restore;

@@ -17,6 +17,7 @@
 //! [`order`]) before anything is downloaded.
 
 pub mod clean;
+pub mod engine;
 pub mod mapping;
 mod object;
 pub mod order;

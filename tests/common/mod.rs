@@ -386,3 +386,51 @@ impl TestNamespace {
         }
     }
 }
+
+/// Starts the Restore controller in this test process, watching only `namespace`. Stopped when
+/// the handle drops.
+pub fn start_restore_operator(client: &Client, namespace: &str) -> OperatorHandle {
+    let handle = tokio::spawn(cluster_backup::controller::restore::run(
+        client.clone(),
+        Some(namespace.to_string()),
+    ));
+    OperatorHandle(handle)
+}
+
+/// Polls a Restore until it is finished (Completed, PartiallyFailed or Failed), or panics after
+/// `timeout` showing the last status.
+pub async fn wait_for_restore(
+    api: &Api<cluster_backup::api::Restore>,
+    name: &str,
+    timeout: std::time::Duration,
+) -> cluster_backup::api::Restore {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let restore = api
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get restore {name}: {e}"));
+        let phase = restore.status.as_ref().and_then(|s| s.phase);
+        if cluster_backup::controller::restore::is_finished(phase) {
+            return restore;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "restore {name} did not finish within {timeout:?}; status: {}",
+                serde_json::to_string_pretty(&restore.status).unwrap()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+impl TestNamespace {
+    /// Takes charge of a namespace something else created (e.g. a restore), so it is deleted
+    /// when the test ends like [`TestNamespace::new`]'s.
+    pub fn adopt(client: &Client, name: &str) -> TestNamespace {
+        TestNamespace {
+            name: name.to_string(),
+            client: client.clone(),
+        }
+    }
+}
