@@ -1062,7 +1062,7 @@ fn restore_sample(
     path: &str,
     renames: &[(&str, &str)],
 ) -> Value {
-    let dir = common::repo_root().join("../shared/seed/stage5-restore-samples");
+    let dir = common::repo_root().join("config/samples");
     let text =
         std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("read {file}: {e}"));
     let text = scene.env.localize_yaml(&text);
@@ -1225,7 +1225,7 @@ fn kubectl(env: &TestEnv, args: &[String]) -> String {
     text
 }
 
-/// The kube-prometheus manifests of `../shared/corpus/` (ten CRDs of up to 800 KB, their custom
+/// The kube-prometheus manifests of `tests/fixtures/` (ten CRDs of up to 800 KB, their custom
 /// resources, RBAC, workloads) applied on control plane A, backed up, restored on B: every
 /// restored object equals its original apart from the documented stripped fields.
 ///
@@ -1240,7 +1240,7 @@ async fn kube_prometheus_round_trip_to_another_cluster() {
         &a.bucket,
     )
     .await;
-    let corpus = common::repo_root().join("../shared/corpus/kube-prometheus/manifests");
+    let corpus = common::repo_root().join("tests/fixtures/kube-prometheus/manifests");
     let files = |dir: &std::path::Path| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
