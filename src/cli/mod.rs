@@ -52,6 +52,11 @@ pub enum Command {
     Crd,
     /// Install or update the CRDs in the cluster and wait until they are Established.
     Install,
+    /// Work with the backups stored in a bucket (no cluster needed).
+    Backups {
+        #[command(subcommand)]
+        command: BackupsCommand,
+    },
     /// Show a Backup's status and the object keys its newest backup stored.
     Describe {
         /// Name of the Backup.
@@ -60,6 +65,61 @@ pub enum Command {
         #[arg(short, long, default_value = "default")]
         namespace: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupsCommand {
+    /// List the complete backups in a bucket (from their manifests), newest first, with the
+    /// `backupPath` a Restore takes; incomplete runs are listed separately.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+/// Where the backups are, for commands that read storage directly from a laptop.
+#[derive(clap::Args, Debug)]
+pub struct StorageArgs {
+    /// minio, s3 or filesystem.
+    #[arg(long, default_value = "minio")]
+    pub provider: String,
+    /// Bucket (for filesystem: the directory).
+    #[arg(long)]
+    pub bucket: String,
+    /// S3 endpoint; http:// is plain, https:// is TLS.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Key prefix inside the bucket.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub access_key: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+}
+
+impl StorageArgs {
+    fn storage(&self) -> anyhow::Result<crate::storage::Storage> {
+        let location: api::StorageLocation = serde_json::from_value(serde_json::json!({
+            "provider": self.provider,
+            "bucket": self.bucket,
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "prefix": self.prefix,
+        }))
+        .context("invalid --provider (minio, s3 or filesystem)")?;
+        let credentials = match (&self.access_key, &self.secret_key) {
+            (Some(access), Some(secret)) => Some(crate::storage::Credentials {
+                access_key_id: access.clone(),
+                secret_access_key: secret.clone(),
+                session_token: None,
+            }),
+            _ => None,
+        };
+        Ok(crate::storage::Storage::new(&location, credentials)?)
+    }
 }
 
 /// Entry point of the binary. `anyhow` stops here; the library uses typed errors.
@@ -84,6 +144,34 @@ pub async fn main() -> anyhow::Result<()> {
                 .context("cannot connect to Kubernetes")?;
             let names = controller::crds::install_crds(&client, Duration::from_secs(60)).await?;
             println!("installed and Established: {}", names.join(", "));
+        }
+        Command::Backups {
+            command: BackupsCommand::List { storage },
+        } => {
+            let storage = storage.storage()?;
+            let catalogue = crate::backup::catalogue::list(&storage).await?;
+            println!("Complete backups in {} (newest first):", storage.describe());
+            println!(
+                "{:<70} {:<30} {:<20} {:<16} {:>8} {:>10}",
+                "BACKUP PATH", "BACKUP", "COMPLETED", "RESULT", "OBJECTS", "BYTES"
+            );
+            for e in &catalogue.complete {
+                println!(
+                    "{:<70} {:<30} {:<20} {:<16} {:>8} {:>10}",
+                    e.backup_path,
+                    format!("{}/{}", e.backup_namespace, e.backup_name),
+                    e.completed_at.format("%Y-%m-%d %H:%M:%S"),
+                    e.result,
+                    e.objects,
+                    e.bytes
+                );
+            }
+            if !catalogue.unrestorable.is_empty() {
+                println!("\nNot restorable:");
+                for u in &catalogue.unrestorable {
+                    println!("{:<70} {}", u.backup_path, u.reason);
+                }
+            }
         }
         Command::Describe { name, namespace } => {
             let client = kube::Client::try_default()
