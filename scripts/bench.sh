@@ -3,25 +3,32 @@
 # operator binary to the local S3 server. Reports trigger-to-Completed wall time and the
 # operator's RSS, and measures what limits it; writes the results into BENCHMARKS.md.
 #
-#   scripts/bench.sh [--keep] [--runs N] [--no-build] [--no-write]
+#   scripts/bench.sh [--keep] [--runs N] [--s3 shared|s3s-fs|seaweedfs] [--no-build] [--no-write]
 #
-#   --keep       leave the `bench` control plane, the operator's data in S3 and the work
+#   --keep       leave the `bench` control plane, the buckets written and the work
 #                directory in place (the operator process is always stopped)
 #   --runs N     measured runs of the explicit-namespace Backup (default 3)
+#   --s3 MODE    shared (default): the S3 server shared by this checkout's test grounds.
+#                s3s-fs or seaweedfs: a fresh S3 server of that kind for the benchmark alone
+#                (a separate test-ground root, TESTENV_DIR=${TMPDIR:-/tmp}/cluster-backup-bench-testenv,
+#                removed at the end); its CPU column then counts only the benchmark's own
+#                requests, not those of tests running against the shared server
 #   --no-build   do not run `cargo build --release` (the binary must exist)
 #   --no-write   print the results only; leave BENCHMARKS.md alone
 #
-# Uses its own test ground `scripts/testenv.sh up bench` (a separate etcd + kube-apiserver; the
-# S3 server is shared with other test grounds). Everything talks to 127.0.0.1 only.
+# Uses its own test ground `scripts/testenv.sh up bench` (a separate etcd + kube-apiserver).
+# Everything talks to 127.0.0.1 only. BENCHMARKS.md keeps one generated section per S3 setup
+# (shared-s3s-fs, own-s3s-fs, own-seaweedfs, ...); a run replaces only its own section.
 #
 # Steps: seed (timed separately, not part of any measurement) -> install CRDs -> start
-# target/release/cluster-backup run in the background -> warm-up Backup (creates the bucket) ->
+# target/release/cluster-backup run in the background -> a warm-up Backup (tiny) ->
 # N one-shot Backups of the 20 namespaces, each timed from the POST that creates it until
 # status.phase is Completed (polled every 100 ms) -> one Backup with namespaces ["*"] -> one
 # Backup to the `filesystem` provider (the same run without S3, a diagnostic) -> floors: the
 # API server's list time and the S3 server's raw PUT rate.
 # Targets (under 10 s, under 100 MiB peak RSS) are reported, not asserted: the exit status is
-# non-zero only for real errors (a step that fails, a backup with the wrong object count).
+# non-zero only for real errors (a step that fails, a backup with the wrong object count, a
+# one-shot Backup that ran more than once); the work directory is then kept for inspection.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +38,7 @@ KEEP=0
 RUNS=3
 BUILD=1
 WRITE_MD=1
+S3_MODE=shared
 NS_COUNT=20
 CM_PER_NS=250
 SECRET_PER_NS=250
@@ -47,12 +55,21 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=${2:?--runs needs a number}; shift ;;
     --no-build) BUILD=0 ;;
     --no-write) WRITE_MD=0 ;;
+    --s3) S3_MODE=${2:?--s3 needs shared, s3s-fs or seaweedfs}; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "--runs must be a positive number" >&2; exit 2; }
+case "$S3_MODE" in
+  shared) ;;
+  s3s-fs|seaweedfs)
+    # A test-ground root of our own: its S3 server is started fresh for us and removed by
+    # the final `down` (we are its only NAME).
+    export TESTENV_DIR="${TMPDIR:-/tmp}/cluster-backup-bench-testenv" TESTENV_S3=$S3_MODE ;;
+  *) echo "--s3 must be shared, s3s-fs or seaweedfs" >&2; exit 2 ;;
+esac
 
 EXPECTED=$((NS_COUNT * (CM_PER_NS + SECRET_PER_NS)))
 BIN=$ROOT/target/release/cluster-backup
@@ -68,6 +85,9 @@ WORK=
 BUCKET=
 FS_DIR=
 ERRORS=0
+S3_KIND=
+S3_DATA=
+BUCKETS=()        # every bucket this run wrote to, purged at the end (kept with --keep)
 
 cleanup() {
   local rc=$?
@@ -77,17 +97,24 @@ cleanup() {
     kill -0 "$OP_PID" 2>/dev/null && kill -KILL "$OP_PID" 2>/dev/null || true
     wait "$OP_PID" 2>/dev/null || true
   fi
+  local b
   if [ "$KEEP" = 1 ]; then
+    [ "${#BUCKETS[@]}" -gt 0 ] && log "kept: buckets ${BUCKETS[*]} on $S3_ENDPOINT"
     [ -n "$WORK" ] && log "kept: work directory $WORK (operator log: $WORK/operator.log), control plane '$NAME'"
   else
-    # The backups written to the shared S3 server are ours: remove that bucket's files so
-    # tens of thousands of small files do not pile up for the other test grounds.
-    if [ -n "$BUCKET" ] && [ -n "${TESTENV_ROOT:-}" ] && [[ "$BUCKET" == bench-* ]]; then
-      local bdir; bdir="$(dirname "$TESTENV_ROOT")/_s3/data/$BUCKET"
-      [ -d "$bdir" ] && rm -rf -- "$bdir"
+    # The shared S3 server would otherwise keep tens of thousands of our small objects.
+    for b in "${BUCKETS[@]}"; do purge_bucket "$b"; done
+    if [ "$ERRORS" -gt 0 ] && [ -n "$WORK" ]; then
+      rm -rf -- "$WORK/seed" "$WORK/fs-backups"
+      log "kept for inspection: $WORK (operator.log, backups.yaml, events.txt)"
+    elif [ -n "$WORK" ]; then
+      rm -rf -- "$WORK"
     fi
-    [ -n "$WORK" ] && rm -rf -- "$WORK"
     if [ -n "${TESTENV_ROOT:-}" ]; then "$ROOT/scripts/testenv.sh" down "$NAME" >/dev/null 2>&1 || true; fi
+    # Our own test-ground root (--s3 s3s-fs|seaweedfs): once nothing but its lock file is left, remove it.
+    if [ "$S3_MODE" != shared ] && [ -d "${TESTENV_DIR:-}" ] && [ -z "$(find "$TESTENV_DIR" -mindepth 1 ! -name .lock -print -quit)" ]; then
+      rm -f -- "$TESTENV_DIR/.lock"; rmdir -- "$TESTENV_DIR" 2>/dev/null || true
+    fi
   fi
   exit "$rc"
 }
@@ -121,6 +148,36 @@ kib_to_mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 pid_from() { # PIDFILE -> pid or empty
   local p; p=$(cat "$1" 2>/dev/null || true)
   [[ "$p" =~ ^[0-9]+$ ]] && [ -d "/proc/$p" ] && echo "$p" || true
+}
+
+# Removes one of our buckets from the shared S3 server (not timed). s3s-fs keeps two metadata
+# files per object in the flat root of its data directory and never deletes them (not even on
+# DeleteObject), so for it the files are removed directly; other servers get S3 requests.
+purge_bucket() { # BUCKET
+  local bucket=$1 enc
+  [[ "$bucket" == bench-* ]] || return 0
+  case "$S3_KIND" in
+    s3s-fs)
+      [ -d "$S3_DATA" ] || return 0
+      rm -rf -- "${S3_DATA:?}/$bucket"
+      enc=$(printf '%s' "$bucket" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+      find "$S3_DATA" -maxdepth 1 -name ".bucket-$enc.*" -delete 2>/dev/null || true ;;
+    *)
+      python3 "$HERE/s3tool.py" purge "$S3_ENDPOINT" "$bucket" >/dev/null 2>&1 || log "note: could not purge bucket $bucket" ;;
+  esac
+}
+
+s3_storage() { # BUCKET -> storageLocation JSON
+  jq -nc --arg b "$1" --arg e "$S3_ENDPOINT" --arg r "$S3_REGION" \
+    '{provider: "s3", bucket: $b, endpoint: $e, region: $r, credentialsSecret: "bench-s3"}'
+}
+
+# A new bucket for each run. Buckets are only deleted at the very end: deleting many files just
+# before a run makes s3s-fs several times slower for minutes, because on this machine's ext4
+# the kernel skips recently freed inodes when it allocates new ones (perf: recently_deleted()).
+next_bucket() { # LABEL -> sets BUCKET (call it in the main shell, not in $(...))
+  BUCKET="$BUCKET_BASE-$1"
+  BUCKETS+=("$BUCKET")
 }
 
 median() { sort -n | awk '{a[NR]=$1} END{if (NR==0) {print "n/a"} else if (NR%2) {print a[(NR+1)/2]} else {printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}}'; }
@@ -178,6 +235,18 @@ measure() { # LABEL BACKUP_NAME EXPECTED_OBJECTS SOURCE_JSON STORAGE_JSON
     ERRORS=$((ERRORS + 1))
     log "[$label] WRONG RESULT: phase $phase, objects $objects (expected $expected): $message"
   fi
+  # A one-shot Backup runs exactly once: a second run (e.g. one started from a stale cache)
+  # shows up as more than one history entry, possibly only a moment after Completed.
+  sleep 1
+  status=$(api GET "/apis/backup.cnd.dk/v1/namespaces/$BACKUP_NS/backups/$name") || status='{}'
+  local runs phase_after
+  runs=$(jq -r '.status.history // [] | length' <<<"$status")
+  phase_after=$(jq -r '.status.phase // ""' <<<"$status")
+  if [ "$runs" != 1 ] || [ "$phase_after" != Completed ]; then
+    [ "$ok" = NO ] || ERRORS=$((ERRORS + 1))
+    ok="NO: ran $runs times (phase now $phase_after)"
+    log "[$label] DUPLICATE RUN: the one-shot Backup has $runs history entries, phase now $phase_after: $(jq -c '[.status.history[]? | {trigger, result, startTime, completionTime, message}]' <<<"$status")"
+  fi
   log "[$label] $phase in $wall s (run ${engine_s} s, picked up after $pickup s): $objects objects, $bytes bytes; peak RSS $(kib_to_mib "$peak") MiB; CPU s op/apiserver/etcd/s3 $(ticks_to_s "$d_op")/$(ticks_to_s "$d_api")/$(ticks_to_s "$d_etcd")/$(ticks_to_s "$d_s3")"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$wall" "$pickup" "$engine_s" "$result" \
     "$objects" "$bytes" "$idle_rss" "$peak" "$(ticks_to_s "$d_op")" "$(ticks_to_s "$d_api")" "$(ticks_to_s "$d_etcd")" \
@@ -214,9 +283,28 @@ chmod 600 "$WORK"/*.crt "$WORK"/*.key
 [ "$(api GET /readyz)" = ok ] || die "API server $API_SERVER is not ready"
 APISERVER_PID=$(pid_from "$TESTENV_ROOT/apiserver.pid")
 ETCD_PID=$(pid_from "$TESTENV_ROOT/etcd.pid")
-S3_PID=$(pid_from "$(dirname "$TESTENV_ROOT")/_s3/pid")
+S3_STATE=$(dirname "$TESTENV_ROOT")/_s3
+S3_PID=$(pid_from "$S3_STATE/pid")
+S3_DATA=$S3_STATE/data
+# Which server the shared one is (scripts/testenv.sh records it; no record = s3s-fs).
+S3_KIND=$(cat "$S3_STATE/kind" 2>/dev/null || echo s3s-fs)
 K8S_VERSION=$(api GET /version | jq -r .gitVersion)
-S3_VERSION=$("$(tr '\0' '\n' < "/proc/$S3_PID/cmdline" 2>/dev/null | head -1)" --version 2>/dev/null || echo "s3s-fs (unknown)")
+ETCD_VER=$("$(tr '\0' '\n' < "/proc/$ETCD_PID/cmdline" 2>/dev/null | head -1 || true)" --version 2>/dev/null | awk '/^etcd Version/ {print $3}' || true)
+ETCD_VER=${ETCD_VER:-(version unknown)}
+S3_BIN=$(tr '\0' '\n' < "/proc/$S3_PID/cmdline" 2>/dev/null | head -1 || true)
+case "$S3_KIND" in
+  s3s-fs) S3_VERSION=$("$S3_BIN" --version 2>/dev/null || echo "s3s-fs (version unknown)") ;;
+  seaweedfs) S3_VERSION="SeaweedFS $("$S3_BIN" version 2>/dev/null | awk '/^version/ {print $3; exit}' || true)" ;;
+  *) S3_VERSION=$S3_KIND ;;
+esac
+if [ "$S3_MODE" = shared ]; then SETUP="shared-$S3_KIND"; else SETUP="own-$S3_KIND"; fi
+# s3s-fs keeps two metadata files per object in the flat root of its data directory, forever,
+# and ext4 directories never shrink: the state the shared server is in matters for its speed.
+S3_STATE_NOTE=
+if [ "$S3_KIND" = s3s-fs ] && [ -d "$S3_DATA" ]; then
+  S3_STATE_NOTE="at the start its data directory held $(find "$S3_DATA" -mindepth 1 -maxdepth 1 | wc -l) entries in its root, directory size $(( $(stat -c %s "$S3_DATA") / 1024 )) KiB"
+fi
+log "S3 setup: $SETUP ($S3_VERSION at $S3_ENDPOINT${S3_STATE_NOTE:+; $S3_STATE_NOTE})"
 
 # --- seed (not measured) -----------------------------------------------------------------
 
@@ -278,9 +366,7 @@ kill -0 "$OP_PID" 2>/dev/null || { tail -20 "$WORK/operator.log" >&2; die "the o
 OP_START_RSS=$(proc_field "$OP_PID" VmRSS)
 log "operator pid $OP_PID, RSS after start $(kib_to_mib "$OP_START_RSS") MiB"
 
-BUCKET="bench-$(date +%Y%m%d-%H%M%S)-$$"
-S3_STORAGE=$(jq -n --arg b "$BUCKET" --arg e "$S3_ENDPOINT" --arg r "$S3_REGION" \
-  '{provider: "s3", bucket: $b, endpoint: $e, region: $r, credentialsSecret: "bench-s3"}')
+BUCKET_BASE="bench-$(date +%Y%m%d-%H%M%S)-$$"
 NAMESPACES_JSON=$(for ((n = 0; n < NS_COUNT; n++)); do printf '%s-%02d\n' "$NS_PREFIX" "$n"; done | jq -R . | jq -sc .)
 SOURCE_EXPLICIT=$(jq -nc --argjson ns "$NAMESPACES_JSON" '{namespaces: $ns, resourceTypes: ["configmaps", "secrets"]}')
 EXCLUDED='["'"$BACKUP_NS"'", "default", "kube-system", "kube-public", "kube-node-lease"]'
@@ -290,17 +376,30 @@ EXPECTED_ALL=$("$KUBECTL" get configmaps,secrets -A --no-headers -o custom-colum
   jq -R . | jq -s --argjson ex "$EXCLUDED" '[.[] | select(. as $n | $ex | index($n) | not)] | length')
 
 # Warm-up: a tiny Backup that creates the bucket and warms the operator's connections.
-measure warmup bench-warmup 0 "$(jq -nc --arg ns "$BACKUP_NS" '{namespaces: [$ns], resourceTypes: ["configmaps"]}')" "$S3_STORAGE"
-
+next_bucket warmup
+measure warmup bench-warmup 0 "$(jq -nc --arg ns "$BACKUP_NS" '{namespaces: [$ns], resourceTypes: ["configmaps"]}')" "$(s3_storage "$BUCKET")"
 for ((r = 1; r <= RUNS; r++)); do
-  measure "run-$r" "bench-run-$r" "$EXPECTED" "$SOURCE_EXPLICIT" "$S3_STORAGE"
+  next_bucket "run-$r"
+  measure "run-$r" "bench-run-$r" "$EXPECTED" "$SOURCE_EXPLICIT" "$(s3_storage "$BUCKET")"
 done
-measure 'all-namespaces (*)' bench-all-ns "$EXPECTED_ALL" "$SOURCE_ALL" "$S3_STORAGE"
+next_bucket all-ns
+measure 'all-namespaces (*)' bench-all-ns "$EXPECTED_ALL" "$SOURCE_ALL" "$(s3_storage "$BUCKET")"
 FS_DIR=$WORK/fs-backups
 mkdir -p "$FS_DIR"
 measure 'filesystem (no S3)' bench-fs "$EXPECTED" "$SOURCE_EXPLICIT" "$(jq -nc --arg d "$FS_DIR" '{provider: "filesystem", bucket: $d}')"
-OP_FINAL_HWM=$(proc_field "$OP_PID" VmHWM)
 OP_FINAL_RSS=$(proc_field "$OP_PID" VmRSS)
+
+# Late duplicates: every one-shot Backup must still show exactly one run.
+LATE=$(api GET "/apis/backup.cnd.dk/v1/namespaces/$BACKUP_NS/backups" |
+  jq -r '.items[] | select((.status.history // [] | length) != 1) | "\(.metadata.name): \(.status.history // [] | length) runs"')
+if [ -n "$LATE" ]; then
+  ERRORS=$((ERRORS + 1))
+  log "one-shot Backups that did not run exactly once: $(tr '\n' ' ' <<<"$LATE")"
+fi
+if [ "$ERRORS" -gt 0 ]; then
+  "$KUBECTL" -n "$BACKUP_NS" get backups.backup.cnd.dk -o yaml > "$WORK/backups.yaml" 2>/dev/null || true
+  "$KUBECTL" -n "$BACKUP_NS" get events --sort-by=.lastTimestamp > "$WORK/events.txt" 2>/dev/null || true
+fi
 
 # Stop the operator before the floor measurements so it cannot compete for the CPU.
 kill -TERM "$OP_PID" 2>/dev/null || true
@@ -309,39 +408,58 @@ OP_PID=
 
 # --- floors: what the API server and the S3 server alone need ----------------------------
 
-log "floor: listing the same data straight from the API server"
-# The operator's requests for the explicit Backup: one list (limit 500) per namespace and type.
-t=$(now)
-for ((n = 0; n < NS_COUNT; n++)); do
+log "floor: listing the same data straight from the API server (best of 2)"
+min2() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (a < b) ? a : b}'; }
+list_per_namespace() { # the explicit Backup's requests: one list (limit 500) per namespace and type
+  local t n type; t=$(now)
+  for ((n = 0; n < NS_COUNT; n++)); do
+    for type in configmaps secrets; do
+      api GET "/api/v1/namespaces/$(printf '%s-%02d' "$NS_PREFIX" "$n")/$type?limit=500" -o /dev/null
+    done
+  done
+  elapsed "$t" "$(now)"
+}
+list_cluster_wide() { # the "*" Backup's requests: one cluster-wide paged list per type
+  local t type cont; t=$(now)
   for type in configmaps secrets; do
-    api GET "/api/v1/namespaces/$(printf '%s-%02d' "$NS_PREFIX" "$n")/$type?limit=500" -o /dev/null
+    cont=
+    while :; do
+      api GET "/api/v1/$type?limit=500${cont:+&continue=$cont}" -o "$WORK/page.json"
+      cont=$(jq -r '.metadata.continue // ""' "$WORK/page.json")
+      [ -n "$cont" ] || break
+    done
   done
-done
-LIST_NS_S=$(elapsed "$t" "$(now)")
-# The "*" Backup's requests: one cluster-wide paged list per type.
-t=$(now)
-for type in configmaps secrets; do
-  cont=
-  while :; do
-    api GET "/api/v1/$type?limit=500${cont:+&continue=$cont}" -o "$WORK/page.json"
-    cont=$(jq -r '.metadata.continue // ""' "$WORK/page.json")
-    [ -n "$cont" ] || break
-  done
-done
-LIST_ALL_S=$(elapsed "$t" "$(now)")
+  elapsed "$t" "$(now)"
+}
+c_api=$(cpu_ticks "$APISERVER_PID"); c_etcd=$(cpu_ticks "$ETCD_PID")
+LIST_NS_S=$(list_per_namespace)
+LIST_NS_CPU=$(ticks_to_s $(( $(cpu_ticks "$APISERVER_PID") + $(cpu_ticks "$ETCD_PID") - c_api - c_etcd )))
+LIST_NS_S=$(min2 "$LIST_NS_S" "$(list_per_namespace)")
+c_api=$(cpu_ticks "$APISERVER_PID"); c_etcd=$(cpu_ticks "$ETCD_PID")
+LIST_ALL_S=$(list_cluster_wide)
+LIST_ALL_CPU=$(ticks_to_s $(( $(cpu_ticks "$APISERVER_PID") + $(cpu_ticks "$ETCD_PID") - c_api - c_etcd )))
+LIST_ALL_S=$(min2 "$LIST_ALL_S" "$(list_cluster_wide)")
 t=$(now); "$KUBECTL" get configmaps,secrets -A > /dev/null; KUBECTL_GET_S=$(elapsed "$t" "$(now)")
 t=$(now); "$KUBECTL" get configmaps,secrets -A -o json > /dev/null; KUBECTL_JSON_S=$(elapsed "$t" "$(now)")
-log "list floor: $((NS_COUNT * 2)) namespace lists ${LIST_NS_S} s, cluster-wide paged ${LIST_ALL_S} s, kubectl get cm,secret -A ${KUBECTL_GET_S} s (-o json ${KUBECTL_JSON_S} s)"
+log "list floor: $((NS_COUNT * 2)) namespace lists ${LIST_NS_S} s (apiserver+etcd ${LIST_NS_CPU} CPU s), cluster-wide paged ${LIST_ALL_S} s (${LIST_ALL_CPU} CPU s), kubectl get cm,secret -A ${KUBECTL_GET_S} s (-o json ${KUBECTL_JSON_S} s)"
 
 # Average stored object size of the real backup, for a like-for-like PUT test.
 OBJ_SIZE=$(awk -F'\t' '$1 == "run-1" && $6 > 0 {printf "%d", $7 / $6}' "$WORK/results.tsv")
 OBJ_SIZE=${OBJ_SIZE:-1500}
+s3_floor() { # CONCURRENCY -> "seconds rate server_cpu_ms_per_put"
+  local out c0 d
+  next_bucket "s3put-$1"
+  c0=$(cpu_ticks "$S3_PID")
+  out=$(python3 "$HERE/s3tool.py" put "$S3_ENDPOINT" "$BUCKET" "p$1" "$EXPECTED" "$1" "$OBJ_SIZE") || die "S3 PUT test failed"
+  d=$(( $(cpu_ticks "$S3_PID") - c0 ))
+  printf '%s %s %s\n' "$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")" "$(sed -n 's/.*puts_per_s=\([0-9]*\).*/\1/p' <<<"$out")" \
+    "$(awk -v t="$d" -v hz="$CLK_TCK" -v n="$EXPECTED" 'BEGIN{printf "%.2f", t / hz * 1000 / n}')"
+}
 log "floor: raw S3 PUTs of $EXPECTED objects of $OBJ_SIZE bytes (Python client, a lower bound)"
-PUT16=$(python3 "$HERE/s3put.py" "$S3_ENDPOINT" "$BUCKET" s3put-16 "$EXPECTED" 16 "$OBJ_SIZE") || die "S3 PUT test failed"
-PUT32=$(python3 "$HERE/s3put.py" "$S3_ENDPOINT" "$BUCKET" s3put-32 "$EXPECTED" 32 "$OBJ_SIZE") || die "S3 PUT test failed"
-PUT16_RATE=$(sed -n 's/.*puts_per_s=\([0-9]*\).*/\1/p' <<<"$PUT16"); PUT16_S=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$PUT16")
-PUT32_RATE=$(sed -n 's/.*puts_per_s=\([0-9]*\).*/\1/p' <<<"$PUT32"); PUT32_S=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$PUT32")
-log "S3 floor: $PUT16_RATE PUT/s at 16 concurrent ($PUT16_S s for $EXPECTED), $PUT32_RATE PUT/s at 32 ($PUT32_S s)"
+# (called in the main shell: next_bucket must record the bucket for the purge)
+s3_floor 16 > "$WORK/put16"; read -r PUT16_S PUT16_RATE PUT16_CPU < "$WORK/put16"
+s3_floor 32 > "$WORK/put32"; read -r PUT32_S PUT32_RATE PUT32_CPU < "$WORK/put32"
+log "S3 floor: $PUT16_RATE PUT/s at 16 concurrent ($PUT16_S s for $EXPECTED, server CPU $PUT16_CPU ms/PUT), $PUT32_RATE PUT/s at 32 ($PUT32_S s, $PUT32_CPU ms/PUT)"
 
 # --- report ------------------------------------------------------------------------------
 
@@ -359,80 +477,85 @@ FS_WALL=$(col 'filesystem (no S3)' 2)
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 MEM_GIB=$(awk '/^MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || GIT_REV="$GIT_REV + uncommitted changes in src/"
+git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || GIT_REV="$GIT_REV (with uncommitted changes in src/)"
+BIN_BUILT=$(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ)
 RUSTC=$(rustc --version 2>/dev/null || echo unknown)
 
+S3_NAME=${S3_VERSION%% *}
+NPROC=$(nproc)
 table() {
-  echo "| run | trigger → Completed (s) | run in operator (s) | trigger → picked up (s) | objects | bytes | RSS idle → peak (MiB) | CPU s: operator / apiserver / etcd / s3s-fs | load before | ok |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---|"
-  awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %.1f → %.1f | %s / %s / %s / %s | %s | %s |\n",
-    $1, $2, $4, $3, $6, $7, $8/1024, $9/1024, $10, $11, $12, $13, $14, $15}' "$WORK/results.tsv"
+  echo "| run | trigger → Completed (s) | run in operator (s) | trigger → picked up (s) | objects | stored bytes | RSS idle → peak (MiB) | CPU s: operator / apiserver / etcd / $S3_NAME | CPU s total ÷ $NPROC CPUs | load before | ok |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"
+  awk -F'\t' -v n="$NPROC" '{printf "| %s | %s | %s | %s | %s | %s | %.1f → %.1f | %s / %s / %s / %s | %.1f | %s | %s |\n",
+    $1, $2, $4, $3, $6, $7, $8/1024, $9/1024, $10, $11, $12, $13, ($10+$11+$12+$13)/n, $14, $15}' "$WORK/results.tsv"
 }
+MEDIAN_CPU_FLOOR=$(for ((r = 1; r <= RUNS; r++)); do awk -F'\t' -v l="run-$r" -v n="$NPROC" '$1 == l {printf "%.2f\n", ($10+$11+$12+$13)/n}' "$WORK/results.tsv"; done | median)
+MEDIAN_S3_CPU=$(for ((r = 1; r <= RUNS; r++)); do col "run-$r" 13; done | median)
+MEDIAN_OP_CPU=$(for ((r = 1; r <= RUNS; r++)); do col "run-$r" 10; done | median)
+STORED_PER_OBJECT=$(awk -F'\t' '$1 == "run-1" && $6 > 0 {printf "%d", $7 / $6}' "$WORK/results.tsv")
 
 REPORT=$(cat <<MD
-<!-- bench:begin — generated by scripts/bench.sh; edits between these markers are overwritten -->
-## Latest run: $STARTED_AT
+<!-- bench:begin $SETUP — generated by scripts/bench.sh --s3 $S3_MODE; edits up to bench:end are overwritten -->
+## $SETUP: $S3_VERSION, $([ "$S3_MODE" = shared ] && echo "the S3 server shared with the other test grounds" || echo "a fresh S3 server of the benchmark's own") — run of $STARTED_AT
 
 **Result: median $MEDIAN_WALL s from trigger to \`Completed\` for $EXPECTED objects (target < $TARGET_SECONDS s: $TIME_MET); peak operator RSS $MAX_PEAK_MIB MiB (target < $TARGET_RSS_MIB MiB: $RSS_MET).**
 
 ### Machine and versions
-- Machine: $(nproc) CPUs ($CPU_MODEL), $MEM_GIB GiB RAM, Linux $(uname -r); load average before the runs is in the table (other work on the machine skews the numbers).
-- kube-apiserver $K8S_VERSION with etcd (\`--unsafe-no-fsync\`), $S3_VERSION, both from \`scripts/testenv.sh\` on 127.0.0.1; all on the same 2 CPUs as the operator.
-- Operator: \`target/release/cluster-backup\` at git $GIT_REV; $RUSTC.
+- Machine: $NPROC CPUs ($CPU_MODEL), $MEM_GIB GiB RAM, Linux $(uname -r). The machine is shared: the 1-minute load average before each run is in the table; above $NPROC, other work competed for the CPUs and the wall times are pessimistic (the CPU-seconds are not affected much).
+- kube-apiserver $K8S_VERSION with etcd $ETCD_VER (\`--unsafe-no-fsync\`) and $S3_VERSION ($([ "$S3_MODE" = shared ] && echo "shared with the other test grounds" || echo "fresh, the benchmark's own")${S3_STATE_NOTE:+; $S3_STATE_NOTE}), from \`scripts/testenv.sh\`, on 127.0.0.1 and the same CPUs as the operator.
+- Operator: \`target/release/cluster-backup\` built $BIN_BUILT$([ "$BUILD" = 1 ] && echo " by this run" || echo " (\`--no-build\`)"); git HEAD at the time of the benchmark $GIT_REV; $RUSTC.
 
 ### What was measured, and how
-- Data: $NS_COUNT namespaces × ($CM_PER_NS ConfigMaps + $SECRET_PER_NS Secrets) = $EXPECTED objects, $((SEED_BYTES / EXPECTED)) bytes of \`data\` per object on average (ConfigMaps: a properties file and a JSON config; Secrets: password, token and a PEM blob), generated by \`scripts/bench/gen_objects.py\`. Seeding (not part of any measurement): $SEED_SECONDS s ($SEED_NOTE), 8 concurrent keep-alive HTTPS POSTs (\`scripts/bench/seed.py\`).
-- Each run creates a new one-shot Backup (no \`schedule\`; \`resourceTypes: [configmaps, secrets]\`, the $NS_COUNT namespaces listed explicitly, \`credentialsSecret\`) in the fresh bucket \`$BUCKET\`. **trigger → Completed** is wall time from just before the POST that creates the Backup until a GET of the object (every ${POLL_INTERVAL} s, curl) shows \`status.phase: Completed\`; the check \`lastRun.objects == $EXPECTED\` is the "ok" column. **run in operator** is the duration the operator reports in \`lastRun.message\` (start of the run to manifest written); **picked up** is when the first poll saw the phase leave \`New\`.
-- A warm-up Backup (one empty namespace) runs first; it creates the bucket and warms the operator's connections.
-- RSS: \`VmRSS\` of the operator before the run, \`VmHWM\` (peak) after it; VmHWM is reset before each run (\`echo 5 > /proc/PID/clear_refs\`), so each peak is that run's. Operator RSS right after start: $(kib_to_mib "$OP_START_RSS") MiB; at the end VmRSS $(kib_to_mib "$OP_FINAL_RSS") MiB, VmHWM $(kib_to_mib "$OP_FINAL_HWM") MiB.
-- CPU: user+system seconds each process used during the run (/proc/PID/stat). The machine has 2 CPUs, so at most 2 CPU-seconds per wall second.
-- \`all-namespaces (*)\`: the same types with \`namespaces: ["*"]\` minus $EXCLUDED (one cluster-wide paged list per type); expected $EXPECTED_ALL objects.
-- \`filesystem (no S3)\`: the explicit Backup to the \`filesystem\` provider (a local directory): the same listing, serialising and hashing without the S3 server, to separate the two costs.
+- Data: $NS_COUNT namespaces × ($CM_PER_NS ConfigMaps + $SECRET_PER_NS Secrets) = $EXPECTED objects with $((SEED_BYTES / EXPECTED)) bytes of \`data\` each on average (ConfigMaps: a properties file and a JSON config; Secrets: username, password, token and a PEM blob), made by \`scripts/bench/gen_objects.py\`; stored as pretty JSON with metadata they are $STORED_PER_OBJECT bytes each. Seeding is not part of any measurement: $SEED_SECONDS s ($SEED_NOTE) with 8 concurrent keep-alive HTTPS POSTs (\`scripts/bench/seed.py\`).
+- Each run creates a new one-shot Backup (no \`schedule\`; \`resourceTypes: [configmaps, secrets]\`; the $NS_COUNT namespaces listed explicitly; \`credentialsSecret\`) writing to a new bucket (\`$BUCKET_BASE-LABEL\`; all are deleted only after the last measurement, see the note on deletions below). **trigger → Completed**: wall time from just before the POST that creates the Backup until a GET (curl, every ${POLL_INTERVAL} s) shows \`status.phase: Completed\`; **ok** checks \`lastRun.objects == $EXPECTED\` and \`lastRun.result == Completed\`. **run in operator**: the duration the operator reports in \`lastRun.message\` (start of the run until the manifest is written). **picked up**: when a poll first saw the phase leave \`New\` (includes one poll interval).
+- A warm-up Backup (one namespace without ConfigMaps) runs first and warms the operator's connections.
+- RSS: \`VmRSS\` before the run, \`VmHWM\` (peak resident set) after it, reset before each run (\`echo 5 > /proc/PID/clear_refs\`) so each peak is that run's. Operator RSS right after start $(kib_to_mib "$OP_START_RSS") MiB; at the end VmRSS $(kib_to_mib "$OP_FINAL_RSS") MiB.
+- CPU: user+system seconds that each process used during the run (/proc/PID/stat). **CPU s total ÷ $NPROC CPUs** is the shortest wall time that work could take on an otherwise idle $NPROC-CPU machine.
+- \`all-namespaces (*)\`: the same types with \`namespaces: ["*"]\` minus $EXCLUDED, i.e. one cluster-wide paged list per type; expected $EXPECTED_ALL objects.
+- \`filesystem (no S3)\`: the explicit Backup to the \`filesystem\` provider (a local directory): the same listing, serialising and hashing, without the S3 server.
+- Caveat: this machine's root filesystem is ext4 without a journal. For a few minutes after many files were deleted, creating files costs several times more CPU (perf shows the kernel's \`recently_deleted()\` inode scan on every allocation). That hits s3s-fs (three new files per PUT, in one flat directory) and the \`filesystem\` variant, not SeaweedFS (it appends to volume files). The benchmark therefore deletes its buckets only after the last measurement, but deletions by other work on the machine (or by the previous benchmark's cleanup) within the last ~5 minutes still show up in those CPU columns.$([ "$S3_MODE" = shared ] && echo " On the shared server, the $S3_NAME CPU column also counts requests of other tests running at the same time.")
 
 ### Results
 $(table)
 
-Median of $RUNS explicit-namespace runs: **$MEDIAN_WALL s** trigger → Completed (operator-reported run time $MEDIAN_ENGINE s). \`*\` variant: $ALL_WALL s. Without S3 (filesystem): $FS_WALL s.
+Median of $RUNS explicit-namespace runs: **$MEDIAN_WALL s** trigger → Completed (operator-reported run $MEDIAN_ENGINE s; CPU-bound minimum $MEDIAN_CPU_FLOOR s, of which $S3_NAME $MEDIAN_S3_CPU CPU s and the operator $MEDIAN_OP_CPU CPU s). \`*\` variant: $ALL_WALL s. Same Backup without S3 (filesystem): $FS_WALL s.
 
-### Floors (what limits it)
-| measurement | time |
+### Floors: each side alone
+| measurement | result |
 |---|---:|
-| API server: the operator's $((NS_COUNT * 2)) list requests (one per namespace and type, limit 500), curl, sequential | $LIST_NS_S s |
-| API server: cluster-wide paged lists (limit 500) of configmaps and secrets, curl | $LIST_ALL_S s |
-| \`kubectl get configmaps,secrets -A\` ($EXPECTED objects, table output) | $KUBECTL_GET_S s |
+| API server: the explicit Backup's $((NS_COUNT * 2)) list requests (one per namespace and type, limit 500), curl, sequential, best of 2 | $LIST_NS_S s (apiserver + etcd $LIST_NS_CPU CPU s) |
+| API server: the \`*\` Backup's cluster-wide paged lists (limit 500) of configmaps and secrets, curl, best of 2 | $LIST_ALL_S s (apiserver + etcd $LIST_ALL_CPU CPU s) |
+| \`kubectl get configmaps,secrets -A\` ($EXPECTED objects, server-side table) | $KUBECTL_GET_S s |
 | \`kubectl get configmaps,secrets -A -o json\` | $KUBECTL_JSON_S s |
-| S3: $EXPECTED PUTs of $OBJ_SIZE bytes, 16 concurrent (Python client; a lower bound of the server) | $PUT16_S s ($PUT16_RATE PUT/s) |
-| S3: the same, 32 concurrent (the operator's upload concurrency) | $PUT32_S s ($PUT32_RATE PUT/s) |
+| $S3_NAME: $EXPECTED PUTs of $OBJ_SIZE bytes, 16 concurrent (Python client, \`scripts/bench/s3tool.py\`; a lower bound) | $PUT16_S s = $PUT16_RATE PUT/s; server $PUT16_CPU CPU ms per PUT |
+| $S3_NAME: the same, 32 concurrent (the operator's upload concurrency) | $PUT32_S s = $PUT32_RATE PUT/s; server $PUT32_CPU CPU ms per PUT |
 
-For comparison, \`shared/notes/testenv-facts.md\` measured s3s-fs at ≈ 1,750 PUT/s at 16 concurrent requests with \`object_store\` (≈ 5.7 s per 10k objects), slower at 64.
+\`shared/notes/testenv-facts.md\` measured s3s-fs 0.14.1 at ≈ 1,750 PUT/s at 16 concurrent requests with \`object_store\` (≈ 5.7 s per 10k objects), SeaweedFS 4.48 at ≈ 1,200–1,340 PUT/s, one request at a time ≈ 730 PUT/s.
 
 Targets: trigger → Completed under $TARGET_SECONDS s: **$TIME_MET** (median $MEDIAN_WALL s); peak RSS under $TARGET_RSS_MIB MiB: **$RSS_MET** ($MAX_PEAK_MIB MiB, the highest peak of all runs).
-<!-- bench:end -->
+<!-- bench:end $SETUP -->
 MD
 )
 
 if [ "$WRITE_MD" = 1 ]; then
   MD=$ROOT/BENCHMARKS.md
-  if [ -f "$MD" ] && grep -q '<!-- bench:begin' "$MD" && grep -q '<!-- bench:end -->' "$MD"; then
-    # Replace the generated block, keep everything written around it.
-    printf '%s\n' "$REPORT" > "$WORK/report.md"
-    python3 - "$MD" "$WORK/report.md" <<'PY'
-import re, sys
-md, report = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
-text = open(md).read()
-new = re.sub(r"<!-- bench:begin.*?<!-- bench:end -->", lambda m: report, text, count=1, flags=re.S)
-open(md, "w").write(new)
+  printf '%s\n' "$REPORT" > "$WORK/report.md"
+  # Replace this setup's generated section (or append it); keep everything else in the file.
+  python3 - "$MD" "$WORK/report.md" "$SETUP" <<'PY'
+import os, re, sys
+md, report, setup = sys.argv[1], open(sys.argv[2]).read().rstrip("\n"), sys.argv[3]
+text = open(md).read() if os.path.exists(md) else (
+    "# Benchmarks\n\nBackup of 10,000 ConfigMaps and Secrets with the release operator on the local test "
+    "ground, measured by `scripts/bench.sh`. Each generated section below belongs to one S3 setup and is "
+    "replaced by the next run with that setup; everything outside the markers is kept.\n")
+pattern = re.compile(r"<!-- bench:begin " + re.escape(setup) + r" .*?<!-- bench:end " + re.escape(setup) + r" -->", re.S)
+if pattern.search(text):
+    text = pattern.sub(lambda m: report, text, count=1)
+else:
+    text = text.rstrip("\n") + "\n\n" + report + "\n"
+open(md, "w").write(text if text.endswith("\n") else text + "\n")
 PY
-  else
-    {
-      echo "# Benchmarks"
-      echo
-      echo "Backup of 10,000 ConfigMaps and Secrets with the release operator on the local test ground. Re-run with \`scripts/bench.sh\`; it rewrites the block between the markers below and keeps the rest of this file."
-      echo
-      echo "$REPORT"
-    } > "$MD"
-  fi
-  log "wrote $MD"
+  log "wrote section '$SETUP' of $MD"
 fi
 
 echo
@@ -441,7 +564,8 @@ echo "seeding (not measured): $SEED_SECONDS s"
 awk -F'\t' '{printf "%-20s %7s s  (run %s s, pickup %s s)  objects %-6s ok=%s  RSS idle %.1f MiB peak %.1f MiB  CPU s op/api/etcd/s3 %s/%s/%s/%s\n",
   $1, $2, $4, $3, $6, $15, $8/1024, $9/1024, $10, $11, $12, $13}' "$WORK/results.tsv"
 echo "median of $RUNS runs: $MEDIAN_WALL s (target < $TARGET_SECONDS s: $TIME_MET); peak RSS $MAX_PEAK_MIB MiB (target < $TARGET_RSS_MIB MiB: $RSS_MET)"
-echo "floors: API lists ${LIST_NS_S} s (per namespace) / ${LIST_ALL_S} s (cluster-wide); kubectl get cm,secret -A ${KUBECTL_GET_S} s; S3 PUTs ${PUT16_RATE}/s @16, ${PUT32_RATE}/s @32"
+echo "CPU-bound minimum of a run on idle CPUs (median): $MEDIAN_CPU_FLOOR s ($S3_NAME $MEDIAN_S3_CPU CPU s, operator $MEDIAN_OP_CPU CPU s); '*' variant $ALL_WALL s; without S3 $FS_WALL s"
+echo "floors: API lists ${LIST_NS_S} s (per namespace) / ${LIST_ALL_S} s (cluster-wide); kubectl get cm,secret -A ${KUBECTL_GET_S} s; $S3_NAME ${PUT16_RATE} PUT/s @16 (${PUT16_CPU} CPU ms/PUT), ${PUT32_RATE} PUT/s @32"
 if [ "$ERRORS" -gt 0 ]; then
   log "$ERRORS run(s) did not produce the expected backup; see above"
   exit 1
