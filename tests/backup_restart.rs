@@ -167,3 +167,40 @@ async fn interrupted_run_is_marked_and_retried_once() {
     assert_eq!(status.backup_count, 1);
     assert_eq!(format!("{:?}", status.phase), "Some(Completed)");
 }
+
+/// Regression: a reconcile working from a stale cache entry (our own `Running` write) must not
+/// mistake a finished run for an interrupted one and run a one-shot Backup again.
+#[tokio::test]
+async fn one_shot_backups_run_exactly_once_under_load() {
+    let (env, client, ns, source) = setup("once-each").await;
+    let api: Api<Backup> = Api::namespaced(client.clone(), &ns.name);
+    let _operator = start_operator(&client, &ns.name);
+    let names: Vec<String> = (0..20).map(|i| format!("b{i:02}")).collect();
+    for name in &names {
+        api.create(
+            &PostParams::default(),
+            &Backup::new(name, spec(&env, &source.name, None)),
+        )
+        .await
+        .unwrap();
+    }
+    for name in &names {
+        wait_for_backup(&api, name, Duration::from_secs(120), |s| {
+            s.last_run.is_some()
+        })
+        .await;
+    }
+    // Give a stale reconcile the chance to do harm.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for name in &names {
+        let status = api.get(name).await.unwrap().status.unwrap();
+        assert_eq!(
+            status.history.len(),
+            1,
+            "{name} ran more than once: {:?}",
+            status.history
+        );
+        assert_eq!(status.history[0].trigger, "initial");
+        assert_eq!(status.backup_count, 1);
+    }
+}

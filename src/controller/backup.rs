@@ -139,6 +139,8 @@ pub struct Context {
 pub enum ReconcileError {
     #[error("cannot update status of {name}: {source}")]
     Status { name: String, source: kube::Error },
+    #[error("cannot read {name}: {source}")]
+    Read { name: String, source: kube::Error },
     #[error("cannot validate {name}: {source}")]
     Validate {
         name: String,
@@ -304,7 +306,32 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
             }
             Ok(requeue_at(next, now))
         }
-        Decision::Run(trigger) => execute(&backup, &ctx, status, trigger).await,
+        Decision::Run(_) => {
+            // The watch cache can still hold our own `Running` write after the run finished,
+            // which reads as an interrupted run. Decide again from the API server's current
+            // object so a run is never started twice.
+            let api: Api<Backup> =
+                Api::namespaced(ctx.client.clone(), &backup.namespace().unwrap_or_default());
+            let Some(fresh) =
+                api.get_opt(&backup.name_any())
+                    .await
+                    .map_err(|source| ReconcileError::Read {
+                        name: backup.name_any(),
+                        source,
+                    })?
+            else {
+                return Ok(Action::await_change());
+            };
+            match decide(&fresh, Utc::now()) {
+                Decision::Run(trigger) => {
+                    let status = fresh.status.clone().unwrap_or_default();
+                    execute(&fresh, &ctx, status, trigger).await
+                }
+                // Anything else: the fresh object changes the picture; its watch event is
+                // queued and the next reconcile handles it.
+                _ => Ok(Action::requeue(Duration::from_secs(1))),
+            }
+        }
     }
 }
 

@@ -46,6 +46,12 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+    #[error("cannot read {name}: {source}")]
+    Read {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 /// Why a restore could not start or run.
@@ -122,11 +128,28 @@ fn error_policy(restore: Arc<Restore>, err: &ReconcileError, _ctx: Arc<Context>)
 }
 
 pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let status = restore.status.clone().unwrap_or_default();
+    if is_finished(restore.status.as_ref().and_then(|s| s.phase)) {
+        return Ok(Action::await_change());
+    }
+    // The watch cache can still hold our own earlier status write (e.g. `Restoring`) after the
+    // run finished; decide from the API server's current object so a restore never runs twice.
+    let api: Api<Restore> =
+        Api::namespaced(ctx.client.clone(), &restore.namespace().unwrap_or_default());
+    let Some(fresh) =
+        api.get_opt(&restore.name_any())
+            .await
+            .map_err(|source| ReconcileError::Read {
+                name: restore.name_any(),
+                source,
+            })?
+    else {
+        return Ok(Action::await_change());
+    };
+    let status = fresh.status.clone().unwrap_or_default();
     if is_finished(status.phase) {
         return Ok(Action::await_change());
     }
-    execute(&restore, &ctx, status).await?;
+    execute(&fresh, &ctx, status).await?;
     Ok(Action::await_change())
 }
 
