@@ -276,19 +276,19 @@ async fn populate(client: &Client, ns: &str) {
     .await;
 }
 
-/// A namespaced test CRD `widgets.<group>`; returns its group.
-async fn create_widget_crd(client: &Client) -> String {
+/// A namespaced test CRD `gizmos.<group>`; returns its group.
+async fn create_gizmo_crd(client: &Client) -> String {
     let group = format!("{}.example.com", short_unique_name("w"));
     create_json(
         client,
         json!({
             "apiVersion": "apiextensions.k8s.io/v1",
             "kind": "CustomResourceDefinition",
-            "metadata": { "name": format!("widgets.{group}") },
+            "metadata": { "name": format!("gizmos.{group}") },
             "spec": {
                 "group": group,
                 "scope": "Namespaced",
-                "names": { "plural": "widgets", "singular": "widget", "kind": "Widget" },
+                "names": { "plural": "gizmos", "singular": "gizmo", "kind": "Gizmo" },
                 "versions": [{
                     "name": "v1", "served": true, "storage": true,
                     "schema": { "openAPIV3Schema": {
@@ -308,7 +308,7 @@ async fn create_widget_crd(client: &Client) -> String {
         Duration::from_secs(60),
         kube::runtime::wait::await_condition(
             crds,
-            &format!("widgets.{group}"),
+            &format!("gizmos.{group}"),
             kube::runtime::wait::conditions::is_crd_established(),
         ),
     )
@@ -317,7 +317,7 @@ async fn create_widget_crd(client: &Client) -> String {
     .unwrap();
     // Discovery needs a moment after Established.
     for _ in 0..40 {
-        let gvk = GroupVersionKind::gvk(&group, "v1", "Widget");
+        let gvk = GroupVersionKind::gvk(&group, "v1", "Gizmo");
         if kube::discovery::pinned_kind(client, &gvk).await.is_ok() {
             break;
         }
@@ -326,10 +326,10 @@ async fn create_widget_crd(client: &Client) -> String {
     group
 }
 
-async fn create_widget(client: &Client, group: &str, ns: &str, name: &str) {
+async fn create_gizmo(client: &Client, group: &str, ns: &str, name: &str) {
     create_json(
         client,
-        json!({ "apiVersion": format!("{group}/v1"), "kind": "Widget",
+        json!({ "apiVersion": format!("{group}/v1"), "kind": "Gizmo",
                 "metadata": { "name": name, "namespace": ns, "labels": { "app": "shop" } },
                 "spec": { "size": 3, "color": "blue", "parts": ["a", "b"] } }),
     )
@@ -486,13 +486,13 @@ async fn namespace_exists(client: &Client, name: &str) -> bool {
 async fn same_cluster_restore_with_mapping_and_in_place() {
     let scene = Scene::default("same-cluster").await;
     let client = &scene.client;
-    let group = create_widget_crd(client).await;
+    let group = create_gizmo_crd(client).await;
     let shop = scene.namespace("shop").await;
     populate(client, &shop.name).await;
-    create_widget(client, &group, &shop.name, "w1").await;
-    let widget_type = format!("widgets.{group}");
+    create_gizmo(client, &group, &shop.name, "w1").await;
+    let gizmo_type = format!("gizmos.{group}");
     let mut types: Vec<&str> = APP_TYPES.to_vec();
-    types.push(&widget_type);
+    types.push(&gizmo_type);
     let path = scene.backup("shop", &[&shop.name], &types).await;
 
     // (b) namespace mapping into a new namespace, created by the restore.
@@ -518,7 +518,7 @@ async fn same_cluster_restore_with_mapping_and_in_place() {
     let _copy_guard = TestNamespace::adopt(client, &copy);
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(count(&status, "failed"), 0);
-    // 7 app objects + the widget, plus the namespace itself; the CRD exists (skipped).
+    // 7 app objects + the gizmo, plus the namespace itself; the CRD exists (skipped).
     assert_eq!(count(&status, "created"), 9, "{:?}", status.resource_counts);
     assert_eq!(count(&status, "created/namespaces"), 1);
     assert_eq!(count(&status, "skipped/customresourcedefinitions"), 1);
@@ -527,10 +527,10 @@ async fn same_cluster_restore_with_mapping_and_in_place() {
     assert_eq!(info.backup_path, path);
     assert_eq!(info.namespaces, vec![shop.name.clone()]);
     assert_restored(client, &shop.name, client, &copy, &APP_OBJECTS).await;
-    let widget = ("", "Widget", "widgets", "w1");
+    let gizmo = ("", "Gizmo", "gizmos", "w1");
     let gv = format!("{group}/v1");
-    let widget = (gv.as_str(), widget.1, widget.2, widget.3);
-    assert_restored(client, &shop.name, client, &copy, &[widget]).await;
+    let gizmo = (gv.as_str(), gizmo.1, gizmo.2, gizmo.3);
+    assert_restored(client, &shop.name, client, &copy, &[gizmo]).await;
     let binding = get_object(client, APP_OBJECTS[6], Some(&copy))
         .await
         .unwrap();
@@ -596,11 +596,11 @@ async fn cross_cluster_restore_by_path() {
         "two different control planes"
     );
 
-    let group = create_widget_crd(&a.client).await;
+    let group = create_gizmo_crd(&a.client).await;
     let shop = a.namespace("xshop").await;
     populate(&a.client, &shop.name).await;
-    create_widget(&a.client, &group, &shop.name, "w1").await;
-    create_widget(&a.client, &group, &shop.name, "w2").await;
+    create_gizmo(&a.client, &group, &shop.name, "w1").await;
+    create_gizmo(&a.client, &group, &shop.name, "w2").await;
     let cluster_role = short_unique_name("cr");
     create_json(
         &a.client,
@@ -609,9 +609,9 @@ async fn cross_cluster_restore_by_path() {
                 "rules": [{ "apiGroups": [""], "resources": ["pods"], "verbs": ["get"] }] }),
     )
     .await;
-    let widget_type = format!("widgets.{group}");
+    let gizmo_type = format!("gizmos.{group}");
     let mut types: Vec<&str> = APP_TYPES.to_vec();
-    types.push(&widget_type);
+    types.push(&gizmo_type);
     types.push("clusterroles");
     let path = a.backup("xshop", &[&shop.name], &types).await;
 
@@ -632,14 +632,14 @@ async fn cross_cluster_restore_by_path() {
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(count(&status, "failed"), 0);
     assert_eq!(count(&status, "created/customresourcedefinitions"), 1);
-    assert_eq!(count(&status, &format!("created/{widget_type}")), 2);
+    assert_eq!(count(&status, &format!("created/{gizmo_type}")), 2);
     assert_eq!(count(&status, "created/clusterroles"), 1);
     assert_eq!(count(&status, "created/namespaces"), 1);
     assert_restored(&a.client, &shop.name, &b.client, &shop.name, &APP_OBJECTS).await;
     let gv = format!("{group}/v1");
     for name in ["w1", "w2"] {
-        let widget = (gv.as_str(), "Widget", "widgets", name);
-        assert_restored(&a.client, &shop.name, &b.client, &shop.name, &[widget]).await;
+        let gizmo = (gv.as_str(), "Gizmo", "gizmos", name);
+        assert_restored(&a.client, &shop.name, &b.client, &shop.name, &[gizmo]).await;
     }
     let cr = (
         "rbac.authorization.k8s.io/v1",
@@ -659,7 +659,7 @@ async fn cross_cluster_restore_by_path() {
         "apiextensions.k8s.io/v1",
         "CustomResourceDefinition",
         "customresourcedefinitions",
-        widget_type.as_str(),
+        gizmo_type.as_str(),
     );
     let restored_crd = get_object(&b.client, crd, None)
         .await

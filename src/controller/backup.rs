@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::conditions::set_condition;
 use super::crds::FIELD_MANAGER;
+use super::report;
 use crate::api::{
     Backup, BackupPhase, BackupRun, BackupStatus, RUN_NOW_ANNOTATION, RunResult, from_time, to_time,
 };
@@ -651,24 +651,12 @@ async fn write_status(
     backup: &Backup,
     status: &BackupStatus,
 ) -> Result<(), ReconcileError> {
-    let namespace = backup.namespace().unwrap_or_default();
-    let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": "backup.cnd.dk/v1",
-        "kind": "Backup",
-        "status": status,
-    });
-    api.patch_status(
-        &backup.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| ReconcileError::Status {
-        name: backup.name_any(),
-        source,
-    })?;
-    Ok(())
+    report::apply_status(&ctx.client, backup, status)
+        .await
+        .map_err(|source| ReconcileError::Status {
+            name: backup.name_any(),
+            source,
+        })
 }
 
 async fn publish(
@@ -679,27 +667,7 @@ async fn publish(
     action: &str,
     note: &str,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(truncate(note, 1000)),
-        action: action.to_string(),
-        secondary: None,
-    };
-    if let Err(err) = ctx.recorder.publish(&event, &backup.object_ref(&())).await {
-        tracing::warn!(error = %err, reason, "cannot publish event");
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    report::publish(&ctx.recorder, backup, type_, reason, action, note).await;
 }
 
 #[cfg(test)]

@@ -3,4 +3,5 @@
 pub mod backup;
 pub mod conditions;
 pub mod crds;
+pub mod report;
 pub mod restore;

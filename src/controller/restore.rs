@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::conditions::set_condition;
 use super::crds::FIELD_MANAGER;
+use super::report;
 use crate::api::{
     Backup, Restore, RestorePhase, RestoreSource, RestoreStatus, StorageLocation, to_time,
 };
@@ -429,48 +429,16 @@ async fn write_status(
     restore: &Restore,
     status: &RestoreStatus,
 ) -> Result<(), ReconcileError> {
-    let namespace = restore.namespace().unwrap_or_default();
-    let api: Api<Restore> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({
-        "apiVersion": "backup.cnd.dk/v1",
-        "kind": "Restore",
-        "status": status,
-    });
-    api.patch_status(
-        &restore.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| ReconcileError::Status {
-        name: restore.name_any(),
-        source,
-    })?;
-    Ok(())
+    report::apply_status(&ctx.client, restore, status)
+        .await
+        .map_err(|source| ReconcileError::Status {
+            name: restore.name_any(),
+            source,
+        })
 }
 
 async fn publish(ctx: &Context, restore: &Restore, type_: EventType, reason: &str, note: &str) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(truncate(note, 1000)),
-        action: "Restore".to_string(),
-        secondary: None,
-    };
-    if let Err(err) = ctx.recorder.publish(&event, &restore.object_ref(&())).await {
-        tracing::warn!(error = %err, reason, "cannot publish event");
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    report::publish(&ctx.recorder, restore, type_, reason, "Restore", note).await;
 }
 
 #[cfg(test)]

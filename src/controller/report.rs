@@ -1,0 +1,87 @@
+//! How both reconcilers report: status by server-side apply, and Kubernetes Events.
+
+use std::fmt::Debug;
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::crds::FIELD_MANAGER;
+
+/// Longest Event note we send (the API server caps notes at 1 KiB).
+const EVENT_NOTE_LIMIT: usize = 1000;
+
+/// Writes the whole `status` of `object` with server-side apply under our field manager.
+pub async fn apply_status<K>(
+    client: &Client,
+    object: &K,
+    status: &impl Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), &object.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Publishes an Event on `object`; a failure is only logged (Events are best effort).
+pub async fn publish<K>(
+    recorder: &Recorder,
+    object: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) where
+    K: Resource<DynamicType = ()>,
+{
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(truncate(note, EVENT_NOTE_LIMIT)),
+        action: action.to_string(),
+        secondary: None,
+    };
+    if let Err(err) = recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(error = %err, reason, "cannot publish event");
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_keeps_char_boundaries() {
+        assert_eq!(truncate("abc", 10), "abc");
+        assert_eq!(truncate("aé", 2), "a…");
+    }
+}
