@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Backup benchmark: 10,000 ConfigMaps and Secrets in 20 namespaces, backed up by the release
+# Backup and restore benchmark: 10,000 ConfigMaps and Secrets in 20 namespaces, backed up by the release
 # operator binary to the local S3 server. Reports trigger-to-Completed wall time and the
 # operator's RSS, and measures what limits it; writes the results into BENCHMARKS.md.
 #
 #   scripts/bench.sh [--keep] [--runs N] [--s3 shared|s3s-fs|seaweedfs] [--no-build] [--no-write]
+#                    [--no-restore]
 #
-#   --keep       leave the `bench` control plane, the buckets written and the work
-#                directory in place (the operator process is always stopped)
+#   --keep       leave the `bench` and `bench-restore` control planes, the buckets written and
+#                the work directory in place (the operator processes are always stopped)
 #   --runs N     measured runs of the explicit-namespace Backup (default 3)
 #   --s3 MODE    shared (default): the S3 server shared by this checkout's test grounds.
 #                s3s-fs or seaweedfs: a fresh S3 server of that kind for the benchmark alone
@@ -15,6 +16,7 @@
 #                requests, not those of tests running against the shared server
 #   --no-build   do not run `cargo build --release` (the binary must exist)
 #   --no-write   print the results only; leave BENCHMARKS.md alone
+#   --no-restore skip the restore measurement (and the `bench-restore` control plane)
 #
 # Uses its own test ground `scripts/testenv.sh up bench` (a separate etcd + kube-apiserver).
 # Everything talks to 127.0.0.1 only. BENCHMARKS.md keeps one generated section per S3 setup
@@ -24,7 +26,10 @@
 # target/release/cluster-backup run in the background -> a warm-up Backup (tiny) ->
 # N one-shot Backups of the 20 namespaces, each timed from the POST that creates it until
 # status.phase is Completed (polled every 100 ms) -> one Backup with namespaces ["*"] -> one
-# Backup to the `filesystem` provider (the same run without S3, a diagnostic) -> floors: the
+# Backup to the `filesystem` provider (the same run without S3, a diagnostic) -> restore: the
+# last explicit-namespace backup (run-N) into a second, empty control plane `bench-restore`
+# (same S3 server) by a second operator process, timed from the POST that creates the Restore
+# until status.phase is Completed, with status.resourceCounts.created == 10,000 -> floors: the
 # API server's list time and the S3 server's raw PUT rate.
 # Targets (under 10 s, under 100 MiB peak RSS) are reported, not asserted: the exit status is
 # non-zero only for real errors (a step that fails, a backup with the wrong object count, a
@@ -48,6 +53,9 @@ TARGET_SECONDS=10
 TARGET_RSS_MIB=100
 POLL_INTERVAL=0.1
 RUN_TIMEOUT=900
+RESTORE=1
+RESTORE_NAME=bench-restore
+RESTORE_NS=default
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -55,6 +63,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=${2:?--runs needs a number}; shift ;;
     --no-build) BUILD=0 ;;
     --no-write) WRITE_MD=0 ;;
+    --no-restore) RESTORE=0 ;;
     --s3) S3_MODE=${2:?--s3 needs shared, s3s-fs or seaweedfs}; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -81,6 +90,8 @@ now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; } # START END -> seconds
 
 OP_PID=
+R_OP_PID=         # the restore operator (against bench-restore)
+R_UP=0            # bench-restore was started by this run
 WORK=
 BUCKET=
 FS_DIR=
@@ -89,18 +100,24 @@ S3_KIND=
 S3_DATA=
 BUCKETS=()        # every bucket this run wrote to, purged at the end (kept with --keep)
 
+stop_pid() { # PID: TERM, up to 5 s, then KILL
+  local pid=$1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 cleanup() {
   local rc=$?
-  if [ -n "$OP_PID" ] && kill -0 "$OP_PID" 2>/dev/null; then
-    kill -TERM "$OP_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$OP_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$OP_PID" 2>/dev/null && kill -KILL "$OP_PID" 2>/dev/null || true
-    wait "$OP_PID" 2>/dev/null || true
-  fi
+  stop_pid "$OP_PID"
+  stop_pid "$R_OP_PID"
   local b
   if [ "$KEEP" = 1 ]; then
     [ "${#BUCKETS[@]}" -gt 0 ] && log "kept: buckets ${BUCKETS[*]} on $S3_ENDPOINT"
     [ -n "$WORK" ] && log "kept: work directory $WORK (operator log: $WORK/operator.log), control plane '$NAME'"
+    [ "$R_UP" = 1 ] && log "kept: control plane '$RESTORE_NAME' with the restored objects (restore operator log: $WORK/restore-operator.log)"
   else
     # The shared S3 server would otherwise keep tens of thousands of our small objects.
     for b in "${BUCKETS[@]}"; do purge_bucket "$b"; done
@@ -110,6 +127,7 @@ cleanup() {
     elif [ -n "$WORK" ]; then
       rm -rf -- "$WORK"
     fi
+    if [ "$R_UP" = 1 ]; then "$ROOT/scripts/testenv.sh" down "$RESTORE_NAME" >/dev/null 2>&1 || true; fi
     if [ -n "${TESTENV_ROOT:-}" ]; then "$ROOT/scripts/testenv.sh" down "$NAME" >/dev/null 2>&1 || true; fi
     # Our own test-ground root (--s3 s3s-fs|seaweedfs): once nothing but its lock file is left, remove it.
     if [ "$S3_MODE" != shared ] && [ -d "${TESTENV_DIR:-}" ] && [ -z "$(find "$TESTENV_DIR" -mindepth 1 ! -name .lock -print -quit)" ]; then
@@ -128,6 +146,12 @@ api() { # METHOD PATH [curl args...]
   local method=$1 path=$2; shift 2
   curl --noproxy '*' -sS --max-time 60 --cacert "$WORK/ca.crt" --cert "$WORK/client.crt" --key "$WORK/client.key" \
     -X "$method" "$API_SERVER$path" "$@"
+}
+# The same against the restore control plane (certificates in $WORK/restore).
+rapi() { # METHOD PATH [curl args...]
+  local method=$1 path=$2; shift 2
+  curl --noproxy '*' -sS --max-time 60 --cacert "$WORK/restore/ca.crt" --cert "$WORK/restore/client.crt" \
+    --key "$WORK/restore/client.key" -X "$method" "$R_API_SERVER$path" "$@"
 }
 
 proc_field() { # PID FIELD -> value in KiB from /proc/PID/status
@@ -308,12 +332,12 @@ log "S3 setup: $SETUP ($S3_VERSION at $S3_ENDPOINT${S3_STATE_NOTE:+; $S3_STATE_N
 
 # --- seed (not measured) -----------------------------------------------------------------
 
-count_seeded() { # -> number of ConfigMaps + Secrets in the bench namespaces (metadata lists)
-  local type total=0 n cont page
+count_seeded() { # [API_FUNCTION] -> number of seeded ConfigMaps + Secrets (metadata lists)
+  local fn=${1:-api} type total=0 n cont page
   for type in configmaps secrets; do
     cont=
     while :; do
-      page=$(api GET "/api/v1/$type?limit=500&labelSelector=bench.cnd.dk%2Fseed%3Dtrue${cont:+&continue=$cont}" \
+      page=$("$fn" GET "/api/v1/$type?limit=500&labelSelector=bench.cnd.dk%2Fseed%3Dtrue${cont:+&continue=$cont}" \
                -H 'Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1')
       n=$(jq '.items | length' <<<"$page"); total=$((total + n))
       cont=$(jq -r '.metadata.continue // ""' <<<"$page")
@@ -406,6 +430,122 @@ kill -TERM "$OP_PID" 2>/dev/null || true
 wait "$OP_PID" 2>/dev/null || true
 OP_PID=
 
+# --- restore: the last explicit backup into an empty second control plane ---------------
+
+# Writes $WORK/restore.tsv (one line):
+# wall_s pickup_s restoring_s engine_s phase created overwritten skipped failed present
+#   idle_rss_kib peak_rss_kib cpu_operator cpu_apiserver cpu_etcd cpu_s3 load1 ok created_namespaces
+# `created` counts the namespaces that createNamespaces made too (created/namespaces).
+restore_measure() {
+  local src_backup="bench-run-$RUNS" src_bucket="$BUCKET_BASE-run-$RUNS" backup_path r_env
+  backup_path=$(api GET "/apis/backup.cnd.dk/v1/namespaces/$BACKUP_NS/backups/$src_backup" | jq -r '.status.backupPath // ""')
+  [ -n "$backup_path" ] || die "[restore] Backup $BACKUP_NS/$src_backup has no status.backupPath"
+  RESTORE_SOURCE_PATH=$backup_path RESTORE_SOURCE_BUCKET=$src_bucket
+
+  # An empty control plane: a kept one from an earlier --keep run is replaced.
+  log "[restore] starting an empty test ground '$RESTORE_NAME' (same S3 server)"
+  "$ROOT/scripts/testenv.sh" down "$RESTORE_NAME" >/dev/null 2>&1 || true
+  R_UP=1
+  r_env=$("$ROOT/scripts/testenv.sh" up "$RESTORE_NAME") || die "scripts/testenv.sh up $RESTORE_NAME failed"
+  # Read its env file in a subshell: sourcing it here would replace the bench ground's variables.
+  # shellcheck disable=SC1090
+  read -r R_KUBECONFIG R_ROOT R_S3_ENDPOINT < <(. "$r_env"; echo "$KUBECONFIG $TESTENV_ROOT $S3_ENDPOINT")
+  [ "$R_S3_ENDPOINT" = "$S3_ENDPOINT" ] || die "[restore] $RESTORE_NAME uses S3 $R_S3_ENDPOINT, not $S3_ENDPOINT"
+  rk() { "$KUBECTL" --kubeconfig "$R_KUBECONFIG" "$@"; }
+  R_API_SERVER=$(rk config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
+  case "$R_API_SERVER" in https://127.0.0.1:*|https://localhost:*) ;; *) die "API server $R_API_SERVER is not on loopback" ;; esac
+  mkdir -p "$WORK/restore"
+  rk config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d > "$WORK/restore/ca.crt"
+  rk config view --raw --minify -o jsonpath='{.users[0].user.client-certificate-data}' | base64 -d > "$WORK/restore/client.crt"
+  rk config view --raw --minify -o jsonpath='{.users[0].user.client-key-data}' | base64 -d > "$WORK/restore/client.key"
+  chmod 600 "$WORK"/restore/*
+  [ "$(rapi GET /readyz)" = ok ] || die "API server $R_API_SERVER is not ready"
+  R_APISERVER_PID=$(pid_from "$R_ROOT/apiserver.pid")
+  R_ETCD_PID=$(pid_from "$R_ROOT/etcd.pid")
+  local before; before=$(count_seeded rapi)
+  [ "$before" = 0 ] || die "[restore] $RESTORE_NAME is not empty: $before seeded objects"
+
+  log "[restore] installing CRDs into '$RESTORE_NAME'"
+  KUBECONFIG=$R_KUBECONFIG "$BIN" install >&2 || die "cluster-backup install ($RESTORE_NAME) failed"
+  jq -n --arg ns "$RESTORE_NS" --arg a "$S3_ACCESS_KEY" --arg s "$S3_SECRET_KEY" \
+    '{apiVersion: "v1", kind: "Secret", metadata: {name: "bench-s3", namespace: $ns}, type: "Opaque",
+      stringData: {accessKey: $a, secretKey: $s}}' | rk apply -f - >/dev/null
+
+  log "[restore] starting a second $BIN run against '$RESTORE_NAME' (log: $WORK/restore-operator.log)"
+  KUBECONFIG=$R_KUBECONFIG RUST_LOG=${RUST_LOG:-info,kube_runtime=warn,object_store=warn} "$BIN" run > "$WORK/restore-operator.log" 2>&1 &
+  R_OP_PID=$!
+  for _ in $(seq 100); do
+    grep -q 'starting cluster-backup operator' "$WORK/restore-operator.log" 2>/dev/null && break
+    kill -0 "$R_OP_PID" 2>/dev/null || { tail -20 "$WORK/restore-operator.log" >&2; die "the restore operator exited"; }
+    sleep 0.1
+  done
+  sleep 1  # let the controllers' watches start
+  kill -0 "$R_OP_PID" 2>/dev/null || { tail -20 "$WORK/restore-operator.log" >&2; die "the restore operator exited"; }
+  R_OP_START_RSS=$(proc_field "$R_OP_PID" VmRSS)
+  log "[restore] operator pid $R_OP_PID, RSS after start $(kib_to_mib "$R_OP_START_RSS") MiB"
+
+  local body storage
+  storage=$(jq -nc --arg b "$src_bucket" --arg e "$S3_ENDPOINT" --arg r "$S3_REGION" \
+    '{provider: "minio", bucket: $b, endpoint: $e, region: $r, credentialsSecret: "bench-s3"}')
+  body=$(jq -n --arg ns "$RESTORE_NS" --arg p "$backup_path" --argjson st "$storage" \
+    '{apiVersion: "backup.cnd.dk/v1", kind: "Restore", metadata: {name: "bench-restore", namespace: $ns},
+      spec: {source: {storageLocation: $st, backupPath: $p}, options: {createNamespaces: true}}}')
+  local idle_rss load1 c_op c_api c_etcd c_s3 t0 t1='' t_pick='' t_rest='' status phase code
+  idle_rss=$(proc_field "$R_OP_PID" VmRSS)
+  echo 5 > "/proc/$R_OP_PID/clear_refs" 2>/dev/null || log "note: cannot reset VmHWM; peak covers the process lifetime"
+  load1=$(cut -d' ' -f1 /proc/loadavg)
+  c_op=$(cpu_ticks "$R_OP_PID"); c_api=$(cpu_ticks "$R_APISERVER_PID"); c_etcd=$(cpu_ticks "$R_ETCD_PID"); c_s3=$(cpu_ticks "$S3_PID")
+  log "[restore] creating Restore $RESTORE_NS/bench-restore of $src_bucket/$backup_path (load $load1)"
+  t0=$(now)
+  code=$(rapi POST "/apis/backup.cnd.dk/v1/namespaces/$RESTORE_NS/restores" -H 'Content-Type: application/json' \
+           -d "$body" -o "$WORK/create.out" -w '%{http_code}') || die "[restore] creating the Restore failed"
+  [ "$code" = 201 ] || die "[restore] creating the Restore: HTTP $code: $(head -c 400 "$WORK/create.out")"
+  while :; do
+    status=$(rapi GET "/apis/backup.cnd.dk/v1/namespaces/$RESTORE_NS/restores/bench-restore") || status='{}'
+    phase=$(jq -r '.status.phase // ""' <<<"$status" 2>/dev/null || true)
+    if [ -z "$t_pick" ] && [ -n "$phase" ] && [ "$phase" != New ]; then t_pick=$(now); fi
+    if [ -z "$t_rest" ] && [ "$phase" = Restoring ]; then t_rest=$(now); fi
+    case "$phase" in
+      Completed|PartiallyFailed|Failed) t1=$(now); break ;;
+    esac
+    if awk -v a="$t0" -v b="$(now)" -v t="$RUN_TIMEOUT" 'BEGIN{exit !(b-a > t)}'; then
+      die "[restore] no result after $RUN_TIMEOUT s (phase '$phase'); operator log: $WORK/restore-operator.log"
+    fi
+    sleep "$POLL_INTERVAL"
+  done
+  local peak d_op d_api d_etcd d_s3
+  peak=$(proc_field "$R_OP_PID" VmHWM)
+  d_op=$(( $(cpu_ticks "$R_OP_PID") - c_op )); d_api=$(( $(cpu_ticks "$R_APISERVER_PID") - c_api ))
+  d_etcd=$(( $(cpu_ticks "$R_ETCD_PID") - c_etcd )); d_s3=$(( $(cpu_ticks "$S3_PID") - c_s3 ))
+  printf '%s\n' "$status" > "$WORK/restore-status.json"
+  local created overwritten skipped failed message engine_s present wall pickup to_restoring ok=yes
+  created=$(jq -r '.status.resourceCounts.created // 0' <<<"$status")
+  overwritten=$(jq -r '.status.resourceCounts.overwritten // 0' <<<"$status")
+  skipped=$(jq -r '.status.resourceCounts.skipped // 0' <<<"$status")
+  failed=$(jq -r '.status.resourceCounts.failed // 0' <<<"$status")
+  local created_ns; created_ns=$(jq -r '.status.resourceCounts["created/namespaces"] // 0' <<<"$status")
+  message=$(jq -r '.status.message // ""' <<<"$status")
+  engine_s=$(sed -n 's/.* in \([0-9.]*\) s\( (first.*\)\{0,1\}$/\1/p' <<<"$message"); engine_s=${engine_s:-n/a}
+  wall=$(elapsed "$t0" "$t1"); pickup=$(elapsed "$t0" "${t_pick:-$t1}")
+  # Restoring is seen late (or never, for a very short run) when the poll misses it.
+  to_restoring=$([ -n "$t_rest" ] && elapsed "$t0" "$t_rest" || echo n/a)
+  present=$(count_seeded rapi)
+  if [ "$phase" != Completed ] || [ "$((created - created_ns))" != "$EXPECTED" ] || [ "$created_ns" != "$NS_COUNT" ] ||
+     [ "$failed" != 0 ] || [ "$present" != "$EXPECTED" ]; then
+    ok=NO
+    ERRORS=$((ERRORS + 1))
+    log "[restore] WRONG RESULT: phase $phase, created $created (expected $EXPECTED objects + $NS_COUNT namespaces, got $created_ns namespaces), failed $failed, $present seeded objects in $RESTORE_NAME: $message"
+    rapi GET "/api/v1/namespaces/$RESTORE_NS/events" > "$WORK/restore-events.json" 2>/dev/null || true
+  fi
+  log "[restore] $phase in $wall s (operator: ${engine_s} s; picked up after $pickup s, Restoring seen at $to_restoring s): created/overwritten/skipped/failed $created/$overwritten/$skipped/$failed, $present objects present; peak RSS $(kib_to_mib "$peak") MiB; CPU s op/apiserver/etcd/s3 $(ticks_to_s "$d_op")/$(ticks_to_s "$d_api")/$(ticks_to_s "$d_etcd")/$(ticks_to_s "$d_s3")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wall" "$pickup" "$to_restoring" "$engine_s" "$phase" \
+    "$created" "$overwritten" "$skipped" "$failed" "$present" "$idle_rss" "$peak" "$(ticks_to_s "$d_op")" "$(ticks_to_s "$d_api")" \
+    "$(ticks_to_s "$d_etcd")" "$(ticks_to_s "$d_s3")" "$load1" "$ok" "$created_ns" > "$WORK/restore.tsv"
+  R_OP_FINAL_RSS=$(proc_field "$R_OP_PID" VmRSS)
+  stop_pid "$R_OP_PID"; R_OP_PID=
+}
+if [ "$RESTORE" = 1 ]; then restore_measure; fi
+
 # --- floors: what the API server and the S3 server alone need ----------------------------
 
 log "floor: listing the same data straight from the API server (best of 2)"
@@ -494,6 +634,30 @@ MEDIAN_S3_CPU=$(for ((r = 1; r <= RUNS; r++)); do col "run-$r" 13; done | median
 MEDIAN_OP_CPU=$(for ((r = 1; r <= RUNS; r++)); do col "run-$r" 10; done | median)
 STORED_PER_OBJECT=$(awk -F'\t' '$1 == "run-1" && $6 > 0 {printf "%d", $7 / $6}' "$WORK/results.tsv")
 
+# The restore part of the report (empty line when --no-restore).
+RESTORE_MD="### Restore
+Not measured (\`--no-restore\`)."
+RESTORE_LINE=
+if [ "$RESTORE" = 1 ] && [ -s "$WORK/restore.tsv" ]; then
+  IFS=$'\t' read -r R_WALL R_PICKUP R_TO_RESTORING R_ENGINE R_PHASE R_CREATED R_OVERWRITTEN R_SKIPPED R_FAILED R_PRESENT \
+    R_IDLE R_PEAK R_CPU_OP R_CPU_API R_CPU_ETCD R_CPU_S3 R_LOAD R_OK R_CREATED_NS < "$WORK/restore.tsv"
+  R_CREATED_OBJ=$((R_CREATED - R_CREATED_NS))
+  R_CPU_FLOOR=$(awk -v a="$R_CPU_OP" -v b="$R_CPU_API" -v c="$R_CPU_ETCD" -v d="$R_CPU_S3" -v n="$NPROC" 'BEGIN{printf "%.1f", (a+b+c+d)/n}')
+  R_RATE=$(awk -v n="$R_CREATED_OBJ" -v w="$R_WALL" 'BEGIN{printf "%d", (w > 0) ? n / w : 0}')
+  RESTORE_LINE="restore of $R_CREATED_OBJ objects (+ $R_CREATED_NS namespaces) into empty '$RESTORE_NAME': $R_PHASE in $R_WALL s ($R_RATE objects/s; operator $R_ENGINE s), peak RSS $(kib_to_mib "$R_PEAK") MiB, CPU s op/api/etcd/s3 $R_CPU_OP/$R_CPU_API/$R_CPU_ETCD/$R_CPU_S3, ok=$R_OK"
+  RESTORE_MD=$(cat <<RMD
+### Restore
+The backup of \`run-$RUNS\` (\`$RESTORE_SOURCE_BUCKET\`, \`$RESTORE_SOURCE_PATH\`) restored into a second, empty control plane (\`scripts/testenv.sh up $RESTORE_NAME\`: its own etcd + kube-apiserver, the same $S3_NAME server) by a second \`target/release/cluster-backup run\` process with its own kubeconfig (the backup operator is stopped by then). One Restore in \`$RESTORE_NS\`: \`spec.source.storageLocation\` (provider \`minio\`, the bucket, the S3 endpoint, \`credentialsSecret\`) + \`spec.source.backupPath\` (the Backup's \`status.backupPath\`), \`spec.options.createNamespaces: true\`. **trigger → Completed**: from just before the POST that creates the Restore until a GET (every ${POLL_INTERVAL} s) shows \`status.phase: Completed\`; **run in operator**: the duration in \`status.message\`; **→ Restoring**: when a poll first saw phase \`Restoring\` (manifest read, selection, API discovery and the $NS_COUNT namespaces created). **ok** checks \`Completed\`, \`status.resourceCounts.created == $((EXPECTED + NS_COUNT))\` ($EXPECTED objects + the $NS_COUNT namespaces \`createNamespaces\` made, \`created/namespaces\`), \`failed == 0\` and that the $EXPECTED seeded objects exist in \`$RESTORE_NAME\` afterwards. RSS and CPU as above (the apiserver/etcd columns are \`$RESTORE_NAME\`'s); restore operator RSS right after start $(kib_to_mib "$R_OP_START_RSS") MiB, after the restore $(kib_to_mib "$R_OP_FINAL_RSS") MiB.
+
+| restore | trigger → Completed (s) | run in operator (s) | trigger → picked up / → Restoring (s) | created / overwritten / skipped / failed | objects present after | objects/s | RSS idle → peak (MiB) | CPU s: operator / apiserver / etcd / $S3_NAME | CPU s total ÷ $NPROC CPUs | load before | ok |
+|---|---:|---:|---|---|---:|---:|---:|---|---:|---:|---|
+| $EXPECTED objects, empty control plane | $R_WALL | $R_ENGINE | $R_PICKUP / $R_TO_RESTORING | $R_CREATED ($R_CREATED_OBJ + $R_CREATED_NS namespaces) / $R_OVERWRITTEN / $R_SKIPPED / $R_FAILED | $R_PRESENT | $R_RATE | $(kib_to_mib "$R_IDLE") → $(kib_to_mib "$R_PEAK") | $R_CPU_OP / $R_CPU_API / $R_CPU_ETCD / $R_CPU_S3 | $R_CPU_FLOOR | $R_LOAD | $R_OK |
+
+For comparison, seeding the same $EXPECTED objects into \`$NAME\` (8 concurrent keep-alive POSTs from \`scripts/bench/seed.py\`, the restore's concurrency is 8 too) took $SEED_SECONDS s.
+RMD
+)
+fi
+
 REPORT=$(cat <<MD
 <!-- bench:begin $SETUP — generated by scripts/bench.sh --s3 $S3_MODE; edits up to bench:end are overwritten -->
 ## $SETUP: $S3_VERSION, $([ "$S3_MODE" = shared ] && echo "the S3 server shared with the other test grounds" || echo "a fresh S3 server of the benchmark's own") — run of $STARTED_AT
@@ -519,6 +683,8 @@ REPORT=$(cat <<MD
 $(table)
 
 Median of $RUNS explicit-namespace runs: **$MEDIAN_WALL s** trigger → Completed (operator-reported run $MEDIAN_ENGINE s; CPU-bound minimum $MEDIAN_CPU_FLOOR s, of which $S3_NAME $MEDIAN_S3_CPU CPU s and the operator $MEDIAN_OP_CPU CPU s). \`*\` variant: $ALL_WALL s. Same Backup without S3 (filesystem): $FS_WALL s.
+
+$RESTORE_MD
 
 ### Floors: each side alone
 | measurement | result |
@@ -565,6 +731,7 @@ awk -F'\t' '{printf "%-20s %7s s  (run %s s, pickup %s s)  objects %-6s ok=%s  R
   $1, $2, $4, $3, $6, $15, $8/1024, $9/1024, $10, $11, $12, $13}' "$WORK/results.tsv"
 echo "median of $RUNS runs: $MEDIAN_WALL s (target < $TARGET_SECONDS s: $TIME_MET); peak RSS $MAX_PEAK_MIB MiB (target < $TARGET_RSS_MIB MiB: $RSS_MET)"
 echo "CPU-bound minimum of a run on idle CPUs (median): $MEDIAN_CPU_FLOOR s ($S3_NAME $MEDIAN_S3_CPU CPU s, operator $MEDIAN_OP_CPU CPU s); '*' variant $ALL_WALL s; without S3 $FS_WALL s"
+[ -z "$RESTORE_LINE" ] || echo "$RESTORE_LINE"
 echo "floors: API lists ${LIST_NS_S} s (per namespace) / ${LIST_ALL_S} s (cluster-wide); kubectl get cm,secret -A ${KUBECTL_GET_S} s; $S3_NAME ${PUT16_RATE} PUT/s @16 (${PUT16_CPU} CPU ms/PUT), ${PUT32_RATE} PUT/s @32"
 if [ "$ERRORS" -gt 0 ]; then
   log "$ERRORS run(s) did not produce the expected backup; see above"
