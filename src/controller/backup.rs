@@ -11,13 +11,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::conditions::set_condition;
-use super::crds::FIELD_MANAGER;
 use super::report;
 use crate::api::{
     Backup, BackupPhase, BackupRun, BackupStatus, RUN_NOW_ANNOTATION, RunResult, from_time, to_time,
@@ -129,11 +128,7 @@ fn parse_schedule(backup: &Backup) -> Result<Option<Schedule>, ScheduleError> {
     }
 }
 
-/// Shared by every reconcile.
-pub struct Context {
-    pub client: Client,
-    pub recorder: Recorder,
-}
+pub use super::report::Context;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -166,14 +161,7 @@ pub async fn run(client: Client, namespace: Option<String>, concurrency: u16) {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.to_string(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        recorder: Recorder::new(client, reporter),
-    });
+    let ctx = Arc::new(Context::new(client));
     Controller::new(api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .shutdown_on_signal()
@@ -199,29 +187,8 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
         Decision::InvalidSchedule(message) => {
             let changed = status.message.as_deref() != Some(message.as_str())
                 || status.phase != Some(BackupPhase::Failed);
-            status.phase = Some(BackupPhase::Failed);
-            status.message = Some(message.clone());
-            status.next_backup_time = None;
-            status.observed_generation = generation;
-            set_condition(
-                &mut status.conditions,
-                "Ready",
-                false,
-                "InvalidSchedule",
-                &message,
-                generation,
-            );
             if changed {
-                write_status(&ctx, &backup, &status).await?;
-                publish(
-                    &ctx,
-                    &backup,
-                    EventType::Warning,
-                    "InvalidSchedule",
-                    "Validate",
-                    &message,
-                )
-                .await;
+                report_invalid(&ctx, &backup, status, "InvalidSchedule", message).await?;
             }
             Ok(Action::await_change())
         }
@@ -237,28 +204,7 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
                     Ok(()) => {}
                     Err(err) if err.is_invalid_spec() => {
                         let message = format!("Invalid spec: {err}");
-                        status.phase = Some(BackupPhase::Failed);
-                        status.message = Some(message.clone());
-                        status.next_backup_time = None;
-                        status.observed_generation = generation;
-                        set_condition(
-                            &mut status.conditions,
-                            "Ready",
-                            false,
-                            INVALID_SPEC,
-                            &message,
-                            generation,
-                        );
-                        write_status(&ctx, &backup, &status).await?;
-                        publish(
-                            &ctx,
-                            &backup,
-                            EventType::Warning,
-                            INVALID_SPEC,
-                            "Validate",
-                            &message,
-                        )
-                        .await;
+                        report_invalid(&ctx, &backup, status, INVALID_SPEC, message).await?;
                         return Ok(Action::await_change());
                     }
                     Err(source) => {
@@ -577,6 +523,34 @@ impl RunError {
             RunError::Engine(err) => err.reason(),
         }
     }
+}
+
+/// The spec cannot work as written: `Failed`, no next run, `Ready=False` with `reason`, and a
+/// Warning Event. Nothing runs until the spec changes.
+async fn report_invalid(
+    ctx: &Context,
+    backup: &Backup,
+    mut status: BackupStatus,
+    reason: &str,
+    message: String,
+) -> Result<(), ReconcileError> {
+    let generation = backup.metadata.generation;
+    status.phase = Some(BackupPhase::Failed);
+    status.next_backup_time = None;
+    status.observed_generation = generation;
+    set_condition(
+        &mut status.conditions,
+        "Ready",
+        false,
+        reason,
+        &message,
+        generation,
+    );
+    status.message = Some(message);
+    write_status(ctx, backup, &status).await?;
+    let note = status.message.as_deref().unwrap_or_default();
+    publish(ctx, backup, EventType::Warning, reason, "Validate", note).await;
+    Ok(())
 }
 
 /// A run that has just started: nothing stored yet, no result.

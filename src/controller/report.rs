@@ -3,12 +3,32 @@
 use std::fmt::Debug;
 
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::crds::FIELD_MANAGER;
+
+/// Shared by every reconcile of both controllers.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+}
+
+impl Context {
+    /// Events name this operator as reporter, and the pod (`POD_NAME`) as instance.
+    pub fn new(client: Client) -> Context {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.to_string(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+        }
+    }
+}
 
 /// Longest Event note we send (the API server caps notes at 1 KiB).
 const EVENT_NOTE_LIMIT: usize = 1000;

@@ -12,13 +12,12 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use super::conditions::set_condition;
-use super::crds::FIELD_MANAGER;
 use super::report;
 use crate::api::{
     Backup, Restore, RestorePhase, RestoreSource, RestoreStatus, StorageLocation, to_time,
@@ -32,11 +31,7 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 /// Back-off after a reconcile error (API server trouble); never a hot loop.
 const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 
-/// Shared by every reconcile.
-pub struct Context {
-    pub client: Client,
-    pub recorder: Recorder,
-}
+pub use super::report::Context;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -102,14 +97,7 @@ pub async fn run(client: Client, namespace: Option<String>) {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.to_string(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        recorder: Recorder::new(client, reporter),
-    });
+    let ctx = Arc::new(Context::new(client));
     Controller::new(api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(2))
         .shutdown_on_signal()
