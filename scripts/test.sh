@@ -15,8 +15,10 @@ cleanup() {
 trap cleanup EXIT
 
 # `default` hosts most tests; `second` is an independent control plane (same S3 server) for
-# cross-cluster tests.
-for name in default second; do
+# cross-cluster tests; `faults` is the one the fault-injection suite (tests/faults.rs) kills
+# and restarts.
+GROUNDS="default second faults"
+for name in $GROUNDS; do
   if ! scripts/testenv.sh env "$name" >/dev/null 2>&1; then
     scripts/testenv.sh up "$name"
     started+=("$name")
@@ -24,7 +26,7 @@ for name in default second; do
 done
 
 # Show what the tests talk to: real servers, not mocks.
-for name in default second; do
+for name in $GROUNDS; do
   # shellcheck disable=SC1090
   ( source "$(scripts/testenv.sh env "$name")"
     echo "== test ground '$name': kube-apiserver $("$KUBECTL" version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])') at $("$KUBECTL" config view -o jsonpath='{.clusters[0].cluster.server}'), S3 at $S3_ENDPOINT" )

@@ -11,6 +11,8 @@
 #   scripts/testenv.sh status           show what is running
 #   scripts/testenv.sh env  [NAME]      print the path of NAME's env file (fails if not up)
 #   scripts/testenv.sh s3-stop|s3-start stop/start only the S3 server (outage tests)
+#   scripts/testenv.sh apiserver-stop|apiserver-start [NAME]
+#                                       kill -9 / restart NAME's kube-apiserver (same port, certs, etcd)
 #
 # `up` prints the path of a sourceable env file (.testenv/NAME/env) exporting KUBECONFIG,
 # KUBECTL, S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION, TESTENV_NAME, TESTENV_ROOT
@@ -24,6 +26,8 @@
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
+# What build_kubernetes builds when missing (KUBEBUILDER_ASSETS narrows it, see build_all).
+K8S_BINARIES="kube-apiserver kubectl kube-controller-manager"
 ETCD_VERSION=${ETCD_VERSION:-v3.6.8}
 S3S_FS_VERSION=${S3S_FS_VERSION:-0.14.1}
 SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-4.48}
@@ -48,6 +52,7 @@ seaweedfs_dir() { echo "$CACHE/seaweedfs-$SEAWEEDFS_VERSION"; }
 
 # Resolve binaries: KUBEBUILDER_ASSETS first, then the cache.
 apiserver_bin() { if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then echo "$KUBEBUILDER_ASSETS/kube-apiserver"; else echo "$(k8s_bin_dir)/kube-apiserver"; fi; }
+controller_manager_bin() { if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-controller-manager" ]; then echo "$KUBEBUILDER_ASSETS/kube-controller-manager"; else echo "$(k8s_bin_dir)/kube-controller-manager"; fi; }
 kubectl_bin()   { if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kubectl" ]; then echo "$KUBEBUILDER_ASSETS/kubectl"; else echo "$(k8s_bin_dir)/kubectl"; fi; }
 etcd_bin()      { if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then echo "$KUBEBUILDER_ASSETS/etcd"; else echo "$(etcd_bin_dir)/etcd"; fi; }
 s3s_fs_bin()    { echo "$(s3s_fs_bin_dir)/bin/s3s-fs"; }
@@ -62,13 +67,16 @@ minor_of() { local v=${1#v1.}; echo "${v%%.*}"; }
 # cannot be `go install`ed. A throw-away module requiring it, with each staging module pinned
 # to the matching v0.<minor>.<patch>, builds it from the module proxy.
 build_kubernetes() {
-  local out; out=$(k8s_bin_dir)
-  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ]; then return 0; fi
-  command -v go >/dev/null || die "Go is needed to build kube-apiserver (or set KUBEBUILDER_ASSETS)"
-  local started=$SECONDS work staging gomod
+  local out missing=() b
+  out=$(k8s_bin_dir)
+  for b in $K8S_BINARIES; do [ -x "$out/$b" ] || missing+=("$b"); done
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  command -v go >/dev/null || die "Go is needed to build ${missing[*]} (or set KUBEBUILDER_ASSETS)"
+  local started=$SECONDS work staging gomod pkgs=()
   work=$(mktemp -d "${TMPDIR:-/tmp}/testenv-k8s-build.XXXXXX")
   staging="v0.${K8S_VERSION#v1.}"
-  log "building kube-apiserver + kubectl $K8S_VERSION from the Go module proxy into $out"
+  for b in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+  log "building ${missing[*]} $K8S_VERSION from the Go module proxy into $out"
   log "first build only: this takes a long time on 2 cores (20-40 min); later runs reuse the cache"
   gomod=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
   [ -f "$gomod" ] || die "could not download k8s.io/kubernetes@$K8S_VERSION"
@@ -86,18 +94,19 @@ build_kubernetes() {
   (
     cd "$work"
     export GOFLAGS="${GOFLAGS:-} -mod=mod"
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" >&2
+    local p
+    for p in "${pkgs[@]}"; do go get "$p@$K8S_VERSION" >&2; done
     local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(minor_of "$K8S_VERSION")"
     ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
     mkdir -p "$out.tmp"
-    log "compiling kube-apiserver"
-    go build -pgo=off -trimpath -ldflags "$ldflags" -o "$out.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-    log "compiling kubectl"
-    go build -pgo=off -trimpath -ldflags "$ldflags" -o "$out.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
+    # One `go build` for all of them: shared packages compile once, links run in parallel.
+    log "compiling ${missing[*]}"
+    go build -pgo=off -trimpath -ldflags "$ldflags" -o "$out.tmp/" "${pkgs[@]}"
   )
-  rm -rf "$out" && mv "$out.tmp" "$out"
-  rm -rf "$work"
-  log "kubernetes $K8S_VERSION built in $((SECONDS - started)) s"
+  mkdir -p "$out"
+  for b in "${missing[@]}"; do mv "$out.tmp/$b" "$out/$b"; done
+  rm -rf "$out.tmp" "$work"
+  log "${missing[*]} $K8S_VERSION built in $((SECONDS - started)) s"
 }
 
 # etcd's server module also uses relative replaces; same throw-away-module trick.
@@ -187,9 +196,15 @@ build_all() {
     [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no kube-apiserver"
     [ -x "$KUBEBUILDER_ASSETS/etcd" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no etcd"
     [ -x "$(kubectl_bin)" ] || log "note: no kubectl in KUBEBUILDER_ASSETS nor in $(k8s_bin_dir); KUBECTL will be empty"
+    # envtest's assets have no kube-controller-manager; the ground needs one (namespace
+    # deletion, garbage collection, ServiceAccount tokens), so it is built unless the folder has it.
+    if [ ! -x "$(controller_manager_bin)" ]; then
+      K8S_BINARIES=kube-controller-manager
+      heartbeat_start "building kube-controller-manager"; build_kubernetes; heartbeat_stop
+    fi
   else
     if [ ! -x "$(etcd_bin)" ]; then heartbeat_start "building etcd"; build_etcd; heartbeat_stop; fi
-    if [ ! -x "$(apiserver_bin)" ] || [ ! -x "$(kubectl_bin)" ]; then
+    if [ ! -x "$(apiserver_bin)" ] || [ ! -x "$(kubectl_bin)" ] || [ ! -x "$(controller_manager_bin)" ]; then
       heartbeat_start "building kubernetes"; build_kubernetes; heartbeat_stop
     fi
   fi
@@ -480,9 +495,13 @@ list_names() {
   done
 }
 
-cp_alive() { # NAME: both recorded processes are running
+cp_alive() { # NAME: etcd and the API server are running
   local dir=$STATE_ROOT/$1
   pid_alive "$dir/etcd.pid" "$dir/etcd-data" && pid_alive "$dir/apiserver.pid" "$dir/pki"
+}
+
+cp_complete() { # NAME: healthy, and its controller manager runs
+  cp_healthy "$1" && kcm_alive "$1"
 }
 
 api_get() { # NAME PATH -> body; as the admin user
@@ -495,8 +514,9 @@ cp_healthy() { # NAME: running and /readyz says ok
   cp_alive "$1" && [ "$(api_get "$1" /readyz)" = ok ]
 }
 
-cp_stop() { # NAME: API server first (it would otherwise log etcd errors), then etcd
+cp_stop() { # NAME: controller manager, API server (it would otherwise log etcd errors), etcd
   local dir=$STATE_ROOT/$1
+  stop_pidfile "$dir/kcm.pid" "$dir/kcm-certs"
   stop_pidfile "$dir/apiserver.pid" "$dir/pki"
   stop_pidfile "$dir/etcd.pid" "$dir/etcd-data"
 }
@@ -593,27 +613,72 @@ cp_start() { # NAME
     sleep 0.1
   done
 
+  apiserver_spawn "$name"
+  write_kubeconfig "$dir" "$api_port"
+  apiserver_wait_ready "$name"
+  kcm_spawn "$name"
+  kcm_wait_ready "$name"
+}
+
+# Flags as envtest uses them; --advertise-address because this machine has a non-loopback
+# interface the API server would otherwise pick for the "kubernetes" Service endpoint. Ports,
+# certificates and etcd are the recorded ones, so a restart (apiserver-restart) is the same
+# server to every client.
+apiserver_spawn() { # NAME
+  local name=$1 dir=$STATE_ROOT/$1 api_port
+  api_port=$(cat "$dir/apiserver.port")
   log "[$name] starting kube-apiserver on https://127.0.0.1:$api_port"
-  # Flags as envtest uses them; --advertise-address because this machine has a non-loopback
-  # interface the API server would otherwise pick for the "kubernetes" Service endpoint.
   spawn "$dir/apiserver.pid" "$dir/apiserver.log" "$(apiserver_bin)" \
-    --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --etcd-servers="http://127.0.0.1:$(cat "$dir/etcd.port")" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
     --cert-dir="$dir/pki" --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
     --client-ca-file="$dir/pki/ca.crt" --authorization-mode=RBAC \
     --service-cluster-ip-range=10.0.0.0/24 --disable-admission-plugins=ServiceAccount --allow-privileged=true \
     --service-account-issuer=https://127.0.0.1 --service-account-key-file="$dir/pki/sa.pub" \
     --service-account-signing-key-file="$dir/pki/sa.key"
-  write_kubeconfig "$dir" "$api_port"
+}
 
-  # Ready = /readyz ok AND the "default" namespace exists (created by a controller shortly
-  # after the server starts serving). Checked with curl (the same GET as `kubectl get ns
-  # default`) so that kubectl stays optional with KUBEBUILDER_ASSETS.
+# Ready = /readyz ok AND the "default" namespace exists (created by a controller shortly
+# after the server starts serving). Checked with curl (the same GET as `kubectl get ns
+# default`) so that kubectl stays optional with KUBEBUILDER_ASSETS.
+apiserver_wait_ready() { # NAME
+  local name=$1 dir=$STATE_ROOT/$1
   local deadline=$((SECONDS + ${TESTENV_TIMEOUT:-180}))
   until cp_healthy "$name" && api_get "$name" /api/v1/namespaces/default | grep -q '"phase": *"Active"'; do
     if ! cp_alive "$name" || [ "$SECONDS" -ge "$deadline" ]; then
       show_log_tail 10 "$dir/etcd.log"; show_log_tail 40 "$dir/apiserver.log"; cp_stop "$name"
       die "[$name] kube-apiserver did not become ready (logs above, in $dir)"
+    fi
+    sleep 0.25
+  done
+}
+
+# kube-controller-manager: namespace deletion, garbage collection, ServiceAccounts and their
+# tokens, Deployments/ReplicaSets, ... as in a real cluster (no cloud, no node IPAM). It acts
+# with the admin certificate (--use-service-account-credentials=false) and serves /healthz on
+# a port of its own. TESTENV_KCM_CONTROLLERS narrows the set (default: all default-on ones).
+kcm_spawn() { # NAME
+  local name=$1 dir=$STATE_ROOT/$1
+  [ -s "$dir/kcm.port" ] || free_ports 1 > "$dir/kcm.port"
+  log "[$name] starting kube-controller-manager (healthz on https://127.0.0.1:$(cat "$dir/kcm.port"))"
+  spawn "$dir/kcm.pid" "$dir/kcm.log" "$(controller_manager_bin)" \
+    --kubeconfig="$dir/kubeconfig" --authentication-kubeconfig="$dir/kubeconfig" \
+    --authorization-kubeconfig="$dir/kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$(cat "$dir/kcm.port")" --cert-dir="$dir/kcm-certs" \
+    --leader-elect=false --use-service-account-credentials=false \
+    --controllers="${TESTENV_KCM_CONTROLLERS:-*}" \
+    --service-account-private-key-file="$dir/pki/sa.key" --root-ca-file="$dir/pki/ca.crt" \
+    --cluster-name="testenv-$name" --concurrent-gc-syncs=10 --concurrent-namespace-syncs=5
+}
+
+kcm_alive() { pid_alive "$STATE_ROOT/$1/kcm.pid" "$STATE_ROOT/$1/kcm-certs"; }
+
+kcm_wait_ready() { # NAME
+  local name=$1 dir=$STATE_ROOT/$1 deadline=$((SECONDS + ${TESTENV_TIMEOUT:-180}))
+  until [ "$(lcurl -k "https://127.0.0.1:$(cat "$dir/kcm.port")/healthz")" = ok ]; do
+    if ! kcm_alive "$name" || [ "$SECONDS" -ge "$deadline" ]; then
+      show_log_tail 40 "$dir/kcm.log"; cp_stop "$name"
+      die "[$name] kube-controller-manager did not become healthy (logs above, in $dir)"
     fi
     sleep 0.25
   done
@@ -626,8 +691,11 @@ cmd_up() {
   valid_name "$name"; dir=$STATE_ROOT/$name
   build_all
   s3_start
-  if cp_healthy "$name" && [ -f "$dir/env" ]; then
+  if cp_complete "$name" && [ -f "$dir/env" ]; then
     log "[$name] already up; reusing it"
+  elif cp_healthy "$name" && [ -f "$dir/env" ]; then
+    log "[$name] up without its controller manager; starting it"
+    kcm_spawn "$name"; kcm_wait_ready "$name"
   else
     if [ -d "$dir" ]; then log "[$name] stale or half-started state; cleaning up"; cp_stop "$name"; fi
     cp_start "$name"
@@ -667,7 +735,7 @@ cmd_status() {
   for name in $(list_names); do
     any=1; dir=$STATE_ROOT/$name
     if cp_healthy "$name"; then
-      echo "$name: up   apiserver https://127.0.0.1:$(cat "$dir/apiserver.port") (pid $(cat "$dir/apiserver.pid")), etcd 127.0.0.1:$(cat "$dir/etcd.port") (pid $(cat "$dir/etcd.pid")), env $dir/env"
+      echo "$name: up   apiserver https://127.0.0.1:$(cat "$dir/apiserver.port") (pid $(cat "$dir/apiserver.pid")), etcd 127.0.0.1:$(cat "$dir/etcd.port") (pid $(cat "$dir/etcd.pid")), controller-manager $(if kcm_alive "$name"; then echo "pid $(cat "$dir/kcm.pid")"; else echo down; fi), env $dir/env"
     elif cp_alive "$name"; then
       echo "$name: running but not ready (see $dir/apiserver.log)"
     else
@@ -698,6 +766,29 @@ cmd_s3_start() {
   log "S3 server up on http://127.0.0.1:$(cat "$S3_DIR/port")"
 }
 
+# Fault injection: the API server of NAME dies (SIGKILL, no graceful shutdown) and comes back
+# with the same flags, port, certificates and etcd, as after a crash or a node reboot.
+cmd_apiserver_stop() {
+  local name=${1:-default} dir
+  valid_name "$name"; dir=$STATE_ROOT/$name
+  take_lock
+  cp_alive "$name" || die "[$name] is not up"
+  log "[$name] killing kube-apiserver (pid $(cat "$dir/apiserver.pid"))"
+  kill -KILL "$(cat "$dir/apiserver.pid")" 2>/dev/null || true
+  for _ in $(seq 50); do pid_alive "$dir/apiserver.pid" "$dir/pki" || break; sleep 0.1; done
+  rm -f "$dir/apiserver.pid"
+}
+
+cmd_apiserver_start() {
+  local name=${1:-default} dir t0=$EPOCHREALTIME
+  valid_name "$name"; dir=$STATE_ROOT/$name
+  take_lock
+  pid_alive "$dir/etcd.pid" "$dir/etcd-data" || die "[$name] etcd is not running (run: scripts/testenv.sh up $name)"
+  if ! pid_alive "$dir/apiserver.pid" "$dir/pki"; then apiserver_spawn "$name"; fi
+  apiserver_wait_ready "$name"
+  log "[$name] kube-apiserver ready again after $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}') s"
+}
+
 cmd_s3_stop() {
   take_lock
   s3_stop
@@ -712,5 +803,7 @@ case "${1:-}" in
   env)      cmd_env "${2:-}" ;;
   s3-start) cmd_s3_start ;;
   s3-stop)  cmd_s3_stop ;;
+  apiserver-stop)  cmd_apiserver_stop "${2:-}" ;;
+  apiserver-start) cmd_apiserver_start "${2:-}" ;;
   *) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

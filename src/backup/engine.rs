@@ -20,11 +20,13 @@ use super::layout;
 use super::plan::{self, DiscoveredResource, NamespaceSelection, PlanError, TypePlan};
 use super::retention::{self, RetentionError};
 use crate::api::{BackupSpec, RunResult};
+use crate::faults;
 use crate::manifest::{
     self, BackupRef, ClusterInfo, ItemError, Manifest, ManifestEntry, ManifestError, Sha256Digest,
 };
+use crate::retry::{self, with_retries};
 use crate::selector::{self, SelectorError};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{ErrorCategory, Storage, StorageError};
 
 /// Objects per list request (Velero uses 500 too).
 pub const LIST_PAGE_SIZE: u32 = 500;
@@ -84,6 +86,14 @@ pub enum BackupError {
     Discovery(#[from] DiscoveryError),
     #[error("cannot list namespaces: {source}")]
     ListNamespaces { source: kube::Error },
+    /// Listing kept failing for a passing reason (API server restarting, overloaded): the run
+    /// fails rather than store a backup that silently lacks these objects.
+    #[error("cannot list {what} ({attempts} attempts): {message}")]
+    ListUnavailable {
+        what: String,
+        attempts: u32,
+        message: String,
+    },
     #[error("cannot read the API server version: {source}")]
     ServerVersion { source: kube::Error },
     /// The storage error names the location itself.
@@ -102,6 +112,7 @@ impl BackupError {
             }
             BackupError::Discovery(_)
             | BackupError::ListNamespaces { .. }
+            | BackupError::ListUnavailable { .. }
             | BackupError::ServerVersion { .. } => "KubernetesApiError",
             BackupError::Storage(_) => "StorageError",
             BackupError::Manifest { .. } => "InternalError",
@@ -160,7 +171,7 @@ struct Upload {
 /// an invalid spec fails fast with a clear message).
 pub async fn validate(client: &Client, spec: &BackupSpec) -> Result<(), BackupError> {
     validate_offline(spec)?;
-    let discovered = discover(client).await?;
+    let discovered = discover_with_retries(client).await?;
     plan::plan_types(&spec.source, &discovered)?;
     Ok(())
 }
@@ -191,7 +202,7 @@ pub async fn run_backup(
         Some(sel) => selector::label_selector_to_query(sel)?,
         None => None,
     };
-    let discovered = discover(client).await?;
+    let discovered = discover_with_retries(client).await?;
     let types = plan::plan_types(&spec.source, &discovered)?;
 
     let existing = list_namespace_names(client).await?;
@@ -210,8 +221,7 @@ pub async fn run_backup(
 
     let storage_err = |source| BackupError::Storage(Box::new(source));
     storage.ensure_bucket().await.map_err(storage_err)?;
-    let server_version = client
-        .apiserver_version()
+    let server_version = with_retries("server version", || client.apiserver_version())
         .await
         .map_err(|source| BackupError::ServerVersion { source })?;
 
@@ -234,6 +244,7 @@ pub async fn run_backup(
         jobs.push(ListJob::new(resource, ListScope::Cluster));
     }
 
+    faults::crash_point("before-upload");
     let (tx, mut rx) = mpsc::channel::<Upload>(UPLOAD_CONCURRENCY * 4);
     let producer = async {
         let mut errors = Vec::new();
@@ -249,6 +260,7 @@ pub async fn run_backup(
                 Ok(()) => {}
                 Err(ListOutcome::Receiver) => break,
                 Err(ListOutcome::Api(err)) => errors.push(err),
+                Err(ListOutcome::Unavailable(err)) => return Err(err),
             }
         }
         drop(tx);
@@ -272,6 +284,7 @@ pub async fn run_backup(
                 p.bytes += entry.size;
             });
             entries.push(entry);
+            faults::crash_at_count("upload", entries.len() as u64);
         }
         Ok::<_, BackupError>(entries)
     };
@@ -323,7 +336,7 @@ pub async fn run_backup(
         .to_string(),
         namespaces: resolved.to_back_up.clone(),
         resource_types,
-        counts: counts.clone(),
+        counts,
         total_objects: entries.len() as u64,
         total_bytes,
         objects: entries,
@@ -337,29 +350,72 @@ pub async fn run_backup(
         .put(&layout::manifest_key(&run_path), Bytes::from(bytes))
         .await
         .map_err(storage_err)?;
+    faults::crash_point("after-manifest");
 
-    Ok(BackupOutcome {
-        run_path,
-        result,
-        completed_at,
-        counts,
-        total_objects: manifest.total_objects,
-        total_bytes,
-        failed: manifest.errors.len() as u64,
-        errors: manifest
-            .errors
-            .iter()
-            .take(STATUS_ERROR_LIMIT)
-            .map(ToString::to_string)
-            .collect(),
-        namespaces: manifest.namespaces,
-    })
+    Ok(BackupOutcome::from_manifest(manifest, result))
+}
+
+impl BackupOutcome {
+    fn from_manifest(manifest: Manifest, result: RunResult) -> BackupOutcome {
+        BackupOutcome {
+            result,
+            completed_at: manifest.completed_at,
+            total_objects: manifest.total_objects,
+            total_bytes: manifest.total_bytes,
+            failed: manifest.errors.len() as u64,
+            errors: manifest
+                .errors
+                .iter()
+                .take(STATUS_ERROR_LIMIT)
+                .map(ToString::to_string)
+                .collect(),
+            run_path: manifest.backup_path,
+            counts: manifest.counts,
+            namespaces: manifest.namespaces,
+        }
+    }
+}
+
+/// The outcome of a run that wrote its manifest but was not reported (the operator stopped
+/// between the manifest upload and the status write): `None` when `run_path` holds no
+/// manifest of this Backup, so the run really did not finish. The bucket is untrusted: a
+/// manifest only counts if it names this run's path and Backup.
+pub async fn find_finished_run(
+    storage: &Storage,
+    run: &RunContext,
+    run_path: &str,
+) -> Result<Option<BackupOutcome>, StorageError> {
+    let bytes = match storage.get(&layout::manifest_key(run_path)).await {
+        Ok(bytes) => bytes,
+        Err(err) if err.category() == ErrorCategory::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let manifest = match Manifest::from_bytes(&bytes) {
+        Ok(manifest) => manifest,
+        Err(err) => {
+            tracing::warn!(run_path, error = %err, "interrupted run left an unreadable manifest; running again");
+            return Ok(None);
+        }
+    };
+    let ours = manifest.backup_path == run_path
+        && manifest.backup.namespace == run.backup_namespace
+        && manifest.backup.name == run.backup_name
+        && (manifest.backup.uid.is_none() || manifest.backup.uid == run.uid);
+    let result = match manifest.result.as_str() {
+        manifest::RESULT_COMPLETED => RunResult::Completed,
+        manifest::RESULT_PARTIALLY_FAILED => RunResult::PartiallyFailed,
+        _ => return Ok(None),
+    };
+    Ok(ours.then(|| BackupOutcome::from_manifest(manifest, result)))
 }
 
 enum ListOutcome {
     /// The uploader stopped (storage failed); stop listing.
     Receiver,
+    /// A lasting refusal (403, 404 of the type, ...): an item error, the run goes on.
     Api(ItemError),
+    /// Passing errors outlasted the retries: the run fails.
+    Unavailable(BackupError),
 }
 
 async fn list_job(
@@ -378,18 +434,58 @@ async fn list_job(
     if let Some(labels) = labels {
         params = params.labels(labels);
     }
+    let scope_namespace = match &job.scope {
+        ListScope::Namespace(ns) => Some(ns.clone()),
+        _ => None,
+    };
     loop {
-        let page = api.list(&params).await.map_err(|err| {
-            ListOutcome::Api(ItemError {
-                resource: job.type_dir.to_string(),
-                namespace: match &job.scope {
-                    ListScope::Namespace(ns) => Some(ns.clone()),
-                    _ => None,
-                },
-                name: None,
-                message: format!("cannot list: {}", kube_error_message(&err)),
-            })
-        })?;
+        let page = match with_retries("list", || api.list(&params)).await {
+            Ok(page) => page,
+            // The continue token outlived etcd's compaction window (a long, slow listing).
+            // The API server hands out a token for the rest of the list from a newer
+            // snapshot, which is what it recommends; objects already sent are not repeated.
+            Err(kube::Error::Api(status))
+                if status.code == 410 && params.continue_token.is_some() =>
+            {
+                match status
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.continue_.clone())
+                    .filter(|t| !t.is_empty())
+                {
+                    Some(token) => {
+                        tracing::info!(resource = %job.type_dir, "list continue token expired; continuing from a newer snapshot");
+                        params = params.continue_token(&token);
+                        continue;
+                    }
+                    None => {
+                        return Err(ListOutcome::Unavailable(BackupError::ListUnavailable {
+                            what: list_what(job),
+                            attempts: 1,
+                            message: format!(
+                                "the list expired mid-way and the API server gave no token to go on: {}",
+                                kube_error_message(&kube::Error::Api(status))
+                            ),
+                        }));
+                    }
+                }
+            }
+            Err(err) if retry::is_transient(&err) => {
+                return Err(ListOutcome::Unavailable(BackupError::ListUnavailable {
+                    what: list_what(job),
+                    attempts: retry::API_ATTEMPTS,
+                    message: kube_error_message(&err),
+                }));
+            }
+            Err(err) => {
+                return Err(ListOutcome::Api(ItemError {
+                    resource: job.type_dir.to_string(),
+                    namespace: scope_namespace,
+                    name: None,
+                    message: format!("cannot list: {}", kube_error_message(&err)),
+                }));
+            }
+        };
         let next = page
             .metadata
             .continue_
@@ -452,13 +548,29 @@ async fn list_job(
     }
 }
 
+/// `<type>` or `<type> in <namespace>`, for errors.
+fn list_what(job: &ListJob) -> String {
+    match &job.scope {
+        ListScope::Namespace(ns) => format!("{} in namespace {ns}", job.type_dir),
+        ListScope::Cluster | ListScope::AllNamespaces(_) => job.type_dir.to_string(),
+    }
+}
+
+/// [`discover`], retried while the API server is unreachable or overloaded.
+async fn discover_with_retries(client: &Client) -> Result<Vec<DiscoveredResource>, BackupError> {
+    with_retries("discovery", || async {
+        discover(client).await.map_err(|err| err.source)
+    })
+    .await
+    .map_err(|source| BackupError::Discovery(DiscoveryError { source }))
+}
+
 async fn list_namespace_names(client: &Client) -> Result<Vec<String>, BackupError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let mut names = Vec::new();
     let mut params = ListParams::default().limit(LIST_PAGE_SIZE);
     loop {
-        let page = api
-            .list_metadata(&params)
+        let page = with_retries("list namespaces", || api.list_metadata(&params))
             .await
             .map_err(|source| BackupError::ListNamespaces { source })?;
         names.extend(page.items.iter().map(|ns| ns.name_any()));

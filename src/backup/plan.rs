@@ -628,18 +628,35 @@ pub fn plan_types(
 
 const SERVICE_ACCOUNT_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 
+/// The ConfigMap the control plane publishes in every namespace with its own CA.
+const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
+
 /// Why an object listed for the backup is not stored, or `None` to store it.
 ///
-/// Only core Secrets of type `kubernetes.io/service-account-token` are skipped: the token
-/// controller recreates them and a restored one would carry a token of another cluster. The
-/// design document also skipped every Secret whose *name* contains `token-`; that drops user
-/// data (a Secret `api-token-x`) and is not done here.
+/// Two kinds of objects the control plane makes for itself are skipped:
+/// * core Secrets of type `kubernetes.io/service-account-token`: the token controller
+///   recreates them and a restored one would carry a token of another cluster. The design
+///   document also skipped every Secret whose *name* contains `token-`; that drops user data
+///   (a Secret `api-token-x`) and is not done here.
+/// * the core ConfigMap `kube-root-ca.crt`: kube-controller-manager publishes it in every
+///   namespace with the cluster's own CA (a restore skips it too; a copy would hand pods the
+///   source cluster's CA), so storing it only costs one object per namespace.
 pub fn skip_object(resource: &DiscoveredResource, obj: &serde_json::Value) -> Option<&'static str> {
-    let is_secret = resource.group.is_empty() && resource.plural == "secrets";
-    if is_secret
+    let core = resource.group.is_empty();
+    if core
+        && resource.plural == "secrets"
         && obj.get("type").and_then(serde_json::Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
     {
         return Some("service-account token");
+    }
+    if core
+        && resource.plural == "configmaps"
+        && obj
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+            == Some(ROOT_CA_CONFIGMAP)
+    {
+        return Some("published by the control plane");
     }
     None
 }
@@ -1352,5 +1369,20 @@ pub(crate) mod tests {
         let cms = resolve_resource_type("configmaps", &d).unwrap();
         let cm = json!({"type": "kubernetes.io/service-account-token"});
         assert_eq!(skip_object(cms, &cm), None);
+    }
+
+    #[test]
+    fn the_published_root_ca_is_skipped_only_as_a_core_configmap() {
+        let d = discovery();
+        let cms = resolve_resource_type("configmaps", &d).unwrap();
+        let root_ca = json!({"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}});
+        assert_eq!(
+            skip_object(cms, &root_ca),
+            Some("published by the control plane")
+        );
+        let user = json!({"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt.bak"}});
+        assert_eq!(skip_object(cms, &user), None);
+        let secrets = resolve_resource_type("secrets", &d).unwrap();
+        assert_eq!(skip_object(secrets, &root_ca), None);
     }
 }

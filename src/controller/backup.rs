@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::conditions::set_condition;
 use super::report;
+use super::watch::{QuickBackoff, log_result};
 use crate::api::{
     Backup, BackupPhase, BackupRun, BackupStatus, RUN_NOW_ANNOTATION, RunResult, from_time, to_time,
 };
@@ -164,13 +165,10 @@ pub async fn run(client: Client, namespace: Option<String>, concurrency: u16) {
     let ctx = Arc::new(Context::new(client));
     Controller::new(api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(concurrency))
+        .trigger_backoff(QuickBackoff::default())
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "reconcile did not complete");
-            }
-        })
+        .for_each(|result| async move { log_result("Backup", result) })
         .await;
 }
 
@@ -297,8 +295,25 @@ async fn execute(
     let name = backup.name_any();
     let generation = backup.metadata.generation;
     let schedule = parse_schedule(backup).ok().flatten();
+    let run_context = |started| RunContext {
+        backup_namespace: namespace.clone(),
+        backup_name: name.clone(),
+        uid: backup.uid(),
+        started,
+    };
 
     if let Some(mut interrupted) = status.current_run.take() {
+        // The operator may have stopped after the manifest was written but before the status
+        // said so: that run is complete and restorable, and running it again would run the
+        // slot twice.
+        let started = from_time(&interrupted.start_time);
+        if let Some(outcome) =
+            find_finished_run(backup, ctx, &run_context(started), &interrupted.backup_path).await
+        {
+            interrupted.message =
+                Some("the operator stopped after the run wrote its manifest; adopted".to_string());
+            return finish(backup, ctx, status, interrupted, Ok(outcome), true).await;
+        }
         interrupted.result = Some(RunResult::Failed);
         interrupted.completion_time = Some(to_time(Utc::now()));
         interrupted.message =
@@ -307,12 +322,6 @@ async fn execute(
     }
 
     let mut started = Utc::now();
-    let run_context = |started| RunContext {
-        backup_namespace: namespace.clone(),
-        backup_name: name.clone(),
-        uid: backup.uid(),
-        started,
-    };
     // Keys are unique to the second; never reuse a previous run's path.
     if status.last_run.as_ref().map(|r| r.backup_path.as_str())
         == Some(run_context(started).run_path().as_str())
@@ -351,6 +360,7 @@ async fn execute(
     );
     // Written before any data: a restart now sees `currentRun` and retries instead of skipping.
     write_status(ctx, backup, &status).await?;
+    tracing::info!(backup = %format!("{namespace}/{name}"), trigger = trigger.label(), %run_path, "backup run started");
     publish(
         ctx,
         backup,
@@ -362,14 +372,38 @@ async fn execute(
     .await;
 
     let result = run_with_progress(backup, ctx, &mut status, &run).await;
-
-    let finished = Utc::now();
-    let mut record = status
+    let record = status
         .current_run
         .take()
         .unwrap_or_else(|| new_run(&run_path, &trigger, started));
+    finish(backup, ctx, status, record, result, false).await
+}
+
+/// Records how a run ended (`record` is its `currentRun` entry): history, counts, phase,
+/// conditions, retention, the final status write and the Event. `adopted`: the run finished
+/// before an operator restart and is only reported now.
+async fn finish(
+    backup: &Backup,
+    ctx: &Context,
+    mut status: BackupStatus,
+    mut record: BackupRun,
+    result: Result<BackupOutcome, RunError>,
+    adopted: bool,
+) -> Result<Action, ReconcileError> {
+    let generation = backup.metadata.generation;
+    let schedule = parse_schedule(backup).ok().flatten();
+    let started = from_time(&record.start_time);
+    let finished = match &result {
+        Ok(outcome) => outcome.completed_at,
+        Err(_) => Utc::now(),
+    };
     record.completion_time = Some(to_time(finished));
     let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
+    let note = if adopted {
+        " (found complete after an operator restart)"
+    } else {
+        ""
+    };
     let (event_type, reason, message, ready) = match &result {
         Ok(outcome) => {
             record.result = Some(outcome.result);
@@ -388,7 +422,7 @@ async fn execute(
             match outcome.result {
                 RunResult::Completed => {
                     let msg = format!(
-                        "Backup completed: {} objects ({} bytes) in {seconds:.1} s at {}",
+                        "Backup completed: {} objects ({} bytes) in {seconds:.1} s at {}{note}",
                         outcome.total_objects, outcome.total_bytes, outcome.run_path
                     );
                     (EventType::Normal, "BackupCompleted", msg, true)
@@ -396,7 +430,7 @@ async fn execute(
                 _ => {
                     let first = outcome.errors.first().cloned().unwrap_or_default();
                     let msg = format!(
-                        "Backup partially failed: {} objects stored at {}, {} item errors (first: {first})",
+                        "Backup partially failed: {} objects stored at {}, {} item errors (first: {first}){note}",
                         outcome.total_objects, outcome.run_path, outcome.failed
                     );
                     (EventType::Warning, "BackupPartiallyFailed", msg, false)
@@ -414,6 +448,7 @@ async fn execute(
     let result_kind = record.result.unwrap_or(RunResult::Failed);
     push_history(&mut status, record);
     status.message = Some(message.clone());
+    status.observed_generation = generation;
     status.phase = Some(match (&schedule, result_kind) {
         (Some(_), _) => BackupPhase::Scheduled,
         (None, RunResult::Completed) => BackupPhase::Completed,
@@ -450,12 +485,43 @@ async fn execute(
     if result.is_ok() {
         apply_retention(backup, ctx).await;
     }
+    crate::faults::crash_point("before-final-status");
     write_status(ctx, backup, &status).await?;
+    tracing::info!(backup = %format!("{}/{}", backup.namespace().unwrap_or_default(), backup.name_any()), reason, %message, "backup run finished");
     publish(ctx, backup, event_type, reason, "Backup", &message).await;
     Ok(match status.next_backup_time.as_ref() {
         Some(next) => requeue_at(from_time(next), now),
         None => Action::await_change(),
     })
+}
+
+/// The outcome of an interrupted run whose manifest is in storage (see
+/// [`engine::find_finished_run`]); `None` when it did not finish or storage cannot tell now
+/// (the run is then retried, which reports any lasting storage problem).
+async fn find_finished_run(
+    backup: &Backup,
+    ctx: &Context,
+    run: &RunContext,
+    run_path: &str,
+) -> Option<BackupOutcome> {
+    let namespace = backup.namespace().unwrap_or_default();
+    let found = async {
+        let resolved =
+            storage::resolve_credentials(&ctx.client, &namespace, &backup.spec.storage_location)
+                .await?;
+        let storage = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
+        engine::find_finished_run(&storage, run, run_path)
+            .await
+            .map_err(RunError::from)
+    }
+    .await;
+    match found {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            tracing::warn!(%run_path, error = %err, "cannot check whether the interrupted run finished; running it again");
+            None
+        }
+    }
 }
 
 /// Runs the engine while writing progress to status every few seconds.

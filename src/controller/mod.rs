@@ -5,3 +5,4 @@ pub mod conditions;
 pub mod crds;
 pub mod report;
 pub mod restore;
+pub mod watch;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use super::conditions::set_condition;
 use super::report;
+use super::watch::{QuickBackoff, log_result};
 use crate::api::{
     Backup, Restore, RestorePhase, RestoreSource, RestoreStatus, StorageLocation, to_time,
 };
@@ -100,13 +101,10 @@ pub async fn run(client: Client, namespace: Option<String>) {
     let ctx = Arc::new(Context::new(client));
     Controller::new(api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(2))
+        .trigger_backoff(QuickBackoff::default())
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "reconcile did not complete");
-            }
-        })
+        .for_each(|result| async move { log_result("Restore", result) })
         .await;
 }
 
