@@ -11,7 +11,9 @@
 //!    skip the object with a reason;
 //! 5. [`mapping::apply_mapping`]: move it, and its namespace references, to the target
 //!    namespace;
-//! 6. create it, recording the outcome in [`status::StatusLists`].
+//! 6. [`owners`]: point its owner references at the owners' UIDs in the target cluster (or
+//!    wait until its owners are restored);
+//! 7. create it, recording the outcome in [`status::StatusLists`].
 //!
 //! Which objects and in which order come from [`select::select`] (using [`mapping`] and
 //! [`order`]) before anything is downloaded.
@@ -21,5 +23,6 @@ pub mod engine;
 pub mod mapping;
 mod object;
 pub mod order;
+pub mod owners;
 pub mod select;
 pub mod status;

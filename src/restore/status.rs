@@ -13,6 +13,10 @@
 //!   cap, so failures are never crowded out by successes: the first N failures are always
 //!   shown, whatever was restored before them.
 //!
+//! * `ownerReferencesDropped`: owner references removed because their owner exists neither in
+//!   the backup's selection nor in the target cluster (only when not 0; see
+//!   [`super::owners`]), also named in the summary line.
+//!
 //! Messages and reasons longer than [`MAX_MESSAGE_LEN`] bytes are cut (an admission webhook can
 //! return pages of text). In a dry run every `action` reads e.g. `created (dry run)`; the
 //! count keys stay the same (the phase message says it was a dry run).
@@ -20,6 +24,9 @@
 use std::collections::BTreeMap;
 
 use crate::api::{RESTORE_STATUS_LIST_LIMIT, RestoreStatus, RestoredResource};
+
+/// `resourceCounts` key of the owner references dropped.
+pub const OWNER_REFERENCES_DROPPED: &str = "ownerReferencesDropped";
 
 /// Longest `error`/`reason` kept in a status entry, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 1024;
@@ -75,6 +82,7 @@ pub struct StatusLists {
     totals: [i64; 4],
     /// type_dir → count per [`Action`].
     per_type: BTreeMap<String, [i64; 4]>,
+    owner_references_dropped: i64,
     restored: Vec<RestoredResource>,
     skipped: Vec<RestoredResource>,
     failed: Vec<RestoredResource>,
@@ -98,6 +106,7 @@ impl StatusLists {
             dry_run: false,
             totals: [0; 4],
             per_type: BTreeMap::new(),
+            owner_references_dropped: 0,
             restored: Vec::new(),
             skipped: Vec::new(),
             failed: Vec::new(),
@@ -124,6 +133,17 @@ impl StatusLists {
 
     pub fn failed(&mut self, obj: &ObjectRef<'_>, error: &str) {
         self.record(obj, Action::Failed, Some(error));
+    }
+
+    /// Counts owner references removed from restored objects.
+    pub fn owner_references_dropped(&mut self, count: u64) {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        self.owner_references_dropped = self.owner_references_dropped.saturating_add(count);
+    }
+
+    /// Owner references removed from restored objects so far.
+    pub fn dropped_owner_references(&self) -> i64 {
+        self.owner_references_dropped
     }
 
     /// Counts the object and lists it if its list has room. `message` is the reason of a skip
@@ -201,6 +221,12 @@ impl StatusLists {
                 }
             }
         }
+        if self.owner_references_dropped > 0 {
+            counts.insert(
+                OWNER_REFERENCES_DROPPED.to_string(),
+                self.owner_references_dropped,
+            );
+        }
         counts
     }
 
@@ -224,13 +250,20 @@ impl StatusLists {
         status.skipped_resources = self.skipped.clone();
     }
 
-    /// One line for the phase message, e.g. `12 created, 0 overwritten, 3 skipped, 1 failed`.
+    /// One line for the phase message, e.g. `12 created, 0 overwritten, 3 skipped, 1 failed`,
+    /// then `; 2 owner references dropped` when some were.
     pub fn summary(&self) -> String {
-        Action::ALL
+        let mut line = Action::ALL
             .iter()
             .map(|a| format!("{} {}", self.total(*a), a.as_str()))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        match self.owner_references_dropped {
+            0 => {}
+            1 => line.push_str("; 1 owner reference dropped"),
+            n => line.push_str(&format!("; {n} owner references dropped")),
+        }
+        line
     }
 }
 
@@ -403,6 +436,31 @@ mod tests {
         let mut status = RestoreStatus::default();
         lists.write_to(&mut status);
         assert!(status.restored_resources.is_empty());
+    }
+
+    #[test]
+    fn dropped_owner_references_are_counted_and_summarised() {
+        let mut lists = StatusLists::new();
+        lists.created(&obj("configmaps", Some("a"), "c"));
+        assert_eq!(
+            lists.summary(),
+            "1 created, 0 overwritten, 0 skipped, 0 failed"
+        );
+        lists.owner_references_dropped(0);
+        assert!(
+            !lists
+                .resource_counts()
+                .contains_key(OWNER_REFERENCES_DROPPED)
+        );
+        lists.owner_references_dropped(1);
+        assert_eq!(lists.resource_counts()[OWNER_REFERENCES_DROPPED], 1);
+        assert_eq!(
+            lists.summary(),
+            "1 created, 0 overwritten, 0 skipped, 0 failed; 1 owner reference dropped"
+        );
+        lists.owner_references_dropped(2);
+        assert_eq!(lists.dropped_owner_references(), 3);
+        assert!(lists.summary().ends_with("; 3 owner references dropped"));
     }
 
     #[test]
