@@ -690,7 +690,16 @@ async fn dry_run_and_validate_only_write_nothing() {
         )
         .await;
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
-    assert_eq!(count(&status, "created"), 8, "{:?}", status.resource_counts);
+    // The namespace and the app's objects; with kube-controller-manager on the ground the
+    // backup also holds the namespace's `default` ServiceAccount.
+    let service_accounts = count(&status, "created/serviceaccounts");
+    assert!((1..=2).contains(&service_accounts), "{status:?}");
+    assert_eq!(
+        count(&status, "created"),
+        7 + service_accounts,
+        "{:?}",
+        status.resource_counts
+    );
     assert!(
         status
             .restored_resources
@@ -725,7 +734,7 @@ async fn dry_run_and_validate_only_write_nothing() {
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(count(&status, "created"), 1, "{:?}", status.resource_counts);
     assert_eq!(count(&status, "created/configmaps"), 1);
-    assert_eq!(count(&status, "overwritten"), 6);
+    assert_eq!(count(&status, "overwritten"), 5 + service_accounts);
     assert!(
         get_object(client, APP_OBJECTS[2], Some(&shop.name))
             .await
@@ -759,7 +768,10 @@ async fn dry_run_and_validate_only_write_nothing() {
             .message
             .as_deref()
             .unwrap_or_default()
-            .contains("7 objects verified"),
+            .contains(&format!(
+                "{} objects verified",
+                status.backup_info.as_ref().unwrap().total_resources
+            )),
         "{:?}",
         status.message
     );
@@ -1499,4 +1511,340 @@ async fn finished_restores_stay_finished_and_interrupted_ones_rerun() {
     let done = restores.get("done").await.unwrap().status.unwrap();
     assert_eq!(done.phase, Some(RestorePhase::Completed));
     assert_eq!(done.message.as_deref(), Some("set by the test"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restore fidelity: existing objects however refused, owner references
+// ---------------------------------------------------------------------------------------------
+
+/// Creates a NodePort Service `name` with an explicit nodePort (recorded in managedFields, so
+/// the restore keeps it); returns the port. Ports are picked at random: Terminating namespaces
+/// of earlier runs may still hold theirs.
+async fn create_node_port_service(client: &Client, ns: &str, name: &str) -> i64 {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &api_resource("v1", "Service", "services"),
+    );
+    let mut last_error = String::new();
+    for attempt in 0..20u64 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
+        let port = 30000 + (nanos / 7 + attempt * 131) % 2700;
+        let service: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": { "name": name, "namespace": ns, "labels": { "tier": "edge" } },
+            "spec": { "type": "NodePort", "selector": { "app": "edge" },
+                      "ports": [{ "name": "http", "port": 80, "targetPort": 8080,
+                                  "nodePort": port }] }
+        }))
+        .unwrap();
+        match api.create(&PostParams::default(), &service).await {
+            Ok(_) => return port as i64,
+            Err(err) => last_error = err.to_string(),
+        }
+    }
+    panic!("no free nodePort for Service {ns}/{name}: {last_error}");
+}
+
+/// An existing Service with a pinned nodePort is refused with 422 (port already allocated),
+/// not 409; it is still a conflict: skipped with `skip`, replaced with `overwrite`, and the
+/// reason to stop with `fail`.
+#[tokio::test]
+async fn existing_node_port_service_is_a_conflict() {
+    let scene = Scene::default("nodeport").await;
+    let client = &scene.client;
+    let shop = scene.namespace("np").await;
+    let port = create_node_port_service(client, &shop.name, "edge").await;
+    let path = scene.backup("np", &[&shop.name], &["services"]).await;
+
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), &shop.name);
+    let mut live = services.get("edge").await.unwrap();
+    live.metadata
+        .labels
+        .get_or_insert_default()
+        .insert("tier".to_string(), "changed".to_string());
+    services
+        .replace("edge", &PostParams::default(), &live)
+        .await
+        .unwrap();
+    let tier = |s: &k8s_openapi::api::core::v1::Service| {
+        s.metadata.labels.as_ref().unwrap()["tier"].clone()
+    };
+    let node_port = |s: &k8s_openapi::api::core::v1::Service| {
+        s.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].node_port
+    };
+
+    let status = scene
+        .restore("np-skip", json!({ "source": scene.by_path(&path) }))
+        .await;
+    assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
+    assert_eq!(count(&status, "skipped"), 1, "{:?}", status.resource_counts);
+    assert_eq!(count(&status, "failed"), 0, "{:?}", status.failed_resources);
+    assert_eq!(
+        status.skipped_resources[0].reason.as_deref(),
+        Some("already exists")
+    );
+    assert_eq!(tier(&services.get("edge").await.unwrap()), "changed");
+
+    let status = scene
+        .restore(
+            "np-overwrite",
+            json!({ "source": scene.by_path(&path),
+                    "target": { "conflictResolution": "overwrite" } }),
+        )
+        .await;
+    assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
+    assert_eq!(
+        count(&status, "overwritten"),
+        1,
+        "{:?}",
+        status.resource_counts
+    );
+    let restored = services.get("edge").await.unwrap();
+    assert_eq!(tier(&restored), "edge");
+    assert_eq!(node_port(&restored), Some(port as i32));
+
+    let status = scene
+        .restore(
+            "np-fail",
+            json!({ "source": scene.by_path(&path),
+                    "target": { "conflictResolution": "fail" } }),
+        )
+        .await;
+    assert_eq!(status.phase, Some(RestorePhase::Failed), "{status:?}");
+    let message = status.message.unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "Service {}/edge already exists and conflictResolution is fail",
+            shop.name
+        )),
+        "{message}"
+    );
+}
+
+async fn uid_of(client: &Client, object: (&str, &str, &str, &str), ns: &str) -> String {
+    let obj = get_object(client, object, Some(ns))
+        .await
+        .unwrap_or_else(|| panic!("{object:?} in {ns}"));
+    obj["metadata"]["uid"].as_str().unwrap().to_string()
+}
+
+/// `metadata.ownerReferences` of an object in `ns` (`[]` when it has none).
+async fn owner_refs_of(client: &Client, object: (&str, &str, &str, &str), ns: &str) -> Value {
+    get_object(client, object, Some(ns)).await.unwrap()["metadata"]
+        .get("ownerReferences")
+        .cloned()
+        .unwrap_or(json!([]))
+}
+
+fn owner_ref(api_version: &str, kind: &str, name: &str, uid: &str, controller: bool) -> Value {
+    let mut r = json!({ "apiVersion": api_version, "kind": kind, "name": name, "uid": uid });
+    if controller {
+        r["controller"] = json!(true);
+        r["blockOwnerDeletion"] = json!(true);
+    }
+    r
+}
+
+/// Owner references survive a restore into another namespace, pointing at the owners there:
+/// a ReplicaSet at the restored Deployment, ConfigMaps at the restored ReplicaSet and at a
+/// custom resource restored after them (they wait for it), at an owner that is not in the
+/// backup but exists in the target; a reference whose owner exists nowhere is dropped and
+/// counted. A dry run of the same never fails because of owners.
+#[tokio::test]
+async fn owner_references_point_at_the_restored_owners() {
+    let scene = Scene::default("owners").await;
+    let client = &scene.client;
+    let group = create_gizmo_crd(client).await;
+    let src = scene.namespace("own").await;
+    let ns = src.name.as_str();
+
+    // Paused, no replicas: a running controller-manager leaves these objects as they are.
+    let template = json!({ "metadata": { "labels": { "app": "web" } },
+                           "spec": { "containers": [{ "name": "web", "image": "nginx:1.27" }] } });
+    create_json(
+        client,
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": { "name": "web", "namespace": ns },
+                "spec": { "replicas": 0, "paused": true,
+                          "selector": { "matchLabels": { "app": "web" } },
+                          "template": template } }),
+    )
+    .await;
+    const DEPLOY: (&str, &str, &str, &str) = ("apps/v1", "Deployment", "deployments", "web");
+    const RS: (&str, &str, &str, &str) = ("apps/v1", "ReplicaSet", "replicasets", "web-5d9c8b");
+    let deploy_uid = uid_of(client, DEPLOY, ns).await;
+    create_json(
+        client,
+        json!({ "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": { "name": "web-5d9c8b", "namespace": ns,
+                              // What the Deployment's selector matches, or it releases it.
+                              "labels": { "app": "web" },
+                              "ownerReferences": [owner_ref("apps/v1", "Deployment", "web",
+                                                            &deploy_uid, true)] },
+                "spec": { "replicas": 0,
+                          "selector": { "matchLabels": { "app": "web" } },
+                          "template": template } }),
+    )
+    .await;
+    let rs_uid = uid_of(client, RS, ns).await;
+    create_gizmo(client, &group, ns, "g1").await;
+    let gizmo = (
+        format!("{group}/v1"),
+        "Gizmo".to_string(),
+        "gizmos".to_string(),
+    );
+    let gizmo_obj = (gizmo.0.as_str(), gizmo.1.as_str(), gizmo.2.as_str(), "g1");
+    let gizmo_uid = uid_of(client, gizmo_obj, ns).await;
+    // Owners outside the backup (it holds no Secrets): one will exist in the target, one not.
+    for name in ["present", "absent"] {
+        create_json(
+            client,
+            json!({ "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": { "name": name, "namespace": ns } }),
+        )
+        .await;
+    }
+    let secret = |name: &'static str| ("v1", "Secret", "secrets", name);
+    let present_uid = uid_of(client, secret("present"), ns).await;
+    let absent_uid = uid_of(client, secret("absent"), ns).await;
+    let owned: [(&str, Vec<Value>); 5] = [
+        (
+            "by-rs",
+            vec![owner_ref("apps/v1", "ReplicaSet", RS.3, &rs_uid, true)],
+        ),
+        (
+            "by-gizmo",
+            vec![owner_ref(&gizmo.0, "Gizmo", "g1", &gizmo_uid, false)],
+        ),
+        (
+            "by-present",
+            vec![owner_ref("v1", "Secret", "present", &present_uid, false)],
+        ),
+        (
+            "by-absent",
+            vec![owner_ref("v1", "Secret", "absent", &absent_uid, false)],
+        ),
+        (
+            "by-both",
+            vec![
+                owner_ref("v1", "Secret", "absent", &absent_uid, false),
+                owner_ref("apps/v1", "ReplicaSet", RS.3, &rs_uid, false),
+            ],
+        ),
+    ];
+    for (name, refs) in &owned {
+        create_json(
+            client,
+            json!({ "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": { "name": name, "namespace": ns, "ownerReferences": refs },
+                    "data": { "k": "v" } }),
+        )
+        .await;
+    }
+    let gizmo_type = format!("gizmos.{group}");
+    let path = scene
+        .backup(
+            "own",
+            &[ns],
+            &["deployments", "replicasets", "configmaps", &gizmo_type],
+        )
+        .await;
+
+    // The dry run into a namespace it would create: owners are never a failure.
+    let dry = short_unique_name("owndry");
+    let _dry_guard = TestNamespace::adopt(client, &dry);
+    let status = scene
+        .restore(
+            "owners-dry",
+            json!({ "source": scene.by_path(&path),
+                    "target": { "namespaceMapping": { ns: dry } },
+                    "options": { "dryRun": true, "createNamespaces": true } }),
+        )
+        .await;
+    assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
+    assert_eq!(count(&status, "failed"), 0, "{:?}", status.failed_resources);
+    assert!(!namespace_exists(client, &dry).await);
+
+    let copy = scene.namespace("owncp").await;
+    let to = copy.name.as_str();
+    create_json(
+        client,
+        json!({ "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": { "name": "present", "namespace": to } }),
+    )
+    .await;
+    let present_target_uid = uid_of(client, secret("present"), to).await;
+    let status = scene
+        .restore(
+            "owners",
+            json!({ "source": scene.by_path(&path),
+                    "target": { "namespaceMapping": { ns: to } } }),
+        )
+        .await;
+    assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
+    assert_eq!(count(&status, "failed"), 0, "{:?}", status.failed_resources);
+    assert_eq!(count(&status, "created/configmaps"), 5, "{status:?}");
+    assert_eq!(count(&status, "created/replicasets"), 1, "{status:?}");
+    assert_eq!(
+        count(&status, "ownerReferencesDropped"),
+        2,
+        "{:?}",
+        status.resource_counts
+    );
+    let message = status.message.clone().unwrap_or_default();
+    assert!(message.contains("2 owner references dropped"), "{message}");
+
+    let new_deploy_uid = uid_of(client, DEPLOY, to).await;
+    let new_rs_uid = uid_of(client, RS, to).await;
+    let new_gizmo_uid = uid_of(client, gizmo_obj, to).await;
+    assert_ne!(new_deploy_uid, deploy_uid);
+    assert_ne!(new_rs_uid, rs_uid);
+    let refs_of = |obj| owner_refs_of(client, obj, to);
+    assert_eq!(
+        refs_of(RS).await,
+        json!([owner_ref(
+            "apps/v1",
+            "Deployment",
+            "web",
+            &new_deploy_uid,
+            true
+        )])
+    );
+    let cm = |name| ("v1", "ConfigMap", "configmaps", name);
+    assert_eq!(
+        refs_of(cm("by-rs")).await,
+        json!([owner_ref("apps/v1", "ReplicaSet", RS.3, &new_rs_uid, true)])
+    );
+    assert_eq!(
+        refs_of(cm("by-gizmo")).await,
+        json!([owner_ref(&gizmo.0, "Gizmo", "g1", &new_gizmo_uid, false)])
+    );
+    assert_eq!(
+        refs_of(cm("by-present")).await,
+        json!([owner_ref(
+            "v1",
+            "Secret",
+            "present",
+            &present_target_uid,
+            false
+        )])
+    );
+    assert_eq!(refs_of(cm("by-absent")).await, json!([]));
+    assert_eq!(
+        refs_of(cm("by-both")).await,
+        json!([owner_ref("apps/v1", "ReplicaSet", RS.3, &new_rs_uid, false)])
+    );
+    // Still there a moment later: nothing points at a UID the garbage collector cannot find.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (name, _) in &owned {
+        assert!(
+            get_object(client, cm(name), Some(to)).await.is_some(),
+            "ConfigMap {to}/{name} was garbage-collected"
+        );
+    }
 }

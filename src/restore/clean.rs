@@ -24,8 +24,8 @@
 //! | `backup.cnd.dk` `Backup` | a second cluster running it would write to, and expire runs in, the same storage path as the original |
 //! | `backup.cnd.dk` `Restore` | the copy would run the restore again |
 //!
-//! Pods of ReplicaSets and StatefulSets are restored: their controllers adopt orphans that
-//! match their selector, so nothing runs twice.
+//! Pods of ReplicaSets and StatefulSets are restored, owned by their restored controller
+//! (ownerReferences, below), which counts them instead of starting more, so nothing runs twice.
 //!
 //! # Fields removed from every object
 //!
@@ -33,15 +33,22 @@
 //!   `deletionGracePeriodSeconds`, `generation`, `managedFields`, `selfLink`: server-populated;
 //!   the API server refuses a `resourceVersion` on create and assigns the rest. Dropping
 //!   `managedFields` makes the restore's field manager the owner, as for any new object.
-//! * `metadata.ownerReferences`, **all of them**: owners are re-created with new UIDs, and a
-//!   reference to the old UID makes the garbage collector delete the restored object at once.
-//!   Built-in controllers re-adopt what matches their selector (Deployment → ReplicaSet → Pod,
-//!   StatefulSet → Pod); operators typically re-adopt by name. Ownership that nothing
-//!   re-establishes is lost (the object is no longer garbage-collected with its owner).
 //! * `status`, for every kind: it is observed state the target cluster recomputes (and ignored
 //!   on create by kinds with a status subresource anyway).
 //!
-//! Kept on purpose: `metadata.labels`, `annotations` (including
+//! Kept on purpose: `metadata.ownerReferences` — they are user and controller intent (what is
+//! garbage-collected with what, which controller manages an object), not server-populated. Their
+//! `uid` is the old owner's, though, and a reference to a UID that does not exist makes the
+//! garbage collector delete the restored object at once; so the engine points every reference at
+//! the owner's UID in the target cluster before creating the object ([`super::owners`]): the
+//! UID of the owner as this restore created it (dependents wait until their owners are
+//! restored, e.g. a ReplicaSet until its Deployment, a ConfigMap until the custom resource that
+//! owns it), or of the owner that already exists there. A reference whose owner exists neither
+//! in the restore nor in the target cluster is **dropped**, and counted in the Restore's
+//! `resourceCounts["ownerReferencesDropped"]` and its message. The skip rules above still read
+//! the references as stored (a Pod whose controller is a Job is skipped, not re-owned).
+//!
+//! Also kept: `metadata.labels`, `annotations` (including
 //! `kubectl.kubernetes.io/last-applied-configuration`: it is what `kubectl apply` diffs
 //! against; removing it would make the next apply unable to prune fields), `finalizers`
 //! (controllers of the target cluster act on them) and `generateName` (ignored when `name` is
@@ -111,8 +118,8 @@ pub enum CleanOutcome {
 /// ones.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// Removed from every object's `metadata`.
-pub const STRIPPED_METADATA: [&str; 9] = [
+/// Removed from every object's `metadata` (`ownerReferences` are kept; see the module docs).
+pub const STRIPPED_METADATA: [&str; 8] = [
     "uid",
     "resourceVersion",
     "creationTimestamp",
@@ -121,7 +128,6 @@ pub const STRIPPED_METADATA: [&str; 9] = [
     "generation",
     "managedFields",
     "selfLink",
-    "ownerReferences",
 ];
 
 /// Removed from PersistentVolumeClaims' annotations.
@@ -619,6 +625,10 @@ mod tests {
             json!(["example.com/cleanup"])
         );
         assert_eq!(obj["metadata"]["generateName"], "web-");
+        assert_eq!(
+            obj["metadata"]["ownerReferences"],
+            server_metadata("app-config", "shop")["ownerReferences"]
+        );
         assert_eq!(obj["data"], json!({"k": "v"}));
         assert!(obj.get("status").is_none());
     }
@@ -1122,7 +1132,8 @@ mod tests {
         assert!(!spec.contains_key("ephemeralContainers"));
         assert_eq!(spec["priorityClassName"], "high");
         assert_eq!(spec["preemptionPolicy"], "Never");
-        assert!(obj["metadata"].get("ownerReferences").is_none());
+        // Pointed at the new owner by the engine, not removed here.
+        assert_eq!(obj["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
         assert!(obj.get("status").is_none());
         kept(pod(None, "Pending"));
         kept(pod(Some(("apps/v1", "StatefulSet")), "Running"));

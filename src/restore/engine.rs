@@ -15,6 +15,14 @@
 //!    `conflictResolution: fail`, so it stops exactly at the conflict); a restored CRD is
 //!    waited for (Established) before its level ends, so its custom resources find it served.
 //!    Outcomes are recorded in restore order whatever order requests finish in.
+//! 5. an object whose owner (`ownerReferences`) is selected but not restored yet waits (see
+//!    [`super::owners`]); after each level, the waiting objects whose owners are now restored
+//!    are created, repeatedly while that makes progress; at the end, objects still waiting
+//!    (an ownership cycle) are created one at a time.
+//!
+//! Whatever the API server answers a create with, the engine looks the object up: an existing
+//! object is a conflict (`conflictResolution`) even when the refusal is not a 409 (a Service
+//! whose pinned nodePort is taken by that same Service gets a 422).
 //!
 //! An item error never stops the restore; only `conflictResolution: fail` does (the outcome's
 //! `stopped` names the object). In a dry run every create and replace is sent with the API
@@ -23,6 +31,7 @@
 //! would be created.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -38,6 +47,10 @@ use tokio::sync::watch;
 use super::clean::{CleanOutcome, check_stored_object, clean_for_restore};
 use super::mapping::{MappingError, NamespaceMap, apply_mapping};
 use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, restore_priority};
+use super::owners::{
+    Decision, OwnerIndex, OwnerKey, OwnerRef, Resolution, group_of, owner_references,
+    rewrite_owner_references,
+};
 use super::select::{
     ObjectDecision, RestoreSelection, SelectError, SelectedItem, TypeCatalog, select,
 };
@@ -200,7 +213,14 @@ pub async fn run_restore(
 
     let validate_only = spec.options.validate_only;
     let dry_run = spec.options.dry_run && !validate_only;
-    let mut lists = StatusLists::new().dry_run(dry_run);
+    let mut state = LoopState {
+        lists: StatusLists::new().dry_run(dry_run),
+        verified: 0,
+        processed: 0,
+        stopped: None,
+        deferred: Vec::new(),
+        served: Vec::new(),
+    };
     let mut run = Run {
         client,
         storage,
@@ -210,8 +230,13 @@ pub async fn run_restore(
         validate_only,
         conflict: spec.target.conflict_resolution,
         resources: BTreeMap::new(),
+        owner_types: BTreeMap::new(),
         missing_namespaces: BTreeMap::new(),
         pending: BTreeSet::new(),
+        owners: Mutex::new(OwnerIndex::new(
+            selection.items.iter().map(OwnerKey::of_item),
+        )),
+        looked_up: Mutex::new(BTreeMap::new()),
     };
     progress.send_modify(|p| {
         p.total = total;
@@ -223,16 +248,29 @@ pub async fn run_restore(
     });
 
     if !validate_only {
-        run.resources = discover(client)
-            .await?
-            .into_iter()
-            .map(|r| ((r.api_version(), r.kind.clone()), r.plural))
-            .collect();
+        for r in discover(client).await? {
+            let api_version = r.api_version();
+            run.resources
+                .insert((api_version.clone(), r.kind.clone()), r.plural.clone());
+            // Owners are matched by group and kind; any served version has their UID.
+            let type_key = (r.group.clone(), r.kind.clone());
+            if r.preferred || !run.owner_types.contains_key(&type_key) {
+                let (group, version) = (r.group.clone(), r.version.clone());
+                let resource = ApiResource {
+                    group,
+                    version,
+                    api_version,
+                    kind: r.kind,
+                    plural: r.plural,
+                };
+                run.owner_types.insert(type_key, (resource, r.namespaced));
+            }
+        }
         run.prepare_namespaces(
             &selection.target_namespaces,
             &selection.items,
             spec,
-            &mut lists,
+            &mut state.lists,
         )
         .await?;
     }
@@ -243,66 +281,40 @@ pub async fn run_restore(
     } else {
         RESTORE_CONCURRENCY
     };
-    let mut stopped = None;
-    let mut verified = 0;
-    let mut processed = 0;
     // One priority level at a time, so a level starts only when everything it may depend on
     // (CRDs Established, namespaces, ...) is done.
     for level in selection
         .items
         .chunk_by(|a, b| restore_priority(&a.entry.resource) == restore_priority(&b.entry.resource))
     {
-        let mut served = Vec::new();
-        {
-            let run = &run;
-            let selection = &selection;
-            // FuturesOrdered yields in restore order, so the status lists are stable.
-            let mut queue = level.iter();
-            let mut in_flight = FuturesOrdered::new();
-            loop {
-                while in_flight.len() < concurrency {
-                    match queue.next() {
-                        Some(item) => in_flight.push_back(run.tagged(item, selection)),
-                        None => break,
-                    }
-                }
-                let Some((item, result)) = in_flight.next().await else {
-                    break;
-                };
-                processed += 1;
-                let object_ref = item.object_ref();
-                match result {
-                    ItemResult::NotSelected => {}
-                    ItemResult::Verified => verified += 1,
-                    ItemResult::Record(action, message) => {
-                        lists.record(&object_ref, action, message.as_deref())
-                    }
-                    ItemResult::CrdCreated { served_type } => {
-                        lists.created(&object_ref);
-                        served.push(served_type);
-                    }
-                    ItemResult::Stop(message) => {
-                        lists.failed(&object_ref, ALREADY_EXISTS);
-                        stopped = Some(message);
-                        break;
-                    }
-                }
-                progress.send_modify(|p| p.processed = processed);
-            }
-        }
+        run.drive(
+            level.iter().map(Work::Fresh).collect(),
+            concurrency,
+            &selection,
+            &mut state,
+            progress,
+        )
+        .await;
+        // Objects whose owners this level restored.
+        run.drain_deferred(false, concurrency, &selection, &mut state, progress)
+            .await;
         if run.dry_run {
-            run.pending.extend(served);
+            run.pending.extend(state.served.drain(..));
         }
-        if stopped.is_some() {
+        if state.stopped.is_some() {
             break;
         }
     }
+    // What still waits is in an ownership cycle (or owned by itself): one at a time, in
+    // restore order, so each sees the UIDs of those before it.
+    run.drain_deferred(true, 1, &selection, &mut state, progress)
+        .await;
 
     Ok(RestoreOutcome {
         backup_info: info,
-        lists,
-        verified,
-        stopped,
+        lists: state.lists,
+        verified: state.verified,
+        stopped: state.stopped,
         dry_run,
         validate_only,
     })
@@ -317,13 +329,47 @@ enum ItemResult {
     Verified,
     /// The message is a skip's reason or a failure's error.
     Record(Action, Option<String>),
+    /// The API server created, replaced or already had the object; `uid` is its UID there
+    /// (when it said), `dropped` the owner references removed from it.
+    Applied {
+        action: Action,
+        message: Option<String>,
+        uid: Option<String>,
+        dropped: u64,
+    },
     /// A CRD was created (in a dry run: would be); `served_type` is its `plural.group`.
-    CrdCreated { served_type: String },
+    CrdCreated {
+        served_type: String,
+        uid: Option<String>,
+    },
     /// `conflictResolution: fail` met an existing object; the message names it.
     Stop(String),
+    /// An owner of the (cleaned and mapped) object is restored later; try again then.
+    Deferred(Value),
 }
 
-/// One running restore; read-only while objects are restored.
+/// One unit of work of [`Run::drive`].
+enum Work<'i, 'm> {
+    /// A selected object, not downloaded yet.
+    Fresh(&'i SelectedItem<'m>),
+    /// An object that waited for its owners; `force`: stop waiting.
+    Deferred(&'i SelectedItem<'m>, Value, bool),
+}
+
+/// What the restore loop accumulates.
+struct LoopState<'i, 'm> {
+    lists: StatusLists,
+    verified: u64,
+    processed: u64,
+    stopped: Option<String>,
+    /// Objects waiting for owners that are restored later, in restore order.
+    deferred: Vec<(&'i SelectedItem<'m>, Value)>,
+    /// `plural.group` of CRDs created since the last level ended.
+    served: Vec<String>,
+}
+
+/// One running restore; read-only while objects are restored, except the owner index and
+/// lookup cache (never locked across an await).
 struct Run<'a> {
     client: &'a Client,
     storage: &'a Storage,
@@ -334,11 +380,18 @@ struct Run<'a> {
     conflict: ConflictResolution,
     /// (apiVersion, kind) → plural, from discovery.
     resources: BTreeMap<(String, String), String>,
+    /// (group, kind) → resource (preferred version) and whether it is namespaced, from
+    /// discovery: how to look up owners that are not in the restore.
+    owner_types: BTreeMap<(String, String), (ApiResource, bool)>,
     /// Target namespaces that do not exist and are not created, with the reason.
     missing_namespaces: BTreeMap<String, String>,
     /// Dry run: `namespace/<name>` of namespaces and `plural.group` of CRD-served types this
     /// restore would create first, so the API server cannot check objects in them.
     pending: BTreeSet<String>,
+    /// The selected objects and the UIDs of those restored so far.
+    owners: Mutex<OwnerIndex>,
+    /// Owners looked up in the target cluster: their UID, `None` when they do not exist.
+    looked_up: Mutex<BTreeMap<OwnerKey, Option<String>>>,
 }
 
 /// Why an object's namespace is missing when `createNamespaces` is off.
@@ -373,13 +426,112 @@ impl Run<'_> {
         Ok(obj)
     }
 
-    /// [`Run::process`], paired with its item.
-    async fn tagged<'i, 'm>(
+    /// Runs one unit of work, paired with its item.
+    async fn run_work<'i, 'm>(
         &self,
-        item: &'i SelectedItem<'m>,
+        work: Work<'i, 'm>,
         selection: &RestoreSelection<'_>,
     ) -> (&'i SelectedItem<'m>, ItemResult) {
-        (item, self.process(item, selection).await)
+        match work {
+            Work::Fresh(item) => (item, self.process(item, selection).await),
+            Work::Deferred(item, obj, force) => (item, self.apply(item, obj, force).await),
+        }
+    }
+
+    fn owners(&self) -> MutexGuard<'_, OwnerIndex> {
+        self.owners.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `work` with up to `concurrency` objects at once and records every outcome in
+    /// the order of `work`, whatever order requests finish in. Stops at a `fail` conflict.
+    async fn drive<'i, 'm>(
+        &self,
+        work: Vec<Work<'i, 'm>>,
+        concurrency: usize,
+        selection: &RestoreSelection<'_>,
+        state: &mut LoopState<'i, 'm>,
+        progress: &watch::Sender<RestoreProgress>,
+    ) {
+        let mut queue = work.into_iter();
+        let mut in_flight = FuturesOrdered::new();
+        loop {
+            while in_flight.len() < concurrency {
+                match queue.next() {
+                    Some(work) => in_flight.push_back(self.run_work(work, selection)),
+                    None => break,
+                }
+            }
+            let Some((item, result)) = in_flight.next().await else {
+                break;
+            };
+            let object_ref = item.object_ref();
+            let uid = match result {
+                ItemResult::Deferred(obj) => {
+                    state.deferred.push((item, obj));
+                    continue;
+                }
+                ItemResult::NotSelected => None,
+                ItemResult::Verified => {
+                    state.verified += 1;
+                    None
+                }
+                ItemResult::Record(action, message) => {
+                    state.lists.record(&object_ref, action, message.as_deref());
+                    None
+                }
+                ItemResult::Applied {
+                    action,
+                    message,
+                    uid,
+                    dropped,
+                } => {
+                    state.lists.record(&object_ref, action, message.as_deref());
+                    state.lists.owner_references_dropped(dropped);
+                    uid
+                }
+                ItemResult::CrdCreated { served_type, uid } => {
+                    state.lists.created(&object_ref);
+                    state.served.push(served_type);
+                    uid
+                }
+                ItemResult::Stop(message) => {
+                    state.lists.failed(&object_ref, ALREADY_EXISTS);
+                    state.stopped = Some(message);
+                    None
+                }
+            };
+            self.owners().finish(OwnerKey::of_item(item), uid);
+            state.processed += 1;
+            progress.send_modify(|p| p.processed = state.processed);
+            if state.stopped.is_some() {
+                break;
+            }
+        }
+    }
+
+    /// Retries the objects that wait for their owners, as long as that makes progress; with
+    /// `force`, restores all of them (owners still pending are looked up or dropped).
+    async fn drain_deferred<'i, 'm>(
+        &self,
+        force: bool,
+        concurrency: usize,
+        selection: &RestoreSelection<'_>,
+        state: &mut LoopState<'i, 'm>,
+        progress: &watch::Sender<RestoreProgress>,
+    ) {
+        while !state.deferred.is_empty() && state.stopped.is_none() {
+            let waiting = std::mem::take(&mut state.deferred);
+            let before = waiting.len();
+            let work = waiting
+                .into_iter()
+                .map(|(item, obj)| Work::Deferred(item, obj, force))
+                .collect();
+            self.drive(work, concurrency, selection, state, progress)
+                .await;
+            if state.deferred.len() >= before {
+                break;
+            }
+        }
     }
 
     /// The whole pipeline for one object (see the module docs).
@@ -483,19 +635,42 @@ impl Run<'_> {
         }
     }
 
-    /// Cleans, maps and creates one verified object.
+    /// Cleans and maps one verified object, then applies it.
     async fn restore_one(&self, item: &SelectedItem<'_>, mut obj: Value) -> ItemResult {
-        let failed = |message: String| ItemResult::Record(Action::Failed, Some(message));
         if let CleanOutcome::Skip(reason) = clean_for_restore(&mut obj) {
             return ItemResult::Record(Action::Skipped, Some(reason.to_string()));
         }
         apply_mapping(&mut obj, self.map);
-        let namespace = item.target_namespace();
-        if let Some(ns) = namespace
+        if let Some(ns) = item.target_namespace()
             && let Some(message) = self.missing_namespaces.get(ns)
         {
-            return failed(message.clone());
+            return ItemResult::Record(Action::Failed, Some(message.clone()));
         }
+        self.apply(item, obj, false).await
+    }
+
+    /// Points the owner references of a cleaned, mapped object at its owners in the target
+    /// cluster, then creates it (or resolves the conflict with the existing one).
+    async fn apply(&self, item: &SelectedItem<'_>, mut obj: Value, force: bool) -> ItemResult {
+        let failed = |message: String| ItemResult::Record(Action::Failed, Some(message));
+        let namespace = item.target_namespace();
+        let Some(dropped) = self.resolve_owners(&mut obj, namespace, force).await else {
+            return ItemResult::Deferred(obj);
+        };
+        let applied = |action: Action, message: Option<String>, uid: Option<String>| {
+            // Only an object that is written loses the references.
+            let dropped = if matches!(action, Action::Created | Action::Overwritten) {
+                dropped
+            } else {
+                0
+            };
+            ItemResult::Applied {
+                action,
+                message,
+                uid,
+                dropped,
+            }
+        };
 
         let entry = item.entry;
         let is_crd = &*entry.resource == CRD_TYPE_DIR;
@@ -505,7 +680,7 @@ impl Run<'_> {
             && (namespace.is_some_and(|ns| self.pending.contains(&format!("namespace/{ns}")))
                 || self.pending.contains(&*entry.resource))
         {
-            return ItemResult::Record(Action::Created, None);
+            return applied(Action::Created, None, None);
         }
 
         let (group, version) = match entry.api_version.split_once('/') {
@@ -543,43 +718,158 @@ impl Run<'_> {
         };
         let name = item.target_name();
         let params = self.post_params();
-        match api.create(&params, &object).await {
-            Ok(_) if is_crd => ItemResult::CrdCreated {
-                served_type: self.after_crd(&object, name).await,
-            },
-            Ok(_) => ItemResult::Record(Action::Created, None),
-            Err(kube::Error::Api(status))
-                if status.code == 409 && status.reason == "AlreadyExists" =>
-            {
-                match self.conflict {
-                    ConflictResolution::Skip => {
-                        ItemResult::Record(Action::Skipped, Some(ALREADY_EXISTS.to_string()))
-                    }
-                    ConflictResolution::Fail => ItemResult::Stop(format!(
-                        "{} {} already exists and conflictResolution is fail",
-                        entry.kind,
-                        describe(namespace, name)
-                    )),
-                    ConflictResolution::Overwrite => {
-                        match overwrite(&api, name, object, &params).await {
-                            Ok(()) => ItemResult::Record(Action::Overwritten, None),
-                            Err(message) => {
-                                failed(format!("already exists and cannot be replaced: {message}"))
-                            }
-                        }
+        let error = match api.create(&params, &object).await {
+            Ok(created) if is_crd => {
+                return ItemResult::CrdCreated {
+                    served_type: self.after_crd(&object, name).await,
+                    uid: created.metadata.uid,
+                };
+            }
+            Ok(created) => return applied(Action::Created, None, created.metadata.uid),
+            Err(error) => error,
+        };
+
+        // An existing object is not always answered with 409: e.g. a Service whose pinned
+        // nodePort is allocated (to that very Service) gets 422 first. So whatever the refusal,
+        // an object that exists is a conflict.
+        let already_exists = matches!(
+            &error,
+            kube::Error::Api(status) if status.code == 409 && status.reason == "AlreadyExists"
+        );
+        let existing = api.get_opt(name).await.ok().flatten();
+        if existing.is_none() && !already_exists {
+            return match error {
+                kube::Error::Api(status)
+                    if status.code == 404 && status.reason == "NotFound" && namespace.is_none() =>
+                {
+                    failed(format!(
+                        "the API server does not serve {} {}: {}",
+                        entry.api_version, entry.kind, status.message
+                    ))
+                }
+                err => failed(api_message(&err)),
+            };
+        }
+        let (live_uid, live_version) = match existing {
+            Some(e) => (e.metadata.uid, e.metadata.resource_version),
+            None => (None, None),
+        };
+        match self.conflict {
+            ConflictResolution::Skip => {
+                applied(Action::Skipped, Some(ALREADY_EXISTS.to_string()), live_uid)
+            }
+            ConflictResolution::Fail => ItemResult::Stop(format!(
+                "{} {} already exists and conflictResolution is fail",
+                entry.kind,
+                describe(namespace, name)
+            )),
+            ConflictResolution::Overwrite => {
+                match overwrite(&api, name, object, live_version, &params).await {
+                    Ok(uid) => applied(Action::Overwritten, None, uid),
+                    Err(message) => {
+                        failed(format!("already exists and cannot be replaced: {message}"))
                     }
                 }
             }
-            Err(kube::Error::Api(status))
-                if status.code == 404 && status.reason == "NotFound" && namespace.is_none() =>
-            {
-                failed(format!(
-                    "the API server does not serve {} {}: {}",
-                    entry.api_version, entry.kind, status.message
-                ))
-            }
-            Err(err) => failed(api_message(&err)),
         }
+    }
+
+    /// Resolves every owner reference of `obj` (see [`super::owners`]) and rewrites them.
+    /// Returns the number of references dropped and counted, or `None` when an owner is
+    /// restored later (the object must wait).
+    async fn resolve_owners(
+        &self,
+        obj: &mut Value,
+        namespace: Option<&str>,
+        force: bool,
+    ) -> Option<u64> {
+        let refs = owner_references(obj);
+        if refs.is_empty() {
+            return Some(0);
+        }
+        let resolutions: Vec<Resolution> = {
+            let owners = self.owners();
+            refs.iter()
+                .map(|r| owners.resolve(r.as_ref(), namespace, force))
+                .collect()
+        };
+        if resolutions.contains(&Resolution::Pending) {
+            return None;
+        }
+        let mut decisions = Vec::with_capacity(refs.len());
+        for (owner, resolution) in refs.iter().zip(resolutions) {
+            decisions.push(match (owner, resolution) {
+                (_, Resolution::Pending) => return None,
+                (_, Resolution::Uid(uid)) => Decision::Keep(uid),
+                (Some(owner), Resolution::Lookup { in_selection }) => {
+                    match self.lookup_owner(owner, namespace).await {
+                        Some(uid) => Decision::Keep(uid),
+                        // A dry run creates no owner: dropping a reference to one it restores
+                        // is not what the real restore would do, so it is not counted.
+                        None => Decision::Drop {
+                            counted: !(self.dry_run && in_selection),
+                        },
+                    }
+                }
+                (None, _) | (_, Resolution::Invalid) => Decision::Drop { counted: true },
+            });
+        }
+        let dropped = rewrite_owner_references(obj, &decisions);
+        if dropped > 0 {
+            tracing::info!(
+                kind = obj["kind"].as_str().unwrap_or_default(),
+                name = obj["metadata"]["name"].as_str().unwrap_or_default(),
+                namespace = namespace.unwrap_or_default(),
+                dropped,
+                "owner references dropped: the owners exist neither in the backup nor in the \
+                 target cluster"
+            );
+        }
+        Some(dropped)
+    }
+
+    /// The UID of an owner in the target cluster; `None` when it does not exist there (or
+    /// cannot be read).
+    async fn lookup_owner(&self, owner: &OwnerRef, namespace: Option<&str>) -> Option<String> {
+        let group = group_of(&owner.api_version);
+        let (resource, namespaced) = self
+            .owner_types
+            .get(&(group.to_string(), owner.kind.clone()))?;
+        // A cluster-scoped object cannot have a namespaced owner.
+        let owner_ns = if *namespaced { Some(namespace?) } else { None };
+        let key = OwnerKey {
+            group: group.to_string(),
+            kind: owner.kind.clone(),
+            namespace: owner_ns.map(str::to_string),
+            name: owner.name.clone(),
+        };
+        if let Some(found) = self.lookup_cache().get(&key) {
+            return found.clone();
+        }
+        let api: Api<DynamicObject> = match owner_ns {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+            None => Api::all_with(self.client.clone(), resource),
+        };
+        match api.get_opt(&owner.name).await {
+            Ok(found) => {
+                let uid = found.and_then(|o| o.metadata.uid);
+                self.lookup_cache().insert(key, uid.clone());
+                uid
+            }
+            Err(err) => {
+                tracing::warn!(
+                    owner = %owner.name, kind = %owner.kind, error = %err,
+                    "cannot look up an owner; its references are dropped"
+                );
+                None
+            }
+        }
+    }
+
+    fn lookup_cache(&self) -> MutexGuard<'_, BTreeMap<OwnerKey, Option<String>>> {
+        self.looked_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// After a CRD is created: wait until it is Established, so its custom resources (a later
@@ -609,18 +899,29 @@ impl Run<'_> {
     }
 }
 
-/// Replaces an existing object with `object` (keeping the live resourceVersion).
+/// Replaces an existing object with `object`, keeping the live resourceVersion (`live_version`,
+/// read again when unknown). Returns the object's UID.
 async fn overwrite(
     api: &Api<DynamicObject>,
     name: &str,
     mut object: DynamicObject,
+    live_version: Option<String>,
     params: &PostParams,
-) -> Result<(), String> {
-    let existing = api.get(name).await.map_err(|e| api_message(&e))?;
-    object.metadata.resource_version = existing.metadata.resource_version;
+) -> Result<Option<String>, String> {
+    let live_version = match live_version {
+        Some(version) => Some(version),
+        None => {
+            api.get(name)
+                .await
+                .map_err(|e| api_message(&e))?
+                .metadata
+                .resource_version
+        }
+    };
+    object.metadata.resource_version = live_version;
     api.replace(name, params, &object)
         .await
-        .map(|_| ())
+        .map(|replaced| replaced.metadata.uid)
         .map_err(|e| api_message(&e))
 }
 

@@ -18,7 +18,9 @@
 //!      before it (restored pods into their ReplicaSet, ReplicaSets with their revision
 //!      history into their Deployment) instead of creating duplicates that are deleted again;
 //!      likewise `controllerrevisions` before `statefulsets` and `daemonsets`; then `jobs`,
-//!      `cronjobs`;
+//!      `cronjobs`. An object whose owner (`ownerReferences`) is restored too waits for it
+//!      instead ([`super::owners`]): a Pod of a restored ReplicaSet is created right after
+//!      that ReplicaSet, owned by it, which is created after its Deployment;
 //!    * `ingressclasses`, `ingresses`, `networkpolicies`, `poddisruptionbudgets`.
 //! 2. Every other built-in type, alphabetically by `type_dir` (e.g. `horizontalpodautoscalers`).
 //! 3. Custom resources (`type_dir` = `plural.group`), alphabetically — after all CRDs.
