@@ -1848,3 +1848,54 @@ async fn owner_references_point_at_the_restored_owners() {
         );
     }
 }
+
+/// Every spec problem is reported at once, before storage or the target is touched: a Restore
+/// with an invalid mapped namespace name, a bad label selector and an impossible type name,
+/// pointing at an unreachable storage endpoint, fails with InvalidSpec naming all three and
+/// no storage error.
+#[tokio::test]
+async fn spec_problems_are_reported_together_before_any_io() {
+    let scene = Scene::default("spec").await;
+    let mut location = scene.location();
+    location["endpoint"] = json!("http://127.0.0.1:1");
+    common::assert_loopback(location["endpoint"].as_str().unwrap());
+    let status = scene
+        .restore(
+            "bad-spec",
+            json!({
+                "source": { "storageLocation": location,
+                            "backupPath": "backups/x/y/2020-01-01T00-00-00Z" },
+                "target": {
+                    "namespaceMapping": { "shop": "Shop_Copy" },
+                    "resourceTypes": ["configmaps", "config maps"],
+                    "labelSelector": { "matchExpressions": [
+                        { "key": "app", "operator": "Equals", "values": ["web"] }] },
+                },
+            }),
+        )
+        .await;
+    assert_eq!(status.phase, Some(RestorePhase::Failed), "{status:?}");
+    let message = status.message.clone().unwrap_or_default();
+    for part in [
+        "target.namespaceMapping[\"shop\"]: \"Shop_Copy\" is not a valid namespace name",
+        "target.labelSelector.matchExpressions[0]: operator \"Equals\"",
+        "target.resourceTypes[1]: \"config maps\" cannot name a type",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+    for storage_word in ["127.0.0.1:1", "reach", "manifest"] {
+        assert!(!message.contains(storage_word), "{message}");
+    }
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready condition");
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert_eq!(ready.status, "False");
+    let reasons = restore_event_reasons(&scene, "bad-spec", &["InvalidSpec"]).await;
+    assert!(
+        !reasons.iter().any(|r| r == "RestoreStarted"),
+        "{reasons:?}"
+    );
+}

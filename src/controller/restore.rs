@@ -24,6 +24,7 @@ use crate::api::{
     Backup, Restore, RestorePhase, RestoreSource, RestoreStatus, StorageLocation, to_time,
 };
 use crate::restore::engine::{self, RestoreOutcome, RestoreProgress, Stage};
+use crate::restore::spec::{SpecError, validate_spec};
 use crate::restore::status::Action as ItemAction;
 use crate::storage::{self, Storage};
 
@@ -31,6 +32,8 @@ use crate::storage::{self, Storage};
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 /// Back-off after a reconcile error (API server trouble); never a hot loop.
 const ERROR_REQUEUE: Duration = Duration::from_secs(15);
+/// Condition and Event reason of a spec that cannot work.
+const INVALID_SPEC: &str = "InvalidSpec";
 
 pub use super::report::Context;
 
@@ -74,7 +77,7 @@ pub enum SourceError {
 impl SourceError {
     fn reason(&self) -> &'static str {
         match self {
-            SourceError::Incomplete => "InvalidSpec",
+            SourceError::Incomplete => INVALID_SPEC,
             SourceError::BackupNotFound { .. } => "BackupNotFound",
             SourceError::BackupRead { .. } => "ApiError",
             SourceError::NoCompleteBackup { .. } => "BackupIncomplete",
@@ -144,6 +147,11 @@ async fn execute(
     ctx: &Context,
     mut status: RestoreStatus,
 ) -> Result<(), ReconcileError> {
+    // Before any storage or cluster access, so one message lists every problem instead of
+    // the first step that trips over one.
+    if let Err(err) = validate_spec(&restore.spec) {
+        return report_invalid_spec(ctx, restore, status, &err).await;
+    }
     let generation = restore.metadata.generation;
     let started = Utc::now();
     status = RestoreStatus {
@@ -217,6 +225,46 @@ async fn execute(
     );
     write_status(ctx, restore, &status).await?;
     publish(ctx, restore, event_type, reason, &message).await;
+    Ok(())
+}
+
+/// A spec that cannot work: Failed at once, every problem in one message and one Warning Event.
+async fn report_invalid_spec(
+    ctx: &Context,
+    restore: &Restore,
+    status: RestoreStatus,
+    err: &SpecError,
+) -> Result<(), ReconcileError> {
+    let generation = restore.metadata.generation;
+    let now = to_time(Utc::now());
+    let message = format!("Restore failed: {err}");
+    let mut status = RestoreStatus {
+        phase: Some(RestorePhase::Failed),
+        message: Some(message.clone()),
+        start_time: Some(now.clone()),
+        completion_time: Some(now),
+        observed_generation: generation,
+        conditions: status.conditions,
+        ..RestoreStatus::default()
+    };
+    set_condition(
+        &mut status.conditions,
+        "Running",
+        false,
+        "Finished",
+        "no restore in progress",
+        generation,
+    );
+    set_condition(
+        &mut status.conditions,
+        "Ready",
+        false,
+        INVALID_SPEC,
+        &message,
+        generation,
+    );
+    write_status(ctx, restore, &status).await?;
+    publish(ctx, restore, EventType::Warning, INVALID_SPEC, &message).await;
     Ok(())
 }
 

@@ -79,6 +79,13 @@ impl std::fmt::Display for MappingError {
 
 impl std::error::Error for MappingError {}
 
+impl MappingError {
+    /// The namespace naming rule, when some problem is an invalid name (to state it once).
+    pub fn name_rule(&self) -> Option<&'static str> {
+        self.bad_names.then_some(NAME_RULE)
+    }
+}
+
 const NAME_RULE: &str = "a namespace name is at most 63 characters of a-z, 0-9 and '-', \
                          starting and ending with a letter or digit";
 

@@ -25,4 +25,5 @@ mod object;
 pub mod order;
 pub mod owners;
 pub mod select;
+pub mod spec;
 pub mod status;

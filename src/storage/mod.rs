@@ -105,11 +105,7 @@ impl Storage {
         credentials: Option<Credentials>,
     ) -> Result<Storage, StorageError> {
         let bucket = location.bucket.trim();
-        if bucket.is_empty() {
-            return Err(StorageError::InvalidLocation {
-                reason: "bucket is empty".to_string(),
-            });
-        }
+        check_bucket(location.provider, bucket)?;
         let prefix = paths::prefix_segments(location.prefix.as_deref())?;
         match location.provider {
             StorageProvider::Filesystem => Self::filesystem(bucket, prefix),
@@ -125,16 +121,6 @@ impl Storage {
         prefix: Vec<String>,
         credentials: Option<Credentials>,
     ) -> Result<Storage, StorageError> {
-        if let Some(bad) = bucket
-            .chars()
-            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%'))
-        {
-            return Err(StorageError::InvalidLocation {
-                reason: format!(
-                    "bucket name {bucket:?} contains {bad:?}; S3 bucket names use lowercase letters, digits, '.' and '-' (key prefixes go in `prefix`)"
-                ),
-            });
-        }
         let mut builder = match credentials {
             Some(creds) => {
                 for (what, value) in [
@@ -171,24 +157,14 @@ impl Storage {
         let region = non_empty(location.region.as_deref())
             .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Region))
             .unwrap_or_else(|| DEFAULT_REGION.to_string());
-        if let Some(bad) = region
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-        {
-            return Err(StorageError::InvalidLocation {
-                reason: format!("region {region:?} contains {bad:?}"),
-            });
-        }
+        check_region(&region)?;
         let env_endpoint = builder
             .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
             .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
         let endpoint = match (non_empty(location.endpoint.as_deref()), env_endpoint) {
             (Some(raw), _) => Some(endpoint::parse_endpoint(&raw)?),
             (None, _) if location.provider == StorageProvider::Minio => {
-                return Err(StorageError::InvalidLocation {
-                    reason: "provider minio needs an endpoint, e.g. http://minio.minio.svc:9000"
-                        .to_string(),
-                });
+                return Err(minio_needs_endpoint());
             }
             (None, Some(raw)) => Some(endpoint::parse_endpoint(&raw)?),
             (None, None) => None,
@@ -566,6 +542,76 @@ fn retry_config() -> RetryConfig {
     }
 }
 
+/// Everything wrong with `location` that shows without a request, a Secret or the environment:
+/// the checks of [`Storage::new`] and of credential resolution, all of them (the first stops
+/// `Storage::new`). Nothing is created, not even a `filesystem` directory.
+pub fn location_problems(location: &StorageLocation) -> Vec<StorageError> {
+    let mut problems = Vec::new();
+    let mut check = |result: Result<(), StorageError>| {
+        if let Err(err) = result {
+            problems.push(err);
+        }
+    };
+    check(check_bucket(location.provider, location.bucket.trim()));
+    check(paths::prefix_segments(location.prefix.as_deref()).map(|_| ()));
+    if location.provider != StorageProvider::Filesystem {
+        if let Some(region) = non_empty(location.region.as_deref()) {
+            check(check_region(&region));
+        }
+        match non_empty(location.endpoint.as_deref()) {
+            Some(raw) => check(endpoint::parse_endpoint(&raw).map(|_| ())),
+            None if location.provider == StorageProvider::Minio => {
+                check(Err(minio_needs_endpoint()))
+            }
+            None => {}
+        }
+    }
+    check(credentials::plan(location).map(|_| ()));
+    problems
+}
+
+/// A bucket name (for `filesystem`: a directory) that cannot work.
+fn check_bucket(provider: StorageProvider, bucket: &str) -> Result<(), StorageError> {
+    if bucket.is_empty() {
+        return Err(StorageError::InvalidLocation {
+            reason: "bucket is empty".to_string(),
+        });
+    }
+    if provider == StorageProvider::Filesystem {
+        return Ok(());
+    }
+    match bucket
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%'))
+    {
+        Some(bad) => Err(StorageError::InvalidLocation {
+            reason: format!(
+                "bucket name {bucket:?} contains {bad:?}; S3 bucket names use lowercase letters, digits, '.' and '-' (key prefixes go in `prefix`)"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A region that cannot be signed for.
+fn check_region(region: &str) -> Result<(), StorageError> {
+    match region
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        Some(bad) => Err(StorageError::InvalidLocation {
+            reason: format!("region {region:?} contains {bad:?}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn minio_needs_endpoint() -> StorageError {
+    StorageError::InvalidLocation {
+        reason: "provider minio needs an endpoint, e.g. http://minio.minio.svc:9000".to_string(),
+    }
+}
+
 fn non_empty(value: Option<&str>) -> Option<String> {
     value
         .map(str::trim)
@@ -759,6 +805,52 @@ mod tests {
                 .to_string()
                 .contains("prefix")
         );
+    }
+
+    #[test]
+    fn location_problems_are_all_listed_without_any_request() {
+        let good = StorageLocation {
+            access_key: Some("ak".into()),
+            secret_key: Some("sk".into()),
+            ..s3_location(Some("http://127.0.0.1:1"))
+        };
+        assert!(location_problems(&good).is_empty());
+        let bad = StorageLocation {
+            bucket: "a b".into(),
+            prefix: Some("x/../y".into()),
+            region: Some("eu west".into()),
+            endpoint: Some("ftp://host".into()),
+            access_key: Some("ak".into()),
+            secret_key: None,
+            ..s3_location(None)
+        };
+        let problems: Vec<String> = location_problems(&bad)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        for part in ["bucket name", "prefix", "region", "ftp", "secretKey is not"] {
+            assert!(
+                problems.iter().any(|p| p.contains(part)),
+                "{part}: {problems:?}"
+            );
+        }
+        let no_endpoint = StorageLocation {
+            bucket: String::new(),
+            ..s3_location(None)
+        };
+        let problems = location_problems(&no_endpoint);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        // A filesystem directory is not created by the check.
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not-created");
+        let fs = StorageLocation {
+            provider: StorageProvider::Filesystem,
+            bucket: missing.display().to_string(),
+            ..StorageLocation::default()
+        };
+        assert!(location_problems(&fs).is_empty());
+        assert!(!missing.exists());
     }
 
     #[test]
