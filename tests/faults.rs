@@ -537,6 +537,7 @@ impl Suite {
             "spec": {
                 "source": {"backupName": backup_name},
                 "target": {"namespaceMapping": {(self.source.name.clone()): target}},
+                "options": {"createNamespaces": true},
             }
         }))
         .unwrap();

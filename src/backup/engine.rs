@@ -158,6 +158,8 @@ enum ListScope {
     /// One cluster-wide list, keeping objects of these namespaces (fewer requests than one
     /// list per namespace when backing up "everything").
     AllNamespaces(BTreeSet<String>),
+    /// The Namespace objects of these namespaces.
+    NamespaceObjects(BTreeSet<String>),
 }
 
 /// One object ready to upload.
@@ -241,7 +243,14 @@ pub async fn run_backup(
         }
     }
     for resource in &types.cluster {
-        jobs.push(ListJob::new(resource, ListScope::Cluster));
+        // Namespace objects (their labels carry e.g. Pod Security levels) are stored for the
+        // namespaces this backup covers, not for every namespace of the cluster.
+        let scope = if is_namespace_type(resource) {
+            ListScope::NamespaceObjects(resolved.to_back_up.iter().cloned().collect())
+        } else {
+            ListScope::Cluster
+        };
+        jobs.push(ListJob::new(resource, scope));
     }
 
     faults::crash_point("before-upload");
@@ -428,7 +437,9 @@ async fn list_job(
 ) -> Result<(), ListOutcome> {
     let api: Api<DynamicObject> = match &job.scope {
         ListScope::Namespace(ns) => Api::namespaced_with(client.clone(), ns, &job.api),
-        ListScope::Cluster | ListScope::AllNamespaces(_) => Api::all_with(client.clone(), &job.api),
+        ListScope::Cluster | ListScope::AllNamespaces(_) | ListScope::NamespaceObjects(_) => {
+            Api::all_with(client.clone(), &job.api)
+        }
     };
     let mut params = ListParams::default().limit(LIST_PAGE_SIZE);
     if let Some(labels) = labels {
@@ -502,7 +513,12 @@ async fn list_job(
             if namespace.is_none() && !types.wants_cluster_object(&job.resource, &name) {
                 continue;
             }
-            if plan::skip_object(&job.resource, &object.data).is_some() {
+            if let ListScope::NamespaceObjects(wanted) = &job.scope
+                && !wanted.contains(&name)
+            {
+                continue;
+            }
+            if plan::skip_object(&job.resource, &name, &object.data).is_some() {
                 continue;
             }
             // List items arrive without apiVersion/kind; a stored object must be complete.
@@ -552,7 +568,9 @@ async fn list_job(
 fn list_what(job: &ListJob) -> String {
     match &job.scope {
         ListScope::Namespace(ns) => format!("{} in namespace {ns}", job.type_dir),
-        ListScope::Cluster | ListScope::AllNamespaces(_) => job.type_dir.to_string(),
+        ListScope::Cluster | ListScope::AllNamespaces(_) | ListScope::NamespaceObjects(_) => {
+            job.type_dir.to_string()
+        }
     }
 }
 
@@ -579,6 +597,10 @@ async fn list_namespace_names(client: &Client) -> Result<Vec<String>, BackupErro
             None => return Ok(names),
         }
     }
+}
+
+fn is_namespace_type(resource: &DiscoveredResource) -> bool {
+    resource.group.is_empty() && resource.plural == "namespaces"
 }
 
 fn is_crd(resource: &DiscoveredResource) -> bool {

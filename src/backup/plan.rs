@@ -641,21 +641,21 @@ const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
 /// * the core ConfigMap `kube-root-ca.crt`: kube-controller-manager publishes it in every
 ///   namespace with the cluster's own CA (a restore skips it too; a copy would hand pods the
 ///   source cluster's CA), so storing it only costs one object per namespace.
-pub fn skip_object(resource: &DiscoveredResource, obj: &serde_json::Value) -> Option<&'static str> {
+///
+/// `data` is the object without `metadata` (a `DynamicObject`'s `data`).
+pub fn skip_object(
+    resource: &DiscoveredResource,
+    name: &str,
+    data: &serde_json::Value,
+) -> Option<&'static str> {
     let core = resource.group.is_empty();
     if core
         && resource.plural == "secrets"
-        && obj.get("type").and_then(serde_json::Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
+        && data.get("type").and_then(serde_json::Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
     {
         return Some("service-account token");
     }
-    if core
-        && resource.plural == "configmaps"
-        && obj
-            .pointer("/metadata/name")
-            .and_then(serde_json::Value::as_str)
-            == Some(ROOT_CA_CONFIGMAP)
-    {
+    if core && resource.plural == "configmaps" && name == ROOT_CA_CONFIGMAP {
         return Some("published by the control plane");
     }
     None
@@ -1353,36 +1353,37 @@ pub(crate) mod tests {
     fn service_account_tokens_are_skipped_by_type_only() {
         let d = discovery();
         let secrets = resolve_resource_type("secrets", &d).unwrap();
-        let sa = json!({"kind": "Secret", "metadata": {"name": "default-token-abcde"},
-                        "type": "kubernetes.io/service-account-token"});
-        assert_eq!(skip_object(secrets, &sa), Some("service-account token"));
+        let sa = json!({"kind": "Secret", "type": "kubernetes.io/service-account-token"});
+        assert_eq!(
+            skip_object(secrets, "default-token-abcde", &sa),
+            Some("service-account token")
+        );
 
         // The design document skipped these by name; they are user data.
         for name in ["api-token-x", "default-token-lookalike", "my-token-store"] {
-            let user = json!({"kind": "Secret", "metadata": {"name": name}, "type": "Opaque"});
-            assert_eq!(skip_object(secrets, &user), None, "{name}");
+            let user = json!({"kind": "Secret", "type": "Opaque"});
+            assert_eq!(skip_object(secrets, name, &user), None, "{name}");
         }
-        let untyped = json!({"kind": "Secret", "metadata": {"name": "token-1"}});
-        assert_eq!(skip_object(secrets, &untyped), None);
+        let untyped = json!({"kind": "Secret"});
+        assert_eq!(skip_object(secrets, "token-1", &untyped), None);
 
         // Other resources are never skipped, whatever their `type` field says.
         let cms = resolve_resource_type("configmaps", &d).unwrap();
         let cm = json!({"type": "kubernetes.io/service-account-token"});
-        assert_eq!(skip_object(cms, &cm), None);
+        assert_eq!(skip_object(cms, "cm", &cm), None);
     }
 
     #[test]
     fn the_published_root_ca_is_skipped_only_as_a_core_configmap() {
         let d = discovery();
         let cms = resolve_resource_type("configmaps", &d).unwrap();
-        let root_ca = json!({"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}});
+        let data = json!({"kind": "ConfigMap", "data": {"ca.crt": "x"}});
         assert_eq!(
-            skip_object(cms, &root_ca),
+            skip_object(cms, "kube-root-ca.crt", &data),
             Some("published by the control plane")
         );
-        let user = json!({"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt.bak"}});
-        assert_eq!(skip_object(cms, &user), None);
+        assert_eq!(skip_object(cms, "kube-root-ca.crt.bak", &data), None);
         let secrets = resolve_resource_type("secrets", &d).unwrap();
-        assert_eq!(skip_object(secrets, &root_ca), None);
+        assert_eq!(skip_object(secrets, "kube-root-ca.crt", &data), None);
     }
 }

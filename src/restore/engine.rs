@@ -503,6 +503,7 @@ impl Run<'_> {
             self.owners().finish(OwnerKey::of_item(item), uid);
             state.processed += 1;
             progress.send_modify(|p| p.processed = state.processed);
+            crate::faults::crash_at_count("restore", state.processed);
             if state.stopped.is_some() {
                 break;
             }

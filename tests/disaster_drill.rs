@@ -1,0 +1,342 @@
+//! The disaster drill users actually run, on a test ground with kube-controller-manager
+//! (namespace deletion, garbage collection, Deployment and ReplicaSet controllers, the
+//! ServiceAccount controllers): back up a namespace with a Deployment (and the ReplicaSet and
+//! Pod its controllers made), ConfigMaps, Secrets, a ServiceAccount, RBAC and owned objects;
+//! delete the namespace and wait until it is gone; restore; compare. Then check that the
+//! restored ReplicaSet belongs to the restored Deployment (no second ReplicaSet fighting it)
+//! and that ownership works: deleting the restored owner garbage-collects its dependents.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cluster_backup::api::{Backup, Restore, RestorePhase, RunResult};
+use cluster_backup::controller::crds::install_crds;
+use common::{
+    TestEnv, TestNamespace, create_json, short_unique_name, start_operator, start_restore_operator,
+    wait_for_backup, wait_for_restore,
+};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn populate(client: &Client, ns: &str) -> String {
+    create_json(client, json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": ns, "labels": {"app": "web"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"serviceAccountName": "web",
+                                       "containers": [{"name": "web", "image": "nginx:1.27",
+                                                       "envFrom": [{"configMapRef": {"name": "web-config"}}]}]}}}
+    })).await;
+    create_json(
+        client,
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "web", "namespace": ns}}),
+    )
+    .await;
+    create_json(
+        client,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "web-config", "namespace": ns},
+        "data": {"MODE": "production", "WORKERS": "4"}}),
+    )
+    .await;
+    create_json(
+        client,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "web-secret", "namespace": ns}, "type": "Opaque",
+        "stringData": {"password": "s3cr3t"}}),
+    )
+    .await;
+    create_json(
+        client,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "web-reader", "namespace": ns},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}),
+    )
+    .await;
+    create_json(
+        client,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "web-reader", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "web-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": ns}]}),
+    )
+    .await;
+    // Objects owned by the Deployment and by a ConfigMap (not controllers' children: only the
+    // ownerReference ties them to their owner).
+    let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get("web")
+        .await
+        .unwrap();
+    let config = Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .get("web-config")
+        .await
+        .unwrap();
+    create_json(
+        client,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "web-owned", "namespace": ns, "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+            "uid": deployment.uid().unwrap()}]},
+        "data": {"owned-by": "deployment"}}),
+    )
+    .await;
+    create_json(
+        client,
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "web-config-derived", "namespace": ns, "ownerReferences": [{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "web-config",
+            "uid": config.uid().unwrap()}]},
+        "type": "Opaque", "stringData": {"derived": "yes"}}),
+    )
+    .await;
+    deployment.uid().unwrap()
+}
+
+/// The ReplicaSets of the `web` Deployment.
+async fn replica_sets(client: &Client, ns: &str) -> Vec<ReplicaSet> {
+    Api::<ReplicaSet>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items
+}
+
+fn owner_uids(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Vec<String> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .map(|r| r.uid.clone())
+        .collect()
+}
+
+/// What the drill compares: user-visible content, without server-populated fields.
+async fn snapshot(client: &Client, ns: &str) -> Value {
+    let cm = |name: &'static str| {
+        let api = Api::<ConfigMap>::namespaced(client.clone(), ns);
+        async move { json!(api.get(name).await.unwrap().data) }
+    };
+    let secret = |name: &'static str| {
+        let api = Api::<Secret>::namespaced(client.clone(), ns);
+        async move { json!(api.get(name).await.unwrap().data) }
+    };
+    let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get("web")
+        .await
+        .unwrap();
+    let role = Api::<Role>::namespaced(client.clone(), ns)
+        .get("web-reader")
+        .await
+        .unwrap();
+    let binding = Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .get("web-reader")
+        .await
+        .unwrap();
+    let sa = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .get("web")
+        .await
+        .unwrap();
+    json!({
+        "configmaps": {"web-config": cm("web-config").await, "web-owned": cm("web-owned").await},
+        "secrets": {"web-secret": secret("web-secret").await,
+                    "web-config-derived": secret("web-config-derived").await},
+        "deployment": {"replicas": deployment.spec.as_ref().unwrap().replicas,
+                       "template": deployment.spec.as_ref().unwrap().template},
+        "role": role.rules,
+        "rolebinding": {"roleRef": binding.role_ref, "subjects": binding.subjects},
+        "serviceaccount": sa.metadata.name,
+    })
+}
+
+#[tokio::test]
+async fn delete_the_namespace_restore_it_and_compare() {
+    let env = TestEnv::load();
+    let client = env.client().await;
+    install_crds(&client, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let control = TestNamespace::new(&client, "drill").await;
+    let app = short_unique_name("drill");
+    common::create_namespace(&client, &app).await;
+    let _cleanup = TestNamespace::adopt(&client, &app);
+    let bucket = short_unique_name("drill");
+    let _operator = start_operator(&client, &control.name);
+    let _restorer = start_restore_operator(&client, &control.name);
+
+    let old_deployment_uid = populate(&client, &app).await;
+    // The Deployment controller makes a ReplicaSet, which makes a Pod (never scheduled).
+    let old_rs = eventually("the Deployment's ReplicaSet", || async {
+        replica_sets(&client, &app).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        owner_uids(&old_rs.metadata),
+        std::slice::from_ref(&old_deployment_uid)
+    );
+    let before = snapshot(&client, &app).await;
+
+    // Back up the namespace: its Namespace object, the workload with what its controllers made,
+    // configuration, identity and RBAC.
+    let backups: Api<Backup> = Api::namespaced(client.clone(), &control.name);
+    let backup: Backup = serde_json::from_value(json!({
+        "apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
+        "metadata": {"name": "drill", "namespace": control.name},
+        "spec": {"source": {"namespaces": [app],
+                            "resourceTypes": ["namespaces", "deployments", "replicasets", "pods",
+                                              "configmaps", "secrets", "serviceaccounts",
+                                              "roles", "rolebindings"]},
+                 "storageLocation": env.storage_location(&bucket)}
+    }))
+    .unwrap();
+    backups
+        .create(&PostParams::default(), &backup)
+        .await
+        .unwrap();
+    let done = wait_for_backup(&backups, "drill", TIMEOUT, |s| s.last_run.is_some()).await;
+    let run = done.status.unwrap().last_run.unwrap();
+    assert_eq!(run.result, Some(RunResult::Completed), "{run:?}");
+
+    // Disaster: the namespace is deleted, and really gone.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .delete(&app, &DeleteParams::default())
+        .await
+        .unwrap();
+    let deleted_at = Instant::now();
+    eventually("the namespace to be gone", || async {
+        namespaces
+            .get_opt(&app)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    println!(
+        "namespace {app} deleted in {:.1} s",
+        deleted_at.elapsed().as_secs_f64()
+    );
+
+    // Restore.
+    let restores: Api<Restore> = Api::namespaced(client.clone(), &control.name);
+    let restore: Restore = serde_json::from_value(json!({
+        "apiVersion": "backup.cnd.dk/v1", "kind": "Restore",
+        "metadata": {"name": "drill", "namespace": control.name},
+        "spec": {"source": {"backupName": "drill"}}
+    }))
+    .unwrap();
+    restores
+        .create(&PostParams::default(), &restore)
+        .await
+        .unwrap();
+    let restored = wait_for_restore(&restores, "drill", TIMEOUT).await;
+    let status = restored.status.unwrap();
+    assert_eq!(
+        status.phase,
+        Some(RestorePhase::Completed),
+        "{}",
+        serde_json::to_string_pretty(&status).unwrap()
+    );
+    println!("restore: {:?}", status.message);
+
+    // Compare what users see.
+    let after = snapshot(&client, &app).await;
+    assert_eq!(before, after);
+
+    // The restored ReplicaSet belongs to the restored Deployment, and the Deployment controller
+    // adopts it instead of making a second one (it would if the template hash differed).
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &app)
+        .get("web")
+        .await
+        .unwrap();
+    let new_uid = deployment.uid().unwrap();
+    assert_ne!(new_uid, old_deployment_uid);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let sets = replica_sets(&client, &app).await;
+    assert_eq!(
+        sets.iter().map(|rs| rs.name_any()).collect::<Vec<_>>(),
+        [old_rs.name_any()],
+        "the Deployment should keep exactly its restored ReplicaSet"
+    );
+    assert_eq!(
+        owner_uids(&sets[0].metadata),
+        std::slice::from_ref(&new_uid)
+    );
+    let owned = Api::<ConfigMap>::namespaced(client.clone(), &app)
+        .get("web-owned")
+        .await
+        .unwrap();
+    assert_eq!(owner_uids(&owned.metadata), [new_uid]);
+    let config = Api::<ConfigMap>::namespaced(client.clone(), &app)
+        .get("web-config")
+        .await
+        .unwrap();
+    let derived = Api::<Secret>::namespaced(client.clone(), &app)
+        .get("web-config-derived")
+        .await
+        .unwrap();
+    assert_eq!(owner_uids(&derived.metadata), [config.uid().unwrap()]);
+
+    // Ownership works after the restore: the garbage collector removes the dependents of a
+    // deleted owner (it would remove them at once if they pointed at the old uids).
+    Api::<Deployment>::namespaced(client.clone(), &app)
+        .delete(
+            "web",
+            &DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                ..DeleteParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), &app)
+        .delete("web-config", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the garbage collector to remove the dependents", || async {
+        let sets = replica_sets(&client, &app).await;
+        let owned = Api::<ConfigMap>::namespaced(client.clone(), &app)
+            .get_opt("web-owned")
+            .await
+            .unwrap();
+        let derived = Api::<Secret>::namespaced(client.clone(), &app)
+            .get_opt("web-config-derived")
+            .await
+            .unwrap();
+        (sets.is_empty() && owned.is_none() && derived.is_none()).then_some(())
+    })
+    .await;
+    // Unowned objects stay.
+    assert!(
+        Api::<Secret>::namespaced(client.clone(), &app)
+            .get_opt("web-secret")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
