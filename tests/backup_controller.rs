@@ -1372,6 +1372,50 @@ async fn invalid_label_selector_is_reported() {
     scene.good_backup_still_completes("good").await;
 }
 
+/// Several spec problems at once, with storage that cannot be reached and credentials that do
+/// not exist: every spec problem is reported together, before storage or credentials are
+/// touched (so neither the missing Secret nor the dead endpoint is what the user reads).
+#[tokio::test]
+async fn every_spec_problem_is_reported_together_before_storage() {
+    let scene = Scene::new("bk-bad-all").await;
+    let source = scene.source("s").await;
+    let mut doc = scene.one_shot("bad-all", &source.name);
+    doc["spec"]["source"]["resourceTypes"] = json!(["deploymnts"]);
+    doc["spec"]["source"]["labelSelector"] = json!({
+        "matchExpressions": [{ "key": "app", "operator": "Equals", "values": ["web"] }]
+    });
+    doc["spec"]["retention"] = json!({ "ttl": "soon" });
+    doc["spec"]["storageLocation"] = json!({
+        "provider": "minio", "bucket": "b", "endpoint": "http://127.0.0.1:1",
+        "prefix": "team/../other", "credentialsSecret": "no-such-secret",
+    });
+    let backup = expect_failed_run(
+        &scene,
+        &doc,
+        &[
+            "\"deploymnts\"",
+            "invalid labelSelector",
+            "invalid retention.ttl \"soon\"",
+            "storageLocation: ",
+            "\"team/../other\"",
+        ],
+    )
+    .await;
+    let msg = message(&backup);
+    assert!(!msg.contains("no-such-secret"), "{msg}");
+    assert!(!msg.contains("127.0.0.1:1"), "{msg}");
+    let ready = backup
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .cloned()
+        .unwrap();
+    assert_eq!(ready.reason, "InvalidSpec");
+}
+
 #[tokio::test]
 async fn unknown_resource_type_is_named_with_a_suggestion() {
     let scene = Scene::new("bk-bad-type").await;

@@ -101,15 +101,19 @@ pub enum BackupError {
     Storage(Box<StorageError>),
     #[error("cannot serialize the manifest: {source}")]
     Manifest { source: ManifestError },
+    /// Several problems of the spec at once ([`check_spec`]).
+    #[error("{}", problems.join("; "))]
+    InvalidSpec { problems: Vec<String> },
 }
 
 impl BackupError {
     /// Short CamelCase reason for conditions and Events.
     pub fn reason(&self) -> &'static str {
         match self {
-            BackupError::Plan(_) | BackupError::Selector(_) | BackupError::Retention(_) => {
-                "InvalidSpec"
-            }
+            BackupError::Plan(_)
+            | BackupError::Selector(_)
+            | BackupError::Retention(_)
+            | BackupError::InvalidSpec { .. } => "InvalidSpec",
             BackupError::Discovery(_)
             | BackupError::ListNamespaces { .. }
             | BackupError::ListUnavailable { .. }
@@ -123,7 +127,10 @@ impl BackupError {
     pub fn is_invalid_spec(&self) -> bool {
         matches!(
             self,
-            BackupError::Plan(_) | BackupError::Selector(_) | BackupError::Retention(_)
+            BackupError::Plan(_)
+                | BackupError::Selector(_)
+                | BackupError::Retention(_)
+                | BackupError::InvalidSpec { .. }
         )
     }
 }
@@ -169,43 +176,71 @@ struct Upload {
     entry: ManifestEntry,
 }
 
-/// Checks the spec against the cluster without writing anything (used before a run starts so
-/// an invalid spec fails fast with a clear message).
-pub async fn validate(client: &Client, spec: &BackupSpec) -> Result<(), BackupError> {
-    validate_offline(spec)?;
-    let discovered = discover_with_retries(client).await?;
-    plan::plan_types(&spec.source, &discovered)?;
-    Ok(())
+/// Every problem of the spec, reported together before a run touches storage: what needs
+/// nothing but the spec (label selector, retention ttl, the storage location's bucket, prefix,
+/// region, endpoint and inline keys), then the resource types against the cluster's discovery.
+/// Returns the discovery it made, for the run. Discovery failing for a passing reason is an
+/// error of its own (not a spec problem), unless the spec already has problems to report.
+pub async fn check_spec(
+    client: &Client,
+    spec: &BackupSpec,
+) -> Result<Vec<DiscoveredResource>, BackupError> {
+    let mut problems = offline_problems(spec);
+    match discover_with_retries(client).await {
+        Ok(discovered) => {
+            if let Err(err) = plan::plan_types(&spec.source, &discovered) {
+                problems.push(err.to_string());
+            }
+            if problems.is_empty() {
+                return Ok(discovered);
+            }
+        }
+        Err(err) if problems.is_empty() => return Err(err),
+        Err(err) => {
+            tracing::debug!(error = %err, "discovery failed; reporting the spec's own problems")
+        }
+    }
+    Err(BackupError::InvalidSpec { problems })
 }
 
-/// The checks that need no cluster: label selector and retention.
-fn validate_offline(spec: &BackupSpec) -> Result<(), BackupError> {
-    if let Some(sel) = &spec.source.label_selector {
-        selector::label_selector_to_query(sel)?;
+/// The problems [`check_spec`] finds without the cluster.
+fn offline_problems(spec: &BackupSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(sel) = &spec.source.label_selector
+        && let Err(err) = selector::label_selector_to_query(sel)
+    {
+        problems.push(err.to_string());
     }
-    if let Some(ttl) = spec.retention.as_ref().and_then(|r| r.ttl.as_deref()) {
-        retention::parse_ttl(ttl)?;
+    if let Some(ttl) = spec.retention.as_ref().and_then(|r| r.ttl.as_deref())
+        && let Err(err) = retention::parse_ttl(ttl)
+    {
+        problems.push(err.to_string());
     }
-    Ok(())
+    problems.extend(
+        crate::storage::location_problems(&spec.storage_location)
+            .iter()
+            .map(|err| format!("storageLocation: {err}")),
+    );
+    problems
 }
 
 /// Runs one backup to completion. Item errors (a type that cannot be listed, a namespace that
 /// does not exist) make the result `PartiallyFailed`; a storage failure fails the whole run and
 /// leaves no manifest, so the partial data is never presented as restorable.
+/// `discovered` is what [`check_spec`] returned for this run.
 pub async fn run_backup(
     client: &Client,
     storage: &Storage,
     spec: &BackupSpec,
+    discovered: &[DiscoveredResource],
     run: &RunContext,
     progress: &watch::Sender<Progress>,
 ) -> Result<BackupOutcome, BackupError> {
-    validate_offline(spec)?;
     let label_query = match &spec.source.label_selector {
         Some(sel) => selector::label_selector_to_query(sel)?,
         None => None,
     };
-    let discovered = discover_with_retries(client).await?;
-    let types = plan::plan_types(&spec.source, &discovered)?;
+    let types = plan::plan_types(&spec.source, discovered)?;
 
     let existing = list_namespace_names(client).await?;
     let selection = plan::namespace_selection(&spec.source);

@@ -198,8 +198,8 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
                 return Ok(Action::await_change());
             }
             if status.observed_generation != generation {
-                match engine::validate(&ctx.client, &backup.spec).await {
-                    Ok(()) => {}
+                match engine::check_spec(&ctx.client, &backup.spec).await {
+                    Ok(_) => {}
                     Err(err) if err.is_invalid_spec() => {
                         let message = format!("Invalid spec: {err}");
                         report_invalid(&ctx, &backup, status, INVALID_SPEC, message).await?;
@@ -532,6 +532,8 @@ async fn run_with_progress(
     run: &RunContext,
 ) -> Result<BackupOutcome, RunError> {
     let namespace = backup.namespace().unwrap_or_default();
+    // Every spec problem, together, before storage or credentials are touched.
+    let discovered = engine::check_spec(&ctx.client, &backup.spec).await?;
     let resolved =
         storage::resolve_credentials(&ctx.client, &namespace, &backup.spec.storage_location)
             .await?;
@@ -548,7 +550,14 @@ async fn run_with_progress(
     }
     let storage = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
-    let engine = engine::run_backup(&ctx.client, &storage, &backup.spec, run, &progress_tx);
+    let engine = engine::run_backup(
+        &ctx.client,
+        &storage,
+        &backup.spec,
+        &discovered,
+        run,
+        &progress_tx,
+    );
     tokio::pin!(engine);
     let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
     ticker.tick().await;
