@@ -11,6 +11,9 @@
 //! * stuck: a Backup or Restore that does not reach a final phase in time;
 //! * pick-up: seconds from the API server answering again to a new Backup getting a status.
 //!
+//! The API server goes away before a run, during a run, and exactly while a run lists (held
+//! there by a pause point), which must be retried into a complete backup.
+//!
 //! It needs its own control plane, `faults` (`scripts/testenv.sh up faults`; `scripts/test.sh`
 //! starts it), because it kills that API server. Sizes come from the environment:
 //! `FAULTS_OBJECTS` (default 600), `FAULTS_RANDOM_KILLS` (default 3), `FAULTS_SEED`;
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 use cluster_backup::api::{Backup, BackupPhase, Restore, RunResult};
 use cluster_backup::backup::layout;
 use cluster_backup::controller::crds::install_crds;
-use cluster_backup::faults::CRASH_ENV;
+use cluster_backup::faults::{CRASH_ENV, PAUSE_ENV};
 use cluster_backup::manifest::Manifest;
 use cluster_backup::storage::Storage;
 use common::{TestEnv, TestNamespace, repo_root, short_unique_name, wait_for_restore};
@@ -70,6 +73,16 @@ struct Operator {
 
 impl Operator {
     fn start(env: &TestEnv, namespace: &str, crash_at: Option<&str>, log: &str) -> Operator {
+        Self::start_with(env, namespace, crash_at, None, log)
+    }
+
+    fn start_with(
+        env: &TestEnv,
+        namespace: &str,
+        crash_at: Option<&str>,
+        pause_at: Option<&str>,
+        log: &str,
+    ) -> Operator {
         let log_dir = repo_root().join("target").join("faults-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
         let log_file = std::fs::OpenOptions::new()
@@ -84,11 +97,15 @@ impl Operator {
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("RUST_LOG", "info")
             .env_remove(CRASH_ENV)
+            .env_remove(PAUSE_ENV)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
         if let Some(point) = crash_at {
             command.env(CRASH_ENV, point);
+        }
+        if let Some(point) = pause_at {
+            command.env(PAUSE_ENV, point);
         }
         Operator {
             child: command.spawn().expect("start cluster-backup run"),
@@ -523,6 +540,43 @@ impl Suite {
         operator.kill();
     }
 
+    /// The API server is down exactly when a backup starts listing (the run is held at its
+    /// `before-list` pause point while the server is killed) and back 3 s later: the lists are
+    /// retried, and the run completes with every object — not PartiallyFailed, not run twice.
+    async fn api_down_while_listing(&mut self) {
+        let name = self.next_name("apilist");
+        let operator = Operator::start_with(
+            &self.env,
+            &self.control.name,
+            None,
+            Some("before-list:3"),
+            &name,
+        );
+        self.create_backup(&name).await;
+        self.wait_running(&name).await;
+        testenv(&["apiserver-stop", GROUND]);
+        self.figures.api_server_kills += 1;
+        // The run wakes up after 3 s and lists against a dead server for a while.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        testenv(&["apiserver-start", GROUND]);
+        if let Some(backup) = self.wait_final(&name).await {
+            let status = backup.status.clone().unwrap_or_default();
+            println!(
+                "API server down while listing → {:?}: {:?}",
+                status.phase, status.message
+            );
+            self.check_backup(&name, &backup, true).await;
+            if status.history.len() != 1 {
+                self.figures.duplicates += status.history.len().saturating_sub(1);
+                self.problem(format!(
+                    "{name}: {} runs for one trigger",
+                    status.history.len()
+                ));
+            }
+        }
+        operator.kill();
+    }
+
     /// A restore of the newest complete backup into a new namespace, the operator killed
     /// half-way, started again: every object ends up restored, exactly as backed up.
     async fn interrupted_restore(&mut self, backup_name: &str) {
@@ -693,6 +747,7 @@ async fn faults_never_lose_duplicate_or_stall_a_backup() {
     suite.s3_outage().await;
     suite.api_restart_before_run().await;
     suite.api_restart_during_run().await;
+    suite.api_down_while_listing().await;
 
     let figures = &suite.figures;
     println!(

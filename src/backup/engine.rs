@@ -289,6 +289,7 @@ pub async fn run_backup(
     }
 
     faults::crash_point("before-upload");
+    faults::pause_point("before-list").await;
     let (tx, mut rx) = mpsc::channel::<Upload>(UPLOAD_CONCURRENCY * 4);
     let producer = async {
         let mut errors = Vec::new();
