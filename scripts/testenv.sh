@@ -620,7 +620,10 @@ cp_start() { # NAME
   kcm_wait_ready "$name"
 }
 
-# Flags as envtest uses them; --advertise-address because this machine has a non-loopback
+# Flags as envtest uses them, except that the ServiceAccount admission plugin stays on (envtest
+# turns it off because it has no controller manager to create each namespace's `default`
+# ServiceAccount; ours does), so Pods get their ServiceAccount and token volume as in a real
+# cluster. --advertise-address because this machine has a non-loopback
 # interface the API server would otherwise pick for the "kubernetes" Service endpoint. Ports,
 # certificates and etcd are the recorded ones, so a restart (apiserver-restart) is the same
 # server to every client.
@@ -633,7 +636,7 @@ apiserver_spawn() { # NAME
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
     --cert-dir="$dir/pki" --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
     --client-ca-file="$dir/pki/ca.crt" --authorization-mode=RBAC \
-    --service-cluster-ip-range=10.0.0.0/24 --disable-admission-plugins=ServiceAccount --allow-privileged=true \
+    --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
     --service-account-issuer=https://127.0.0.1 --service-account-key-file="$dir/pki/sa.pub" \
     --service-account-signing-key-file="$dir/pki/sa.key"
 }
