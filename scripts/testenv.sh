@@ -616,8 +616,17 @@ cp_start() { # NAME
   apiserver_spawn "$name"
   write_kubeconfig "$dir" "$api_port"
   apiserver_wait_ready "$name"
-  kcm_spawn "$name"
-  kcm_wait_ready "$name"
+  kcm_start "$name"
+}
+
+kcm_start() { # NAME: spawn + wait; once more on a fresh port if it dies at start (port race)
+  kcm_spawn "$1"
+  kcm_wait_ready "$1" && return 0
+  log "[$1] kube-controller-manager died at start; trying once more on another port"
+  show_log_tail 20 "$STATE_ROOT/$1/kcm.log"
+  rm -f "$STATE_ROOT/$1/kcm.port"
+  kcm_spawn "$1"
+  kcm_wait_ready "$1" || { cp_stop "$1"; die "[$1] kube-controller-manager did not become healthy (log: $STATE_ROOT/$1/kcm.log)"; }
 }
 
 # Flags as envtest uses them, except that the ServiceAccount admission plugin stays on (envtest
@@ -625,7 +634,7 @@ cp_start() { # NAME
 # ServiceAccount; ours does), so Pods get their ServiceAccount and token volume as in a real
 # cluster. --advertise-address because this machine has a non-loopback
 # interface the API server would otherwise pick for the "kubernetes" Service endpoint. Ports,
-# certificates and etcd are the recorded ones, so a restart (apiserver-restart) is the same
+# certificates and etcd are the recorded ones, so a restart (apiserver-stop, apiserver-start) is the same
 # server to every client.
 apiserver_spawn() { # NAME
   local name=$1 dir=$STATE_ROOT/$1 api_port
@@ -676,12 +685,12 @@ kcm_spawn() { # NAME
 
 kcm_alive() { pid_alive "$STATE_ROOT/$1/kcm.pid" "$STATE_ROOT/$1/kcm-certs"; }
 
-kcm_wait_ready() { # NAME
+kcm_wait_ready() { # NAME: 0 once /healthz says ok; 1 if it died or the time is up
   local name=$1 dir=$STATE_ROOT/$1 deadline=$((SECONDS + ${TESTENV_TIMEOUT:-180}))
   until [ "$(lcurl -k "https://127.0.0.1:$(cat "$dir/kcm.port")/healthz")" = ok ]; do
     if ! kcm_alive "$name" || [ "$SECONDS" -ge "$deadline" ]; then
-      show_log_tail 40 "$dir/kcm.log"; cp_stop "$name"
-      die "[$name] kube-controller-manager did not become healthy (logs above, in $dir)"
+      stop_pidfile "$dir/kcm.pid" "$dir/kcm-certs"
+      return 1
     fi
     sleep 0.25
   done
@@ -698,7 +707,7 @@ cmd_up() {
     log "[$name] already up; reusing it"
   elif cp_healthy "$name" && [ -f "$dir/env" ]; then
     log "[$name] up without its controller manager; starting it"
-    kcm_spawn "$name"; kcm_wait_ready "$name"
+    kcm_start "$name"
   else
     if [ -d "$dir" ]; then log "[$name] stale or half-started state; cleaning up"; cp_stop "$name"; fi
     cp_start "$name"

@@ -3,7 +3,8 @@
 //! A backup must never record "the API server was restarting" as "this namespace has nothing
 //! in it": connection errors, timeouts, `429 Too Many Requests` and `5xx` answers are retried
 //! with a bounded back-off, and only lasting answers (`403 Forbidden`, `404` of a type, a
-//! response that does not decode) reach the caller as errors about the item.
+//! response that does not decode) reach the caller as errors about the item. `401` is retried
+//! too: a restarted API server refuses tokens until its authenticators are ready.
 
 use std::future::Future;
 use std::time::Duration;
@@ -15,25 +16,21 @@ pub const API_RETRY_INITIAL: Duration = Duration::from_millis(500);
 /// Longest pause between two attempts (also caps a server's `Retry-After`).
 pub const API_RETRY_MAX: Duration = Duration::from_secs(8);
 
-/// Whether `err` may go away if the same request is sent again.
+/// Whether `err` may go away if the same request is sent again. Only the kinds known to pass
+/// are retried; anything else (a request that cannot be built, an answer that does not
+/// decode, TLS or kubeconfig trouble) gives the same result every time.
 pub fn is_transient(err: &kube::Error) -> bool {
     match err {
         kube::Error::Api(status) => {
-            matches!(status.code, 408 | 429 | 500 | 502 | 503 | 504)
+            // 401: a restarted API server refuses tokens until its authenticators are ready.
+            matches!(status.code, 401 | 408 | 429 | 500 | 502 | 503 | 504)
                 // The API server answers 500 with reason Timeout/ServerTimeout when etcd is slow.
                 || matches!(status.reason.as_str(), "ServerTimeout" | "Timeout" | "TooManyRequests")
         }
-        // The request could not be built or the answer did not decode: sending it again
-        // gives the same result.
-        kube::Error::SerdeError(_)
-        | kube::Error::BuildRequest(_)
-        | kube::Error::HttpError(_)
-        | kube::Error::FromUtf8(_)
-        | kube::Error::ProxyProtocolUnsupported { .. }
-        | kube::Error::ProxyProtocolDisabled { .. } => false,
-        // Connection refused/reset, TLS handshake cut short, timeouts, a stream that ended
+        // Connection refused/reset, a TLS handshake cut short, timeouts, a stream that ended
         // early: the API server or the network between us is (re)starting.
-        _ => true,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
     }
 }
 
@@ -87,7 +84,7 @@ mod tests {
 
     #[test]
     fn passing_and_lasting_errors() {
-        for code in [429, 500, 502, 503, 504] {
+        for code in [401, 429, 500, 502, 503, 504] {
             assert!(is_transient(&api(code, "")), "{code}");
         }
         for (code, reason) in [(403, "Forbidden"), (404, "NotFound"), (422, "Invalid")] {

@@ -17,21 +17,23 @@ use tokio::sync::{mpsc, watch};
 
 use super::discovery::{DiscoveryError, discover};
 use super::layout;
-use super::plan::{self, DiscoveredResource, NamespaceSelection, PlanError, TypePlan};
-use super::retention::{self, RetentionError};
+use super::plan::{self, DiscoveredResource, NamespaceSelection, TypePlan};
+use super::retention;
 use crate::api::{BackupSpec, RunResult};
 use crate::faults;
 use crate::manifest::{
     self, BackupRef, ClusterInfo, ItemError, Manifest, ManifestEntry, ManifestError, Sha256Digest,
 };
 use crate::retry::{self, with_retries};
-use crate::selector::{self, SelectorError};
+use crate::selector;
 use crate::storage::{ErrorCategory, Storage, StorageError};
 
 /// Objects per list request (Velero uses 500 too).
 pub const LIST_PAGE_SIZE: u32 = 500;
 /// Concurrent uploads; 16–32 is the sweet spot for S3 servers on the same host.
 pub const UPLOAD_CONCURRENCY: usize = 32;
+/// Expired continue tokens one listing may go past before the run gives up on it.
+const MAX_EXPIRED_CONTINUES: u32 = 5;
 /// Item errors kept in status (the manifest keeps all of them).
 pub const STATUS_ERROR_LIMIT: usize = 10;
 
@@ -77,12 +79,6 @@ pub struct BackupOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    Selector(#[from] SelectorError),
-    #[error(transparent)]
-    Retention(#[from] RetentionError),
-    #[error(transparent)]
     Discovery(#[from] DiscoveryError),
     #[error("cannot list namespaces: {source}")]
     ListNamespaces { source: kube::Error },
@@ -110,10 +106,7 @@ impl BackupError {
     /// Short CamelCase reason for conditions and Events.
     pub fn reason(&self) -> &'static str {
         match self {
-            BackupError::Plan(_)
-            | BackupError::Selector(_)
-            | BackupError::Retention(_)
-            | BackupError::InvalidSpec { .. } => "InvalidSpec",
+            BackupError::InvalidSpec { .. } => "InvalidSpec",
             BackupError::Discovery(_)
             | BackupError::ListNamespaces { .. }
             | BackupError::ListUnavailable { .. }
@@ -125,13 +118,7 @@ impl BackupError {
 
     /// An error in the Backup spec: retrying without a spec change cannot help.
     pub fn is_invalid_spec(&self) -> bool {
-        matches!(
-            self,
-            BackupError::Plan(_)
-                | BackupError::Selector(_)
-                | BackupError::Retention(_)
-                | BackupError::InvalidSpec { .. }
-        )
+        matches!(self, BackupError::InvalidSpec { .. })
     }
 }
 
@@ -176,41 +163,27 @@ struct Upload {
     entry: ManifestEntry,
 }
 
+/// What [`check_spec`] found the spec to mean: the types to list and the label query.
+#[derive(Clone, Debug)]
+pub struct CheckedSpec {
+    pub types: TypePlan,
+    pub label_query: Option<String>,
+}
+
 /// Every problem of the spec, reported together before a run touches storage: what needs
 /// nothing but the spec (label selector, retention ttl, the storage location's bucket, prefix,
 /// region, endpoint and inline keys), then the resource types against the cluster's discovery.
-/// Returns the discovery it made, for the run. Discovery failing for a passing reason is an
-/// error of its own (not a spec problem), unless the spec already has problems to report.
-pub async fn check_spec(
-    client: &Client,
-    spec: &BackupSpec,
-) -> Result<Vec<DiscoveredResource>, BackupError> {
-    let mut problems = offline_problems(spec);
-    match discover_with_retries(client).await {
-        Ok(discovered) => {
-            if let Err(err) = plan::plan_types(&spec.source, &discovered) {
-                problems.push(err.to_string());
-            }
-            if problems.is_empty() {
-                return Ok(discovered);
-            }
-        }
-        Err(err) if problems.is_empty() => return Err(err),
-        Err(err) => {
-            tracing::debug!(error = %err, "discovery failed; reporting the spec's own problems")
-        }
-    }
-    Err(BackupError::InvalidSpec { problems })
-}
-
-/// The problems [`check_spec`] finds without the cluster.
-fn offline_problems(spec: &BackupSpec) -> Vec<String> {
+/// Discovery failing for a passing reason is an error of its own (not a spec problem), unless
+/// the spec already has problems to report.
+pub async fn check_spec(client: &Client, spec: &BackupSpec) -> Result<CheckedSpec, BackupError> {
     let mut problems = Vec::new();
-    if let Some(sel) = &spec.source.label_selector
-        && let Err(err) = selector::label_selector_to_query(sel)
-    {
-        problems.push(err.to_string());
-    }
+    let label_query = match &spec.source.label_selector {
+        Some(sel) => selector::label_selector_to_query(sel).unwrap_or_else(|err| {
+            problems.push(err.to_string());
+            None
+        }),
+        None => None,
+    };
     if let Some(ttl) = spec.retention.as_ref().and_then(|r| r.ttl.as_deref())
         && let Err(err) = retention::parse_ttl(ttl)
     {
@@ -221,26 +194,35 @@ fn offline_problems(spec: &BackupSpec) -> Vec<String> {
             .iter()
             .map(|err| format!("storageLocation: {err}")),
     );
-    problems
+    let types = match discover_with_retries(client).await {
+        Ok(discovered) => plan::plan_types(&spec.source, &discovered)
+            .map_err(|err| problems.push(err.to_string()))
+            .ok(),
+        Err(err) if problems.is_empty() => return Err(err),
+        Err(err) => {
+            tracing::debug!(error = %err, "discovery failed; reporting the spec's own problems");
+            None
+        }
+    };
+    match types {
+        Some(types) if problems.is_empty() => Ok(CheckedSpec { types, label_query }),
+        _ => Err(BackupError::InvalidSpec { problems }),
+    }
 }
 
 /// Runs one backup to completion. Item errors (a type that cannot be listed, a namespace that
 /// does not exist) make the result `PartiallyFailed`; a storage failure fails the whole run and
 /// leaves no manifest, so the partial data is never presented as restorable.
-/// `discovered` is what [`check_spec`] returned for this run.
+/// `checked` is what [`check_spec`] returned for this spec.
 pub async fn run_backup(
     client: &Client,
     storage: &Storage,
     spec: &BackupSpec,
-    discovered: &[DiscoveredResource],
+    checked: &CheckedSpec,
     run: &RunContext,
     progress: &watch::Sender<Progress>,
 ) -> Result<BackupOutcome, BackupError> {
-    let label_query = match &spec.source.label_selector {
-        Some(sel) => selector::label_selector_to_query(sel)?,
-        None => None,
-    };
-    let types = plan::plan_types(&spec.source, discovered)?;
+    let CheckedSpec { types, label_query } = checked;
 
     let existing = list_namespace_names(client).await?;
     let selection = plan::namespace_selection(&spec.source);
@@ -301,7 +283,7 @@ pub async fn run_backup(
             } else {
                 label_query.as_deref()
             };
-            match list_job(client, job, labels, &types, &run_path, &tx).await {
+            match list_job(client, job, labels, types, &run_path, &tx).await {
                 Ok(()) => {}
                 Err(ListOutcome::Receiver) => break,
                 Err(ListOutcome::Api(err)) => errors.push(err),
@@ -485,6 +467,7 @@ async fn list_job(
         ListScope::Namespace(ns) => Some(ns.clone()),
         _ => None,
     };
+    let mut expired = 0;
     loop {
         let page = match with_retries("list", || api.list(&params)).await {
             Ok(page) => page,
@@ -494,11 +477,12 @@ async fn list_job(
             Err(kube::Error::Api(status))
                 if status.code == 410 && params.continue_token.is_some() =>
             {
+                expired += 1;
                 match status
                     .metadata
                     .as_ref()
                     .and_then(|m| m.continue_.clone())
-                    .filter(|t| !t.is_empty())
+                    .filter(|t| !t.is_empty() && expired <= MAX_EXPIRED_CONTINUES)
                 {
                     Some(token) => {
                         tracing::info!(resource = %job.type_dir, "list continue token expired; continuing from a newer snapshot");
@@ -508,9 +492,9 @@ async fn list_job(
                     None => {
                         return Err(ListOutcome::Unavailable(BackupError::ListUnavailable {
                             what: list_what(job),
-                            attempts: 1,
+                            attempts: expired,
                             message: format!(
-                                "the list expired mid-way and the API server gave no token to go on: {}",
+                                "the list expired mid-way {expired} times (or the API server gave no token to go on): {}",
                                 kube_error_message(&kube::Error::Api(status))
                             ),
                         }));

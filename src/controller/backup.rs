@@ -142,6 +142,11 @@ pub enum ReconcileError {
         name: String,
         source: engine::BackupError,
     },
+    #[error("cannot reach the storage of {name}: {source}")]
+    Storage {
+        name: String,
+        source: storage::StorageError,
+    },
 }
 
 /// Reason of the `Ready` condition when the spec is invalid for the current generation.
@@ -307,12 +312,20 @@ async fn execute(
         // said so: that run is complete and restorable, and running it again would run the
         // slot twice.
         let started = from_time(&interrupted.start_time);
-        if let Some(outcome) =
-            find_finished_run(backup, ctx, &run_context(started), &interrupted.backup_path).await
+        let run = run_context(started);
+        if let Some((outcome, storage)) =
+            find_finished_run(backup, ctx, &run, &interrupted.backup_path).await?
         {
-            interrupted.message =
-                Some("the operator stopped after the run wrote its manifest; adopted".to_string());
-            return finish(backup, ctx, status, interrupted, Ok(outcome), true).await;
+            return finish(
+                backup,
+                ctx,
+                status,
+                interrupted,
+                Ok(outcome),
+                Some(&storage),
+                true,
+            )
+            .await;
         }
         interrupted.result = Some(RunResult::Failed);
         interrupted.completion_time = Some(to_time(Utc::now()));
@@ -371,23 +384,24 @@ async fn execute(
     )
     .await;
 
-    let result = run_with_progress(backup, ctx, &mut status, &run).await;
+    let (result, storage) = run_with_progress(backup, ctx, &mut status, &run).await;
     let record = status
         .current_run
         .take()
         .unwrap_or_else(|| new_run(&run_path, &trigger, started));
-    finish(backup, ctx, status, record, result, false).await
+    finish(backup, ctx, status, record, result, storage.as_ref(), false).await
 }
 
 /// Records how a run ended (`record` is its `currentRun` entry): history, counts, phase,
-/// conditions, retention, the final status write and the Event. `adopted`: the run finished
-/// before an operator restart and is only reported now.
+/// conditions, retention (in `storage`, the run's own), the final status write and the Event.
+/// `adopted`: the run finished before an operator restart and is only reported now.
 async fn finish(
     backup: &Backup,
     ctx: &Context,
     mut status: BackupStatus,
     mut record: BackupRun,
     result: Result<BackupOutcome, RunError>,
+    storage: Option<&Storage>,
     adopted: bool,
 ) -> Result<Action, ReconcileError> {
     let generation = backup.metadata.generation;
@@ -448,7 +462,6 @@ async fn finish(
     let result_kind = record.result.unwrap_or(RunResult::Failed);
     push_history(&mut status, record);
     status.message = Some(message.clone());
-    status.observed_generation = generation;
     status.phase = Some(match (&schedule, result_kind) {
         (Some(_), _) => BackupPhase::Scheduled,
         (None, RunResult::Completed) => BackupPhase::Completed,
@@ -482,8 +495,8 @@ async fn finish(
     );
     // Expire old runs before reporting the run as finished, so whoever reads the final status
     // sees the bucket as retention left it.
-    if result.is_ok() {
-        apply_retention(backup, ctx).await;
+    if let (Ok(_), Some(storage)) = (&result, storage) {
+        apply_retention(backup, ctx, storage).await;
     }
     crate::faults::crash_point("before-final-status");
     write_status(ctx, backup, &status).await?;
@@ -496,44 +509,53 @@ async fn finish(
 }
 
 /// The outcome of an interrupted run whose manifest is in storage (see
-/// [`engine::find_finished_run`]); `None` when it did not finish or storage cannot tell now
-/// (the run is then retried, which reports any lasting storage problem).
+/// [`engine::find_finished_run`]), with the storage it is in; `None` when it did not finish,
+/// or when storage cannot be used as configured (the run is then retried, which reports the
+/// lasting storage problem). Storage that is only unreachable now is an error: the run is
+/// checked again later rather than run twice.
 async fn find_finished_run(
     backup: &Backup,
     ctx: &Context,
     run: &RunContext,
     run_path: &str,
-) -> Option<BackupOutcome> {
-    let namespace = backup.namespace().unwrap_or_default();
+) -> Result<Option<(BackupOutcome, Storage)>, ReconcileError> {
     let found = async {
-        let resolved =
-            storage::resolve_credentials(&ctx.client, &namespace, &backup.spec.storage_location)
-                .await?;
-        let storage = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
-        engine::find_finished_run(&storage, run, run_path)
-            .await
-            .map_err(RunError::from)
+        let storage = open_storage(backup, ctx).await?;
+        let outcome = engine::find_finished_run(&storage, run, run_path).await?;
+        Ok::<_, storage::StorageError>(outcome.map(|outcome| (outcome, storage)))
     }
     .await;
     match found {
-        Ok(outcome) => outcome,
+        Ok(found) => Ok(found),
+        Err(source) if source.is_transient() => {
+            let note = format!(
+                "cannot tell yet whether the interrupted run {run_path} finished: {source}; checking again shortly"
+            );
+            publish(
+                ctx,
+                backup,
+                EventType::Warning,
+                "StorageUnavailable",
+                "Backup",
+                &note,
+            )
+            .await;
+            Err(ReconcileError::Storage {
+                name: backup.name_any(),
+                source,
+            })
+        }
         Err(err) => {
             tracing::warn!(%run_path, error = %err, "cannot check whether the interrupted run finished; running it again");
-            None
+            Ok(None)
         }
     }
 }
 
-/// Runs the engine while writing progress to status every few seconds.
-async fn run_with_progress(
-    backup: &Backup,
-    ctx: &Context,
-    status: &mut BackupStatus,
-    run: &RunContext,
-) -> Result<BackupOutcome, RunError> {
+/// The Backup's storage location with its credentials resolved; credential warnings go out as
+/// Events.
+async fn open_storage(backup: &Backup, ctx: &Context) -> Result<Storage, storage::StorageError> {
     let namespace = backup.namespace().unwrap_or_default();
-    // Every spec problem, together, before storage or credentials are touched.
-    let discovered = engine::check_spec(&ctx.client, &backup.spec).await?;
     let resolved =
         storage::resolve_credentials(&ctx.client, &namespace, &backup.spec.storage_location)
             .await?;
@@ -548,13 +570,44 @@ async fn run_with_progress(
         )
         .await;
     }
-    let storage = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
+    Storage::new(&backup.spec.storage_location, resolved.credentials)
+}
+
+/// Runs the engine while writing progress to status every few seconds.
+/// Returns the storage it opened, for retention.
+async fn run_with_progress(
+    backup: &Backup,
+    ctx: &Context,
+    status: &mut BackupStatus,
+    run: &RunContext,
+) -> (Result<BackupOutcome, RunError>, Option<Storage>) {
+    // Every spec problem, together, before storage or credentials are touched.
+    let checked = match engine::check_spec(&ctx.client, &backup.spec).await {
+        Ok(checked) => checked,
+        Err(err) => return (Err(err.into()), None),
+    };
+    let storage = match open_storage(backup, ctx).await {
+        Ok(storage) => storage,
+        Err(err) => return (Err(err.into()), None),
+    };
+    let result = run_engine(backup, ctx, status, run, &checked, &storage).await;
+    (result, Some(storage))
+}
+
+async fn run_engine(
+    backup: &Backup,
+    ctx: &Context,
+    status: &mut BackupStatus,
+    run: &RunContext,
+    checked: &engine::CheckedSpec,
+    storage: &Storage,
+) -> Result<BackupOutcome, RunError> {
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
     let engine = engine::run_backup(
         &ctx.client,
-        &storage,
+        storage,
         &backup.spec,
-        &discovered,
+        checked,
         run,
         &progress_tx,
     );
@@ -650,19 +703,13 @@ fn push_history(status: &mut BackupStatus, run: BackupRun) {
     status.history.truncate(HISTORY_LIMIT);
 }
 
-async fn apply_retention(backup: &Backup, ctx: &Context) {
+async fn apply_retention(backup: &Backup, ctx: &Context, storage: &Storage) {
     let Some(policy) = backup.spec.retention.as_ref() else {
         return;
     };
     let namespace = backup.namespace().unwrap_or_default();
-    let outcome = async {
-        let resolved =
-            storage::resolve_credentials(&ctx.client, &namespace, &backup.spec.storage_location)
-                .await?;
-        let storage = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
-        retention::apply(&storage, &namespace, &backup.name_any(), policy, Utc::now()).await
-    }
-    .await;
+    let outcome =
+        retention::apply(storage, &namespace, &backup.name_any(), policy, Utc::now()).await;
     match outcome {
         Ok(deleted) if !deleted.is_empty() => {
             let msg = format!(
