@@ -1,10 +1,14 @@
 //! The disaster drill users actually run, on a test ground with kube-controller-manager
 //! (namespace deletion, garbage collection, Deployment and ReplicaSet controllers, the
-//! ServiceAccount controllers): back up a namespace with a Deployment (and the ReplicaSet and
-//! Pod its controllers made), ConfigMaps, Secrets, a ServiceAccount, RBAC and owned objects;
-//! delete the namespace and wait until it is gone; restore; compare. Then check that the
-//! restored ReplicaSet belongs to the restored Deployment (no second ReplicaSet fighting it)
-//! and that ownership works: deleting the restored owner garbage-collects its dependents.
+//! ServiceAccount controllers): back up a namespace with a Deployment of two replicas (and the
+//! ReplicaSet and Pods its controllers made; no scheduler, so they stay Pending), ConfigMaps,
+//! Secrets, a ServiceAccount, RBAC and owned objects; delete the namespace and wait until it is
+//! gone; restore; compare. Then check that the controllers adopted what was restored instead of
+//! making their own: the only ReplicaSet is the one the restore created, owned by the restored
+//! Deployment, and the only Pods are the two restored ones, owned by it. Restoring an owner
+//! before its dependents breaks exactly this (the Deployment controller makes the ReplicaSet
+//! first, the ReplicaSet controller new Pods). Last, ownership works: deleting the restored
+//! owner garbage-collects its dependents.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,12 +18,13 @@ use std::time::{Duration, Instant};
 
 use cluster_backup::api::{Backup, Restore, RestorePhase, RunResult};
 use cluster_backup::controller::crds::install_crds;
+use cluster_backup::restore::engine::RESTORE_FIELD_MANAGER;
 use common::{
     TestEnv, TestNamespace, create_json, short_unique_name, start_operator, start_restore_operator,
     wait_for_backup, wait_for_restore,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
 use kube::{Api, Client, ResourceExt};
@@ -46,7 +51,7 @@ async fn populate(client: &Client, ns: &str) -> String {
     create_json(client, json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": ns, "labels": {"app": "web"}},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {"serviceAccountName": "web",
                                        "containers": [{"name": "web", "image": "nginx:1.27",
@@ -127,6 +132,20 @@ async fn replica_sets(client: &Client, ns: &str) -> Vec<ReplicaSet> {
         .items
 }
 
+/// The names of the `web` Deployment's Pods, sorted.
+async fn pod_names(client: &Client, ns: &str) -> Vec<String> {
+    let mut names: Vec<String> = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    names.sort();
+    names
+}
+
 fn owner_uids(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Vec<String> {
     meta.owner_references
         .iter()
@@ -189,9 +208,14 @@ async fn delete_the_namespace_restore_it_and_compare() {
     let _restorer = start_restore_operator(&client, &control.name);
 
     let old_deployment_uid = populate(&client, &app).await;
-    // The Deployment controller makes a ReplicaSet, which makes a Pod (never scheduled).
+    // The Deployment controller makes a ReplicaSet, which makes two Pods (never scheduled).
     let old_rs = eventually("the Deployment's ReplicaSet", || async {
         replica_sets(&client, &app).await.into_iter().next()
+    })
+    .await;
+    let old_pods = eventually("the ReplicaSet's two Pods", || async {
+        let names = pod_names(&client, &app).await;
+        (names.len() == 2).then_some(names)
     })
     .await;
     assert_eq!(
@@ -262,20 +286,25 @@ async fn delete_the_namespace_restore_it_and_compare() {
         "{}",
         serde_json::to_string_pretty(&status).unwrap()
     );
-    println!("restore: {:?}", status.message);
+    println!(
+        "restore: {:?}; skipped {:?}",
+        status.message, status.skipped_resources
+    );
 
     // Compare what users see.
     let after = snapshot(&client, &app).await;
     assert_eq!(before, after);
 
     // The restored ReplicaSet belongs to the restored Deployment, and the Deployment controller
-    // adopts it instead of making a second one (it would if the template hash differed).
+    // adopts it instead of making a second one (it would if the template hash differed), or
+    // the same one before the restore could (it would if the Deployment came first).
     let deployment = Api::<Deployment>::namespaced(client.clone(), &app)
         .get("web")
         .await
         .unwrap();
     let new_uid = deployment.uid().unwrap();
     assert_ne!(new_uid, old_deployment_uid);
+    // Time for the controllers to act on what was restored.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let sets = replica_sets(&client, &app).await;
     assert_eq!(
@@ -283,9 +312,69 @@ async fn delete_the_namespace_restore_it_and_compare() {
         [old_rs.name_any()],
         "the Deployment should keep exactly its restored ReplicaSet"
     );
+    let rs = &sets[0];
+    assert_eq!(owner_uids(&rs.metadata), std::slice::from_ref(&new_uid));
+    // Created by the restore, not a controller's ReplicaSet of the same name.
+    let listed_rs = status
+        .restored_resources
+        .iter()
+        .find(|r| r.kind == "ReplicaSet")
+        .unwrap_or_else(|| panic!("no ReplicaSet in {:?}", status.restored_resources));
+    assert_eq!(listed_rs.name, old_rs.name_any());
+    assert_eq!(listed_rs.action.as_deref(), Some("created"));
+    assert!(
+        !status
+            .skipped_resources
+            .iter()
+            .any(|r| r.kind == "ReplicaSet"),
+        "{:?}",
+        status.skipped_resources
+    );
+    // (A controller's copy would carry only kube-controller-manager's fields.)
+    let managers: Vec<_> = rs
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|f| f.manager.as_deref())
+        .collect();
+    assert!(managers.contains(&RESTORE_FIELD_MANAGER), "{managers:?}");
+    // Exactly the two restored Pods (the ReplicaSet adopted them; no surplus ones, none new),
+    // owned by the restored ReplicaSet.
+    assert_eq!(pod_names(&client, &app).await, old_pods);
+    let rs_uid = rs.uid().unwrap();
+    for pod in Api::<Pod>::namespaced(client.clone(), &app)
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items
+    {
+        assert_eq!(
+            owner_uids(&pod.metadata),
+            std::slice::from_ref(&rs_uid),
+            "{}",
+            pod.name_any()
+        );
+    }
     assert_eq!(
-        owner_uids(&sets[0].metadata),
-        std::slice::from_ref(&new_uid)
+        status.resource_counts.get("created/pods"),
+        Some(&2),
+        "{:?}",
+        status.resource_counts
+    );
+    // Two Pods, the ReplicaSet, web-owned and web-config-derived: each was restored before its
+    // owner and is owned by it again.
+    assert_eq!(
+        status.resource_counts.get("ownerReferencesRestored"),
+        Some(&5),
+        "{:?}",
+        status.resource_counts
+    );
+    assert_eq!(
+        status.resource_counts.get("ownerReferencesDropped"),
+        None,
+        "{:?}",
+        status.resource_counts
     );
     let owned = Api::<ConfigMap>::namespaced(client.clone(), &app)
         .get("web-owned")
@@ -328,7 +417,8 @@ async fn delete_the_namespace_restore_it_and_compare() {
             .get_opt("web-config-derived")
             .await
             .unwrap();
-        (sets.is_empty() && owned.is_none() && derived.is_none()).then_some(())
+        let pods = pod_names(&client, &app).await;
+        (sets.is_empty() && pods.is_empty() && owned.is_none() && derived.is_none()).then_some(())
     })
     .await;
     // Unowned objects stay.

@@ -1652,9 +1652,10 @@ fn owner_ref(api_version: &str, kind: &str, name: &str, uid: &str, controller: b
 
 /// Owner references survive a restore into another namespace, pointing at the owners there:
 /// a ReplicaSet at the restored Deployment, ConfigMaps at the restored ReplicaSet and at a
-/// custom resource restored after them (they wait for it), at an owner that is not in the
-/// backup but exists in the target; a reference whose owner exists nowhere is dropped and
-/// counted. A dry run of the same never fails because of owners.
+/// custom resource (all three restored after their dependents: the references are put back at
+/// the end), at an owner that is not in the backup but exists in the target; a reference whose
+/// owner exists nowhere is dropped and counted. A dry run of the same never fails because of
+/// owners.
 #[tokio::test]
 async fn owner_references_point_at_the_restored_owners() {
     let scene = Scene::default("owners").await;
@@ -1798,6 +1799,13 @@ async fn owner_references_point_at_the_restored_owners() {
     );
     let message = status.message.clone().unwrap_or_default();
     assert!(message.contains("2 owner references dropped"), "{message}");
+    // by-rs, by-gizmo, by-both (its ReplicaSet) and the ReplicaSet (its Deployment).
+    assert_eq!(
+        count(&status, "ownerReferencesRestored"),
+        4,
+        "{:?}",
+        status.resource_counts
+    );
 
     let new_deploy_uid = uid_of(client, DEPLOY, to).await;
     let new_rs_uid = uid_of(client, RS, to).await;
@@ -1847,6 +1855,110 @@ async fn owner_references_point_at_the_restored_owners() {
             "ConfigMap {to}/{name} was garbage-collected"
         );
     }
+}
+
+/// A Namespace owned by an object restored after it (Capsule makes a Tenant the owner of its
+/// Namespaces; here a ClusterRole) is restored in its own level, so the objects in it find it,
+/// and gets its owner reference back at the end.
+#[tokio::test]
+async fn a_namespace_owned_by_a_later_object_is_restored_first() {
+    let scene = Scene::default("ns-owner").await;
+    let client = &scene.client;
+    let tenant = short_unique_name("tenant");
+    const CR: &str = "rbac.authorization.k8s.io/v1";
+    create_json(
+        client,
+        json!({ "apiVersion": CR, "kind": "ClusterRole",
+                "metadata": { "name": tenant, "labels": { "tenant": tenant } },
+                "rules": [{ "apiGroups": [""], "resources": ["pods"], "verbs": ["get"] }] }),
+    )
+    .await;
+    let tenant_obj = (CR, "ClusterRole", "clusterroles", tenant.as_str());
+    let old_uid = get_object(client, tenant_obj, None).await.unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let src = short_unique_name("nsown");
+    create_json(
+        client,
+        json!({ "apiVersion": "v1", "kind": "Namespace",
+                "metadata": { "name": src, "labels": { "tenant": tenant },
+                              "ownerReferences": [owner_ref(CR, "ClusterRole", &tenant,
+                                                            &old_uid, false)] } }),
+    )
+    .await;
+    let _src_guard = TestNamespace::adopt(client, &src);
+    create_json(
+        client,
+        json!({ "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "name": "settings", "namespace": src,
+                              "labels": { "tenant": tenant } },
+                "data": { "k": "v" } }),
+    )
+    .await;
+    let path = scene
+        .backup(
+            "nsown",
+            &[&src],
+            &["namespaces", "configmaps", "clusterroles"],
+        )
+        .await;
+
+    // The tenant is gone (the garbage collector then removes its namespace too); restore both
+    // under a new namespace name.
+    let roles: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &api_resource(CR, "ClusterRole", "clusterroles"),
+    );
+    roles
+        .delete(&tenant, &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    let copy = short_unique_name("nsowncp");
+    let _copy_guard = TestNamespace::adopt(client, &copy);
+    let status = scene
+        .restore(
+            "nsown",
+            json!({ "source": scene.by_path(&path),
+                    "target": { "namespaceMapping": { src.as_str(): copy },
+                                // Only this test's ClusterRole of the cluster's.
+                                "labelSelector": { "matchLabels": { "tenant": tenant } } } }),
+        )
+        .await;
+    assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
+    assert_eq!(count(&status, "failed"), 0, "{:?}", status.failed_resources);
+    assert_eq!(count(&status, "created/namespaces"), 1, "{status:?}");
+    assert_eq!(count(&status, "created/configmaps"), 1, "{status:?}");
+    assert_eq!(count(&status, "created/clusterroles"), 1, "{status:?}");
+    assert_eq!(count(&status, "ownerReferencesRestored"), 1, "{status:?}");
+    assert_eq!(count(&status, "ownerReferencesDropped"), 0, "{status:?}");
+
+    let new_uid = get_object(client, tenant_obj, None).await.unwrap()["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_uid, old_uid);
+    let namespace = get_object(client, ("v1", "Namespace", "namespaces", &copy), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        namespace["metadata"]["ownerReferences"],
+        json!([owner_ref(CR, "ClusterRole", &tenant, &new_uid, false)])
+    );
+    assert!(
+        get_object(
+            client,
+            ("v1", "ConfigMap", "configmaps", "settings"),
+            Some(&copy)
+        )
+        .await
+        .is_some()
+    );
+    // Deleting the tenant deletes its restored namespace: the reference is a real one.
+    roles
+        .delete(&tenant, &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
 }
 
 /// Every spec problem is reported at once, before storage or the target is touched: a Restore

@@ -20,11 +20,9 @@ use tokio::sync::watch;
 use super::conditions::set_condition;
 use super::report;
 use super::watch::{QuickBackoff, log_result};
-use crate::api::{
-    Backup, Restore, RestorePhase, RestoreSource, RestoreStatus, StorageLocation, to_time,
-};
+use crate::api::{Backup, Restore, RestorePhase, RestoreStatus, StorageLocation, to_time};
 use crate::restore::engine::{self, RestoreOutcome, RestoreProgress, Stage};
-use crate::restore::spec::{SpecError, validate_spec};
+use crate::restore::spec::{Source, SpecError, validate_spec};
 use crate::restore::status::Action as ItemAction;
 use crate::storage::{self, Storage};
 
@@ -56,8 +54,6 @@ pub enum ReconcileError {
 /// Why a restore could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("spec.source needs either backupName, or storageLocation and backupPath")]
-    Incomplete,
     #[error("Backup {name} not found in namespace {namespace}")]
     BackupNotFound { namespace: String, name: String },
     #[error("cannot read Backup {name}: {source}")]
@@ -77,7 +73,6 @@ pub enum SourceError {
 impl SourceError {
     fn reason(&self) -> &'static str {
         match self {
-            SourceError::Incomplete => INVALID_SPEC,
             SourceError::BackupNotFound { .. } => "BackupNotFound",
             SourceError::BackupRead { .. } => "ApiError",
             SourceError::NoCompleteBackup { .. } => "BackupIncomplete",
@@ -149,9 +144,10 @@ async fn execute(
 ) -> Result<(), ReconcileError> {
     // Before any storage or cluster access, so one message lists every problem instead of
     // the first step that trips over one.
-    if let Err(err) = validate_spec(&restore.spec) {
-        return report_invalid_spec(ctx, restore, status, &err).await;
-    }
+    let source = match validate_spec(&restore.spec) {
+        Ok(source) => source,
+        Err(err) => return report_invalid_spec(ctx, restore, status, &err).await,
+    };
     let generation = restore.metadata.generation;
     let started = Utc::now();
     status = RestoreStatus {
@@ -176,14 +172,11 @@ async fn execute(
         restore,
         EventType::Normal,
         "RestoreStarted",
-        &format!(
-            "restore started ({})",
-            describe_source(&restore.spec.source)
-        ),
+        &format!("restore started ({})", describe_source(source)),
     )
     .await;
 
-    let result = run_with_progress(restore, ctx, &mut status).await;
+    let result = run_with_progress(restore, source, ctx, &mut status).await;
 
     let finished = Utc::now();
     let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
@@ -329,63 +322,66 @@ fn finish_message(
     }
 }
 
-fn describe_source(source: &RestoreSource) -> String {
-    match (&source.backup_name, &source.backup_path) {
-        (Some(name), _) => format!("newest complete run of Backup {name}"),
-        (None, Some(path)) => format!("backup {path}"),
-        (None, None) => "no source".to_string(),
+fn describe_source(source: Source<'_>) -> String {
+    match source {
+        Source::Backup { name, .. } => format!("newest complete run of Backup {name}"),
+        Source::Path { backup_path, .. } => format!("backup {backup_path}"),
     }
 }
 
 /// Where the backup is: the location and the run path.
 async fn resolve_source(
     restore: &Restore,
+    source: Source<'_>,
     ctx: &Context,
 ) -> Result<(StorageLocation, String), SourceError> {
-    let source = &restore.spec.source;
     let namespace = restore.namespace().unwrap_or_default();
-    if let Some(name) = source.backup_name.as_deref().filter(|n| !n.is_empty()) {
-        let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &namespace);
-        let backup = api
-            .get_opt(name)
-            .await
-            .map_err(|source| SourceError::BackupRead {
-                name: name.to_string(),
-                source,
-            })?
-            .ok_or_else(|| SourceError::BackupNotFound {
-                namespace: namespace.clone(),
-                name: name.to_string(),
-            })?;
-        let path = backup
-            .status
-            .and_then(|s| s.backup_path)
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| SourceError::NoCompleteBackup {
-                name: name.to_string(),
-            })?;
-        let location = source
-            .storage_location
-            .clone()
-            .unwrap_or(backup.spec.storage_location);
-        return Ok((location, source.backup_path.clone().unwrap_or(path)));
-    }
-    match (&source.storage_location, &source.backup_path) {
-        (Some(location), Some(path)) if !path.trim().is_empty() => {
-            Ok((location.clone(), path.trim().to_string()))
+    match source {
+        Source::Path {
+            storage_location,
+            backup_path,
+        } => Ok((storage_location.clone(), backup_path.to_string())),
+        Source::Backup {
+            name,
+            storage_location,
+            backup_path,
+        } => {
+            let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &namespace);
+            let backup = api
+                .get_opt(name)
+                .await
+                .map_err(|source| SourceError::BackupRead {
+                    name: name.to_string(),
+                    source,
+                })?
+                .ok_or_else(|| SourceError::BackupNotFound {
+                    namespace: namespace.clone(),
+                    name: name.to_string(),
+                })?;
+            let path = backup
+                .status
+                .and_then(|s| s.backup_path)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| SourceError::NoCompleteBackup {
+                    name: name.to_string(),
+                })?;
+            let location = storage_location
+                .cloned()
+                .unwrap_or(backup.spec.storage_location);
+            Ok((location, backup_path.map_or(path, str::to_string)))
         }
-        _ => Err(SourceError::Incomplete),
     }
 }
 
 /// Resolves the source and runs the engine while writing phase changes and progress.
 async fn run_with_progress(
     restore: &Restore,
+    source: Source<'_>,
     ctx: &Context,
     status: &mut RestoreStatus,
 ) -> Result<RestoreOutcome, SourceError> {
     let namespace = restore.namespace().unwrap_or_default();
-    let (location, path) = resolve_source(restore, ctx).await?;
+    let (location, path) = resolve_source(restore, source, ctx).await?;
     let resolved = storage::resolve_credentials(&ctx.client, &namespace, &location).await?;
     for warning in &resolved.warnings {
         publish(

@@ -24,8 +24,9 @@
 //! | `backup.cnd.dk` `Backup` | a second cluster running it would write to, and expire runs in, the same storage path as the original |
 //! | `backup.cnd.dk` `Restore` | the copy would run the restore again |
 //!
-//! Pods of ReplicaSets and StatefulSets are restored, owned by their restored controller
-//! (ownerReferences, below), which counts them instead of starting more, so nothing runs twice.
+//! Pods of ReplicaSets and StatefulSets are restored before their controller (restore order,
+//! [`super::order`]), which adopts them when it is restored and counts them instead of
+//! starting more, so nothing runs twice.
 //!
 //! # Fields removed from every object
 //!
@@ -41,12 +42,15 @@
 //! `uid` is the old owner's, though, and a reference to a UID that does not exist makes the
 //! garbage collector delete the restored object at once; so the engine points every reference at
 //! the owner's UID in the target cluster before creating the object ([`super::owners`]): the
-//! UID of the owner as this restore created it (dependents wait until their owners are
-//! restored, e.g. a ReplicaSet until its Deployment, a ConfigMap until the custom resource that
-//! owns it), or of the owner that already exists there. A reference whose owner exists neither
-//! in the restore nor in the target cluster is **dropped**, and counted in the Restore's
-//! `resourceCounts["ownerReferencesDropped"]` and its message. The skip rules above still read
-//! the references as stored (a Pod whose controller is a Job is skipped, not re-owned).
+//! UID of the owner as this restore created it, or of the owner that already exists there.
+//! Nothing waits for its owner: a reference to an owner this restore creates later (a Pod's
+//! ReplicaSet, a ReplicaSet's Deployment, a ConfigMap's custom resource) is left out on create
+//! and put back with the new UID at the end of the restore, unless the owner's controller has
+//! adopted the object by then (`resourceCounts["ownerReferencesRestored"]`). A reference whose
+//! owner exists neither in the restore nor in the target cluster (or was not restored after
+//! all) is **dropped**, and counted in the Restore's `resourceCounts["ownerReferencesDropped"]`
+//! and its message. The skip rules above still read the references as stored (a Pod whose
+//! controller is a Job is skipped, not re-owned).
 //!
 //! Also kept: `metadata.labels`, `annotations` (including
 //! `kubectl.kubernetes.io/last-applied-configuration`: it is what `kubectl apply` diffs

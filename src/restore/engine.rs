@@ -15,10 +15,11 @@
 //!    `conflictResolution: fail`, so it stops exactly at the conflict); a restored CRD is
 //!    waited for (Established) before its level ends, so its custom resources find it served.
 //!    Outcomes are recorded in restore order whatever order requests finish in.
-//! 5. an object whose owner (`ownerReferences`) is selected but not restored yet waits (see
-//!    [`super::owners`]); after each level, the waiting objects whose owners are now restored
-//!    are created, repeatedly while that makes progress; at the end, objects still waiting
-//!    (an ownership cycle) are created one at a time.
+//! 5. nothing waits for its owners: a reference (`ownerReferences`) to an owner restored later
+//!    is removed on create and remembered (names only, see [`super::owners`]); after the last
+//!    level each one is put back with its owner's new UID (a JSON Patch guarded by the
+//!    object's resourceVersion), unless the owner's controller adopted the object meanwhile.
+//!    Not in a dry run, which writes nothing to put back.
 //!
 //! Whatever the API server answers a create with, the engine looks the object up: an existing
 //! object is a conflict (`conflictResolution`) even when the refusal is not a 409 (a Service
@@ -35,10 +36,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::stream::FuturesOrdered;
+use futures::stream::{FuturesOrdered, FuturesUnordered};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, PostParams};
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use serde_json::{Value, json};
@@ -48,8 +49,8 @@ use super::clean::{CleanOutcome, check_stored_object, clean_for_restore};
 use super::mapping::{MappingError, NamespaceMap, apply_mapping};
 use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, restore_priority};
 use super::owners::{
-    Decision, OwnerIndex, OwnerKey, OwnerRef, Resolution, group_of, owner_references,
-    rewrite_owner_references,
+    Decision, HeldReference, Lookup, OwnerIndex, OwnerKey, OwnerRef, Resolution, Rewritten, decide,
+    group_of, owner_references, reattach_patch, reattachment, rewrite_owner_references,
 };
 use super::select::{
     ObjectDecision, RestoreSelection, SelectError, SelectedItem, TypeCatalog, select,
@@ -59,6 +60,7 @@ use crate::api::{BackupInfo, ConflictResolution, RestoreSpec, to_time};
 use crate::backup::discovery::{DiscoveryError, discover};
 use crate::backup::layout;
 use crate::manifest::{Manifest, ManifestError};
+use crate::retry::with_retries;
 use crate::storage::{ErrorCategory, Storage, StorageError};
 
 /// Field manager of the objects a restore creates.
@@ -71,6 +73,9 @@ pub const MAX_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
 pub const RESTORE_CONCURRENCY: usize = 8;
 /// Longest wait for a restored CRD to become Established.
 pub const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
+/// Attempts to put an object's owner references back while controllers change it at the same
+/// time (each attempt reads it again).
+pub const REATTACH_ATTEMPTS: u32 = 5;
 
 const ALREADY_EXISTS: &str = "already exists";
 
@@ -218,7 +223,7 @@ pub async fn run_restore(
         verified: 0,
         processed: 0,
         stopped: None,
-        deferred: Vec::new(),
+        held: Vec::new(),
         served: Vec::new(),
     };
     let mut run = Run {
@@ -287,16 +292,7 @@ pub async fn run_restore(
         .items
         .chunk_by(|a, b| restore_priority(&a.entry.resource) == restore_priority(&b.entry.resource))
     {
-        run.drive(
-            level.iter().map(Work::Fresh).collect(),
-            concurrency,
-            &selection,
-            &mut state,
-            progress,
-        )
-        .await;
-        // Objects whose owners this level restored.
-        run.drain_deferred(false, concurrency, &selection, &mut state, progress)
+        run.drive(level, concurrency, &selection, &mut state, progress)
             .await;
         if run.dry_run {
             run.pending.extend(state.served.drain(..));
@@ -305,10 +301,10 @@ pub async fn run_restore(
             break;
         }
     }
-    // What still waits is in an ownership cycle (or owned by itself): one at a time, in
-    // restore order, so each sees the UIDs of those before it.
-    run.drain_deferred(true, 1, &selection, &mut state, progress)
-        .await;
+    // Also after a `fail` stop: what was created gets the references its restored owners can
+    // give it.
+    let held = std::mem::take(&mut state.held);
+    run.reattach_owners(held, &mut state.lists).await;
 
     Ok(RestoreOutcome {
         backup_info: info,
@@ -330,30 +326,30 @@ enum ItemResult {
     /// The message is a skip's reason or a failure's error.
     Record(Action, Option<String>),
     /// The API server created, replaced or already had the object; `uid` is its UID there
-    /// (when it said), `dropped` the owner references removed from it.
+    /// (when it said); `owners`: the references removed from it (dropped, or held to put back
+    /// later) when it was written.
     Applied {
         action: Action,
         message: Option<String>,
         uid: Option<String>,
-        dropped: u64,
+        owners: Rewritten,
     },
     /// A CRD was created (in a dry run: would be); `served_type` is its `plural.group`.
     CrdCreated {
         served_type: String,
         uid: Option<String>,
+        owners: Rewritten,
     },
     /// `conflictResolution: fail` met an existing object; the message names it.
     Stop(String),
-    /// An owner of the (cleaned and mapped) object is restored later; try again then.
-    Deferred(Value),
 }
 
-/// One unit of work of [`Run::drive`].
-enum Work<'i, 'm> {
-    /// A selected object, not downloaded yet.
-    Fresh(&'i SelectedItem<'m>),
-    /// An object that waited for its owners; `force`: stop waiting.
-    Deferred(&'i SelectedItem<'m>, Value, bool),
+/// An object created without some of its owner references, whose owners were restored later.
+struct Held<'i, 'm> {
+    item: &'i SelectedItem<'m>,
+    /// The object's UID as created: the object to patch, not one made since with its name.
+    uid: Option<String>,
+    references: Vec<HeldReference>,
 }
 
 /// What the restore loop accumulates.
@@ -362,10 +358,24 @@ struct LoopState<'i, 'm> {
     verified: u64,
     processed: u64,
     stopped: Option<String>,
-    /// Objects waiting for owners that are restored later, in restore order.
-    deferred: Vec<(&'i SelectedItem<'m>, Value)>,
+    /// Objects whose references to owners restored later are to be put back at the end.
+    held: Vec<Held<'i, 'm>>,
     /// `plural.group` of CRDs created since the last level ended.
     served: Vec<String>,
+}
+
+impl<'i, 'm> LoopState<'i, 'm> {
+    /// Counts the references dropped from a written object and keeps those to put back.
+    fn hold(&mut self, item: &'i SelectedItem<'m>, uid: &Option<String>, owners: Rewritten) {
+        self.lists.owner_references_dropped(owners.dropped);
+        if !owners.held.is_empty() {
+            self.held.push(Held {
+                item,
+                uid: uid.clone(),
+                references: owners.held,
+            });
+        }
+    }
 }
 
 /// One running restore; read-only while objects are restored, except the owner index and
@@ -426,38 +436,27 @@ impl Run<'_> {
         Ok(obj)
     }
 
-    /// Runs one unit of work, paired with its item.
-    async fn run_work<'i, 'm>(
-        &self,
-        work: Work<'i, 'm>,
-        selection: &RestoreSelection<'_>,
-    ) -> (&'i SelectedItem<'m>, ItemResult) {
-        match work {
-            Work::Fresh(item) => (item, self.process(item, selection).await),
-            Work::Deferred(item, obj, force) => (item, self.apply(item, obj, force).await),
-        }
-    }
-
     fn owners(&self) -> MutexGuard<'_, OwnerIndex> {
         self.owners.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `work` with up to `concurrency` objects at once and records every outcome in
-    /// the order of `work`, whatever order requests finish in. Stops at a `fail` conflict.
+    /// Restores `level` with up to `concurrency` objects at once and records every outcome in
+    /// order, whatever order requests finish in. Stops at a `fail` conflict.
     async fn drive<'i, 'm>(
         &self,
-        work: Vec<Work<'i, 'm>>,
+        level: &'i [SelectedItem<'m>],
         concurrency: usize,
         selection: &RestoreSelection<'_>,
         state: &mut LoopState<'i, 'm>,
         progress: &watch::Sender<RestoreProgress>,
     ) {
-        let mut queue = work.into_iter();
+        let mut queue = level.iter();
         let mut in_flight = FuturesOrdered::new();
         loop {
             while in_flight.len() < concurrency {
                 match queue.next() {
-                    Some(work) => in_flight.push_back(self.run_work(work, selection)),
+                    Some(item) => in_flight
+                        .push_back(async move { (item, self.process(item, selection).await) }),
                     None => break,
                 }
             }
@@ -466,10 +465,6 @@ impl Run<'_> {
             };
             let object_ref = item.object_ref();
             let uid = match result {
-                ItemResult::Deferred(obj) => {
-                    state.deferred.push((item, obj));
-                    continue;
-                }
                 ItemResult::NotSelected => None,
                 ItemResult::Verified => {
                     state.verified += 1;
@@ -483,15 +478,20 @@ impl Run<'_> {
                     action,
                     message,
                     uid,
-                    dropped,
+                    owners,
                 } => {
                     state.lists.record(&object_ref, action, message.as_deref());
-                    state.lists.owner_references_dropped(dropped);
+                    state.hold(item, &uid, owners);
                     uid
                 }
-                ItemResult::CrdCreated { served_type, uid } => {
+                ItemResult::CrdCreated {
+                    served_type,
+                    uid,
+                    owners,
+                } => {
                     state.lists.created(&object_ref);
                     state.served.push(served_type);
+                    state.hold(item, &uid, owners);
                     uid
                 }
                 ItemResult::Stop(message) => {
@@ -505,31 +505,6 @@ impl Run<'_> {
             progress.send_modify(|p| p.processed = state.processed);
             crate::faults::crash_at_count("restore", state.processed);
             if state.stopped.is_some() {
-                break;
-            }
-        }
-    }
-
-    /// Retries the objects that wait for their owners, as long as that makes progress; with
-    /// `force`, restores all of them (owners still pending are looked up or dropped).
-    async fn drain_deferred<'i, 'm>(
-        &self,
-        force: bool,
-        concurrency: usize,
-        selection: &RestoreSelection<'_>,
-        state: &mut LoopState<'i, 'm>,
-        progress: &watch::Sender<RestoreProgress>,
-    ) {
-        while !state.deferred.is_empty() && state.stopped.is_none() {
-            let waiting = std::mem::take(&mut state.deferred);
-            let before = waiting.len();
-            let work = waiting
-                .into_iter()
-                .map(|(item, obj)| Work::Deferred(item, obj, force))
-                .collect();
-            self.drive(work, concurrency, selection, state, progress)
-                .await;
-            if state.deferred.len() >= before {
                 break;
             }
         }
@@ -647,29 +622,31 @@ impl Run<'_> {
         {
             return ItemResult::Record(Action::Failed, Some(message.clone()));
         }
-        self.apply(item, obj, false).await
+        self.apply(item, obj).await
     }
 
     /// Points the owner references of a cleaned, mapped object at its owners in the target
     /// cluster, then creates it (or resolves the conflict with the existing one).
-    async fn apply(&self, item: &SelectedItem<'_>, mut obj: Value, force: bool) -> ItemResult {
+    async fn apply(&self, item: &SelectedItem<'_>, mut obj: Value) -> ItemResult {
         let failed = |message: String| ItemResult::Record(Action::Failed, Some(message));
         let namespace = item.target_namespace();
-        let Some(dropped) = self.resolve_owners(&mut obj, namespace, force).await else {
-            return ItemResult::Deferred(obj);
+        let owners = match self.resolve_owners(&mut obj, namespace).await {
+            Ok(owners) => owners,
+            Err(message) => return failed(message),
         };
         let applied = |action: Action, message: Option<String>, uid: Option<String>| {
-            // Only an object that is written loses the references.
-            let dropped = if matches!(action, Action::Created | Action::Overwritten) {
-                dropped
+            // Only an object that is written loses references (and gets them back).
+            let written = matches!(action, Action::Created | Action::Overwritten);
+            let owners = if written {
+                owners.clone()
             } else {
-                0
+                Rewritten::default()
             };
             ItemResult::Applied {
                 action,
                 message,
                 uid,
-                dropped,
+                owners,
             }
         };
 
@@ -684,35 +661,7 @@ impl Run<'_> {
             return applied(Action::Created, None, None);
         }
 
-        let (group, version) = match entry.api_version.split_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", &*entry.api_version),
-        };
-        let plural = self
-            .resources
-            .get(&(entry.api_version.to_string(), entry.kind.to_string()))
-            .cloned()
-            // Types of CRDs restored in this run are not in discovery yet; the folder name is
-            // `plural.group`.
-            .unwrap_or_else(|| {
-                entry
-                    .resource
-                    .split('.')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            });
-        let resource = ApiResource {
-            group: group.to_string(),
-            version: version.to_string(),
-            api_version: entry.api_version.to_string(),
-            kind: entry.kind.to_string(),
-            plural,
-        };
-        let api: Api<DynamicObject> = match namespace {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
-            None => Api::all_with(self.client.clone(), &resource),
-        };
+        let api = self.api_for(item);
         let object: DynamicObject = match serde_json::from_value(obj) {
             Ok(o) => o,
             Err(e) => return failed(format!("not a Kubernetes object: {e}")),
@@ -724,6 +673,7 @@ impl Run<'_> {
                 return ItemResult::CrdCreated {
                     served_type: self.after_crd(&object, name).await,
                     uid: created.metadata.uid,
+                    owners,
                 };
             }
             Ok(created) => return applied(Action::Created, None, created.metadata.uid),
@@ -775,69 +725,107 @@ impl Run<'_> {
         }
     }
 
-    /// Resolves every owner reference of `obj` (see [`super::owners`]) and rewrites them.
-    /// Returns the number of references dropped and counted, or `None` when an owner is
-    /// restored later (the object must wait).
+    /// The API of `item`'s type, in its target namespace.
+    fn api_for(&self, item: &SelectedItem<'_>) -> Api<DynamicObject> {
+        let entry = item.entry;
+        let (group, version) = match entry.api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", &*entry.api_version),
+        };
+        let plural = self
+            .resources
+            .get(&(entry.api_version.to_string(), entry.kind.to_string()))
+            .cloned()
+            // Types of CRDs restored in this run are not in discovery yet; the folder name is
+            // `plural.group`.
+            .unwrap_or_else(|| {
+                entry
+                    .resource
+                    .split('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            });
+        let resource = ApiResource {
+            group: group.to_string(),
+            version: version.to_string(),
+            api_version: entry.api_version.to_string(),
+            kind: entry.kind.to_string(),
+            plural,
+        };
+        match item.target_namespace() {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        }
+    }
+
+    /// Decides on every owner reference of `obj` (see [`super::owners`]) and rewrites them.
+    /// `Err` when an owner could not be looked up and is not restored later: the object is
+    /// not created with a reference that may be wrong.
     async fn resolve_owners(
         &self,
         obj: &mut Value,
         namespace: Option<&str>,
-        force: bool,
-    ) -> Option<u64> {
+    ) -> Result<Rewritten, String> {
         let refs = owner_references(obj);
         if refs.is_empty() {
-            return Some(0);
+            return Ok(Rewritten::default());
         }
         let resolutions: Vec<Resolution> = {
             let owners = self.owners();
             refs.iter()
-                .map(|r| owners.resolve(r.as_ref(), namespace, force))
+                .map(|r| owners.resolve(r.as_ref(), namespace))
                 .collect()
         };
-        if resolutions.contains(&Resolution::Pending) {
-            return None;
-        }
         let mut decisions = Vec::with_capacity(refs.len());
         for (owner, resolution) in refs.iter().zip(resolutions) {
             decisions.push(match (owner, resolution) {
-                (_, Resolution::Pending) => return None,
                 (_, Resolution::Uid(uid)) => Decision::Keep(uid),
-                (Some(owner), Resolution::Lookup { in_selection }) => {
-                    match self.lookup_owner(owner, namespace).await {
-                        Some(uid) => Decision::Keep(uid),
-                        // A dry run creates no owner: dropping a reference to one it restores
-                        // is not what the real restore would do, so it is not counted.
-                        None => Decision::Drop {
-                            counted: !(self.dry_run && in_selection),
-                        },
-                    }
+                (Some(owner), Resolution::Lookup(place)) => {
+                    let lookup = self.lookup_owner(owner, namespace).await;
+                    decide(place, lookup, self.dry_run).map_err(|error| {
+                        format!(
+                            "cannot tell whether its owner {} {} exists in the target cluster: \
+                             {error}",
+                            owner.kind, owner.name
+                        )
+                    })?
                 }
                 (None, _) | (_, Resolution::Invalid) => Decision::Drop { counted: true },
             });
         }
-        let dropped = rewrite_owner_references(obj, &decisions);
-        if dropped > 0 {
+        let rewritten = rewrite_owner_references(obj, &decisions);
+        if rewritten.dropped > 0 {
             tracing::info!(
                 kind = obj["kind"].as_str().unwrap_or_default(),
                 name = obj["metadata"]["name"].as_str().unwrap_or_default(),
                 namespace = namespace.unwrap_or_default(),
-                dropped,
+                dropped = rewritten.dropped,
                 "owner references dropped: the owners exist neither in the backup nor in the \
                  target cluster"
             );
         }
-        Some(dropped)
+        Ok(rewritten)
     }
 
-    /// The UID of an owner in the target cluster; `None` when it does not exist there (or
-    /// cannot be read).
-    async fn lookup_owner(&self, owner: &OwnerRef, namespace: Option<&str>) -> Option<String> {
+    /// Whether an owner exists in the target cluster, and its UID. Passing API errors are
+    /// retried; only a definite answer is remembered.
+    async fn lookup_owner(&self, owner: &OwnerRef, namespace: Option<&str>) -> Lookup {
         let group = group_of(&owner.api_version);
-        let (resource, namespaced) = self
+        // A type the target does not serve has no objects (a CRD restored in this run is not
+        // in discovery: its objects are in the selection and get their UIDs from the restore).
+        let Some((resource, namespaced)) = self
             .owner_types
-            .get(&(group.to_string(), owner.kind.clone()))?;
+            .get(&(group.to_string(), owner.kind.clone()))
+        else {
+            return Lookup::Absent;
+        };
         // A cluster-scoped object cannot have a namespaced owner.
-        let owner_ns = if *namespaced { Some(namespace?) } else { None };
+        let owner_ns = match (namespaced, namespace) {
+            (false, _) => None,
+            (true, Some(ns)) => Some(ns),
+            (true, None) => return Lookup::Absent,
+        };
         let key = OwnerKey {
             group: group.to_string(),
             kind: owner.kind.clone(),
@@ -845,26 +833,152 @@ impl Run<'_> {
             name: owner.name.clone(),
         };
         if let Some(found) = self.lookup_cache().get(&key) {
-            return found.clone();
+            return found.clone().map_or(Lookup::Absent, Lookup::Found);
         }
         let api: Api<DynamicObject> = match owner_ns {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
             None => Api::all_with(self.client.clone(), resource),
         };
-        match api.get_opt(&owner.name).await {
+        match with_retries("look up an owner", || api.get_opt(&owner.name)).await {
             Ok(found) => {
                 let uid = found.and_then(|o| o.metadata.uid);
                 self.lookup_cache().insert(key, uid.clone());
-                uid
+                uid.map_or(Lookup::Absent, Lookup::Found)
             }
             Err(err) => {
                 tracing::warn!(
                     owner = %owner.name, kind = %owner.kind, error = %err,
-                    "cannot look up an owner; its references are dropped"
+                    "cannot look up an owner"
                 );
-                None
+                Lookup::Unknown(api_message(&err))
             }
         }
+    }
+
+    /// Puts back the references removed because their owners were restored later (see the
+    /// module docs), a few objects at a time, and counts them: restored, or dropped when the
+    /// owner was not restored or the object cannot be patched.
+    async fn reattach_owners(&self, held: Vec<Held<'_, '_>>, lists: &mut StatusLists) {
+        // A plain queue: `buffer_unordered` over borrowing futures trips rustc's `Send`
+        // inference for the controller's future.
+        let mut queue = held.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < RESTORE_CONCURRENCY {
+                match queue.next() {
+                    Some(held) => in_flight.push(self.reattach(held)),
+                    None => break,
+                }
+            }
+            let Some((restored, dropped)) = in_flight.next().await else {
+                break;
+            };
+            lists.owner_references_restored(restored);
+            lists.owner_references_dropped(dropped);
+        }
+    }
+
+    /// Puts back one object's held references; returns how many are in place (put back, or
+    /// there already because a controller adopted the object) and how many were dropped.
+    async fn reattach(&self, held: Held<'_, '_>) -> (u64, u64) {
+        let namespace = held.item.target_namespace();
+        let name = held.item.target_name();
+        let references: Vec<(HeldReference, Option<String>)> = {
+            let owners = self.owners();
+            held.references
+                .into_iter()
+                .map(|r| {
+                    let uid = owners.uid(&r.owner, namespace).map(str::to_string);
+                    (r, uid)
+                })
+                .collect()
+        };
+        let total = references.len() as u64;
+        let lost = references.iter().filter(|(_, uid)| uid.is_none()).count() as u64;
+        if lost > 0 {
+            tracing::info!(
+                kind = %held.item.entry.kind, name, namespace = namespace.unwrap_or_default(),
+                lost, "owner references dropped: their owners were not restored"
+            );
+        }
+        if lost == total {
+            return (0, lost);
+        }
+        let api = self.api_for(held.item);
+        let give_up = |message: &str| {
+            tracing::warn!(
+                kind = %held.item.entry.kind, name, namespace = namespace.unwrap_or_default(),
+                "{message}; its owner references are dropped"
+            );
+        };
+        let (mut last_error, mut present) = (String::new(), 0);
+        for _ in 0..REATTACH_ATTEMPTS {
+            let live = match with_retries("read a restored object", || api.get_opt(name)).await {
+                Ok(Some(live)) => live,
+                // Deleted since (e.g. by its controller): nothing to own.
+                Ok(None) => return (0, 0),
+                Err(err) => {
+                    give_up(&format!(
+                        "cannot read the restored object: {}",
+                        api_message(&err)
+                    ));
+                    return (0, total);
+                }
+            };
+            if held.uid.is_some() && live.metadata.uid != held.uid {
+                // Deleted and made again under the same name: not the object restored.
+                return (0, 0);
+            }
+            let live = match serde_json::to_value(&live) {
+                Ok(live) => live,
+                Err(err) => {
+                    give_up(&format!("cannot read the restored object: {err}"));
+                    return (0, total);
+                }
+            };
+            let plan = reattachment(&live, &references);
+            present = plan.present;
+            if plan.add.is_empty() {
+                return (plan.present, plan.lost);
+            }
+            let patch = match reattach_patch(&live, &plan.add).map(serde_json::from_value) {
+                Some(Ok(patch)) => Patch::<()>::Json(patch),
+                Some(Err(err)) => {
+                    give_up(&format!("cannot build the patch: {err}"));
+                    return (plan.present, total - plan.present);
+                }
+                None => {
+                    give_up("the restored object has no resourceVersion");
+                    return (plan.present, total - plan.present);
+                }
+            };
+            let params = PatchParams {
+                field_manager: Some(RESTORE_FIELD_MANAGER.to_string()),
+                ..PatchParams::default()
+            };
+            match with_retries("put owner references back", || {
+                api.patch(name, &params, &patch)
+            })
+            .await
+            {
+                Ok(_) => return (total - plan.lost, plan.lost),
+                // Changed since it was read (the `test` failed, or a conflict): read it again.
+                Err(kube::Error::Api(status)) if matches!(status.code, 409 | 422) => {
+                    last_error = status.message.clone();
+                }
+                Err(err) => {
+                    give_up(&format!(
+                        "cannot patch the restored object: {}",
+                        api_message(&err)
+                    ));
+                    return (plan.present, total - plan.present);
+                }
+            }
+        }
+        give_up(&format!(
+            "the restored object kept changing ({REATTACH_ATTEMPTS} attempts): {last_error}"
+        ));
+        (present, total - present)
     }
 
     fn lookup_cache(&self) -> MutexGuard<'_, BTreeMap<OwnerKey, Option<String>>> {

@@ -11,9 +11,11 @@
 //!    skip the object with a reason;
 //! 5. [`mapping::apply_mapping`]: move it, and its namespace references, to the target
 //!    namespace;
-//! 6. [`owners`]: point its owner references at the owners' UIDs in the target cluster (or
-//!    wait until its owners are restored);
+//! 6. [`owners`]: point its owner references at the owners' UIDs in the target cluster, and
+//!    leave out (to put back after the last object) those whose owners are restored later;
 //! 7. create it, recording the outcome in [`status::StatusLists`].
+//!
+//! After the last object, the references left out are put back ([`owners::reattachment`]).
 //!
 //! Which objects and in which order come from [`select::select`] (using [`mapping`] and
 //! [`order`]) before anything is downloaded.

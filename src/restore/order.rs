@@ -18,15 +18,19 @@
 //!      before it (restored pods into their ReplicaSet, ReplicaSets with their revision
 //!      history into their Deployment) instead of creating duplicates that are deleted again;
 //!      likewise `controllerrevisions` before `statefulsets` and `daemonsets`; then `jobs`,
-//!      `cronjobs`. An object whose owner (`ownerReferences`) is restored too waits for it
-//!      instead ([`super::owners`]): a Pod of a restored ReplicaSet is created right after
-//!      that ReplicaSet, owned by it, which is created after its Deployment;
+//!      `cronjobs`;
 //!    * `ingressclasses`, `ingresses`, `networkpolicies`, `poddisruptionbudgets`.
 //! 2. Every other built-in type, alphabetically by `type_dir` (e.g. `horizontalpodautoscalers`).
 //! 3. Custom resources (`type_dir` = `plural.group`), alphabetically — after all CRDs.
 //! 4. [`RESTORE_LAST`]: admission webhooks and admission policies. They intercept every
 //!    create; restored earlier, a fail-closed webhook whose backend is not running yet would
 //!    refuse the rest of the restore.
+//!
+//! Owner references do not change this order: dependents come before their owners on
+//! purpose, so an owner's controller or operator finds them (a ReplicaSet its Pods, an operator
+//! the Secret it would otherwise regenerate). A reference to an owner restored later is left
+//! out on create and put back at the end of the restore unless the owner's controller adopted
+//! the object by then ([`super::owners`]).
 //!
 //! Within a type, objects are ordered by namespace (cluster-scoped first) and name, so a
 //! restore is reproducible. Unlike Velero, the order is per restore-able type, not a server

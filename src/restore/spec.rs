@@ -11,11 +11,14 @@
 //!   characters no type name has; whether a name matches a type of the backup needs its
 //!   manifest and is checked then).
 //!
+//! A valid spec's `source` comes back as a [`Source`], so later steps cannot meet an incomplete
+//! one.
+//!
 //! `conflictResolution` needs no check here: the CRD's enum and the typed spec refuse anything
 //! but `skip`, `overwrite` and `fail`.
 
 use super::mapping::NamespaceMap;
-use crate::api::RestoreSpec;
+use crate::api::{RestoreSpec, StorageLocation};
 use crate::selector::Selector;
 use crate::storage::location_problems;
 
@@ -41,23 +44,55 @@ fn format_notes(notes: &[&str]) -> String {
     }
 }
 
-/// Checks everything about `spec` that needs neither storage nor the cluster; see the module
-/// docs.
-pub fn validate_spec(spec: &RestoreSpec) -> Result<(), SpecError> {
+/// Where the backup of a valid spec is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Source<'a> {
+    /// The newest complete run of this Backup (in the Restore's namespace); `storage_location`
+    /// and `backup_path`, when given, are used instead of the Backup's.
+    Backup {
+        name: &'a str,
+        storage_location: Option<&'a StorageLocation>,
+        backup_path: Option<&'a str>,
+    },
+    /// A run at `backup_path` in `storage_location`.
+    Path {
+        storage_location: &'a StorageLocation,
+        backup_path: &'a str,
+    },
+}
+
+/// Checks everything about `spec` that needs neither storage nor the cluster (see the module
+/// docs); returns where the backup is.
+pub fn validate_spec(spec: &RestoreSpec) -> Result<Source<'_>, SpecError> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
 
     let source = &spec.source;
-    let non_blank = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-    match source.backup_name.as_deref().filter(|n| !n.is_empty()) {
-        Some(name) if !is_valid_object_name(name) => problems.push(format!(
+    let backup_path = source
+        .backup_path
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let found = match source.backup_name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) if !is_valid_object_name(name) => Err(format!(
             "source.backupName: {name:?} is not a valid object name (lowercase letters, digits, \
              '-' and '.', at most {MAX_OBJECT_NAME_LEN} characters)"
         )),
-        Some(_) => {}
-        None if source.storage_location.is_none() || !non_blank(&source.backup_path) => problems
-            .push("source: needs either backupName, or storageLocation and backupPath".to_string()),
-        None => {}
+        Some(name) => Ok(Source::Backup {
+            name,
+            storage_location: source.storage_location.as_ref(),
+            backup_path,
+        }),
+        None => match (&source.storage_location, backup_path) {
+            (Some(storage_location), Some(backup_path)) => Ok(Source::Path {
+                storage_location,
+                backup_path,
+            }),
+            _ => Err("source: needs either backupName, or storageLocation and backupPath".into()),
+        },
+    };
+    if let Err(problem) = &found {
+        problems.push(problem.clone());
     }
     if let Some(location) = &source.storage_location {
         problems.extend(
@@ -88,10 +123,9 @@ pub fn validate_spec(spec: &RestoreSpec) -> Result<(), SpecError> {
         }
     }
 
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(SpecError { problems, notes })
+    match found {
+        Ok(source) if problems.is_empty() => Ok(source),
+        _ => Err(SpecError { problems, notes }),
     }
 }
 
@@ -155,9 +189,13 @@ mod tests {
 
     #[test]
     fn a_good_spec_passes() {
+        let good = spec(by_path(), RestoreTarget::default());
         assert_eq!(
-            validate_spec(&spec(by_path(), RestoreTarget::default())),
-            Ok(())
+            validate_spec(&good),
+            Ok(Source::Path {
+                storage_location: good.source.storage_location.as_ref().unwrap(),
+                backup_path: "backups/ns/b/2025-01-21T10-30-00Z",
+            })
         );
         let by_name = RestoreSource {
             backup_name: Some("nightly.v2".into()),
@@ -169,7 +207,14 @@ mod tests {
             resource_types: vec!["Deployments".into(), "widgets.v1.example.com".into()],
             ..RestoreTarget::default()
         };
-        assert_eq!(validate_spec(&spec(by_name, target)), Ok(()));
+        assert_eq!(
+            validate_spec(&spec(by_name, target)),
+            Ok(Source::Backup {
+                name: "nightly.v2",
+                storage_location: None,
+                backup_path: None,
+            })
+        );
     }
 
     #[test]
@@ -247,6 +292,23 @@ mod tests {
         let err = validate_spec(&spec(with_location, RestoreTarget::default())).unwrap_err();
         assert_eq!(err.problems.len(), 1, "{err}");
         assert!(err.problems[0].contains("unsupported scheme"), "{err}");
+        // A backupPath beside a backupName overrides the Backup's; a blank one does not.
+        for (path, expected) in [(" backups/x ", Some("backups/x")), (" ", None)] {
+            let source = RestoreSource {
+                backup_name: Some("nightly".into()),
+                backup_path: Some(path.into()),
+                ..RestoreSource::default()
+            };
+            let spec = spec(source, RestoreTarget::default());
+            assert_eq!(
+                validate_spec(&spec),
+                Ok(Source::Backup {
+                    name: "nightly",
+                    storage_location: None,
+                    backup_path: expected,
+                })
+            );
+        }
     }
 
     #[test]

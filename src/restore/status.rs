@@ -14,8 +14,11 @@
 //!   shown, whatever was restored before them.
 //!
 //! * `ownerReferencesDropped`: owner references removed because their owner exists neither in
-//!   the backup's selection nor in the target cluster (only when not 0; see
-//!   [`super::owners`]), also named in the summary line.
+//!   the backup's selection nor in the target cluster, or was selected but not restored (only
+//!   when not 0; see [`super::owners`]), also named in the summary line;
+//! * `ownerReferencesRestored`: references removed on create because their owner was restored
+//!   later, and in place again at the end (put back by the restore, or by the owner's
+//!   controller adopting the object); only when not 0.
 //!
 //! Messages and reasons longer than [`MAX_MESSAGE_LEN`] bytes are cut (an admission webhook can
 //! return pages of text). In a dry run every `action` reads e.g. `created (dry run)`; the
@@ -27,6 +30,8 @@ use crate::api::{RESTORE_STATUS_LIST_LIMIT, RestoreStatus, RestoredResource};
 
 /// `resourceCounts` key of the owner references dropped.
 pub const OWNER_REFERENCES_DROPPED: &str = "ownerReferencesDropped";
+/// `resourceCounts` key of the owner references put back after their owners were restored.
+pub const OWNER_REFERENCES_RESTORED: &str = "ownerReferencesRestored";
 
 /// Longest `error`/`reason` kept in a status entry, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 1024;
@@ -83,6 +88,7 @@ pub struct StatusLists {
     /// type_dir → count per [`Action`].
     per_type: BTreeMap<String, [i64; 4]>,
     owner_references_dropped: i64,
+    owner_references_restored: i64,
     restored: Vec<RestoredResource>,
     skipped: Vec<RestoredResource>,
     failed: Vec<RestoredResource>,
@@ -107,6 +113,7 @@ impl StatusLists {
             totals: [0; 4],
             per_type: BTreeMap::new(),
             owner_references_dropped: 0,
+            owner_references_restored: 0,
             restored: Vec::new(),
             skipped: Vec::new(),
             failed: Vec::new(),
@@ -141,9 +148,10 @@ impl StatusLists {
         self.owner_references_dropped = self.owner_references_dropped.saturating_add(count);
     }
 
-    /// Owner references removed from restored objects so far.
-    pub fn dropped_owner_references(&self) -> i64 {
-        self.owner_references_dropped
+    /// Counts owner references put back once their owners were restored.
+    pub fn owner_references_restored(&mut self, count: u64) {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        self.owner_references_restored = self.owner_references_restored.saturating_add(count);
     }
 
     /// Counts the object and lists it if its list has room. `message` is the reason of a skip
@@ -221,11 +229,13 @@ impl StatusLists {
                 }
             }
         }
-        if self.owner_references_dropped > 0 {
-            counts.insert(
-                OWNER_REFERENCES_DROPPED.to_string(),
-                self.owner_references_dropped,
-            );
+        for (key, n) in [
+            (OWNER_REFERENCES_DROPPED, self.owner_references_dropped),
+            (OWNER_REFERENCES_RESTORED, self.owner_references_restored),
+        ] {
+            if n > 0 {
+                counts.insert(key.to_string(), n);
+            }
         }
         counts
     }
@@ -459,8 +469,15 @@ mod tests {
             "1 created, 0 overwritten, 0 skipped, 0 failed; 1 owner reference dropped"
         );
         lists.owner_references_dropped(2);
-        assert_eq!(lists.dropped_owner_references(), 3);
+        assert_eq!(lists.resource_counts()[OWNER_REFERENCES_DROPPED], 3);
         assert!(lists.summary().ends_with("; 3 owner references dropped"));
+        assert!(
+            !lists
+                .resource_counts()
+                .contains_key(OWNER_REFERENCES_RESTORED)
+        );
+        lists.owner_references_restored(4);
+        assert_eq!(lists.resource_counts()[OWNER_REFERENCES_RESTORED], 4);
     }
 
     #[test]
