@@ -242,8 +242,16 @@ async fn delete_the_namespace_restore_it_and_compare() {
         .await
         .unwrap();
     let done = wait_for_backup(&backups, "drill", TIMEOUT, |s| s.last_run.is_some()).await;
-    let run = done.status.unwrap().last_run.unwrap();
+    let status = done.status.unwrap();
+    let run = status.last_run.clone().unwrap();
     assert_eq!(run.result, Some(RunResult::Completed), "{run:?}");
+    // Only the backed-up namespace's own Namespace object, not every namespace of the cluster.
+    assert_eq!(
+        status.resource_counts.get("cluster/namespaces"),
+        Some(&1),
+        "{:?}",
+        status.resource_counts
+    );
 
     // Disaster: the namespace is deleted, and really gone.
     let namespaces: Api<Namespace> = Api::all(client.clone());
