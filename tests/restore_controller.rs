@@ -1500,7 +1500,12 @@ async fn untrusted_storage_contents_are_item_errors() {
         error_of("Role")
     );
     // The other four objects and the namespace.
-    assert_eq!(count(&status, "created"), 5, "{:?}", status.resource_counts);
+    assert_eq!(
+        created_apart_from_default_sa(&status),
+        5,
+        "{:?}",
+        status.resource_counts
+    );
 }
 
 /// A finished Restore never runs again (even when the operator starts afresh); one the
