@@ -28,7 +28,7 @@ if [ "${1:-}" = "down" ]; then
   exit 0
 fi
 
-log "1/6 local control plane (etcd + kube-apiserver) and S3 server"
+log "1/6 local control plane (etcd + kube-apiserver + kube-controller-manager) and S3 server"
 scripts/testenv.sh up "$NAME"
 # shellcheck disable=SC1091
 source "$STATE/env"
