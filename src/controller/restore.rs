@@ -167,6 +167,7 @@ async fn execute(
         generation,
     );
     write_status(ctx, restore, &status).await?;
+    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), "restore started");
     publish(
         ctx,
         restore,
@@ -218,6 +219,7 @@ async fn execute(
     );
     write_status(ctx, restore, &status).await?;
     publish(ctx, restore, event_type, reason, &message).await;
+    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), reason, %message, "restore finished");
     Ok(())
 }
 
