@@ -632,7 +632,9 @@ kcm_start() { # NAME: spawn + wait; once more on a fresh port if it dies at star
 # Flags as envtest uses them, except that the ServiceAccount admission plugin stays on (envtest
 # turns it off because it has no controller manager to create each namespace's `default`
 # ServiceAccount; ours does), so Pods get their ServiceAccount and token volume as in a real
-# cluster. --advertise-address because this machine has a non-loopback
+# cluster. The Service range is a /16: Services of namespaces that test processes leave behind
+# keep their IPs, and a reused ground ran out of a /24 after a few runs of the suite.
+# --advertise-address because this machine has a non-loopback
 # interface the API server would otherwise pick for the "kubernetes" Service endpoint. Ports,
 # certificates and etcd are the recorded ones, so a restart (apiserver-stop, apiserver-start) is the same
 # server to every client.
@@ -645,7 +647,7 @@ apiserver_spawn() { # NAME
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
     --cert-dir="$dir/pki" --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
     --client-ca-file="$dir/pki/ca.crt" --authorization-mode=RBAC \
-    --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
+    --service-cluster-ip-range=10.0.0.0/16 --allow-privileged=true \
     --service-account-issuer=https://127.0.0.1 --service-account-key-file="$dir/pki/sa.pub" \
     --service-account-signing-key-file="$dir/pki/sa.key"
 }
