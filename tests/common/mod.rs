@@ -191,8 +191,9 @@ impl TestNamespace {
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        // Best effort when a test ends or fails. Without a kube-controller-manager a deleted
-        // namespace stays Terminating, but names are unique per test so nothing collides, and
+        // Best effort when a test ends or fails: the ground's controller manager then empties
+        // and removes the namespace, but a deletion spawned while the test's runtime shuts
+        // down may never be sent. Names are unique per test so nothing collides, and
         // `scripts/testenv.sh down` removes the whole control plane. (Blocking here would
         // deadlock: the client's worker runs on the test's own runtime.)
         let client = self.client.clone();
