@@ -30,7 +30,7 @@ fn api_for(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
 }
 
 fn yaml_documents(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
+    yaml_serde::Deserializer::from_str(text)
         .filter_map(|doc| {
             let value: Value = serde::Deserialize::deserialize(doc).expect("valid YAML");
             (!value.is_null()).then_some(value)

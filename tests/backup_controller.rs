@@ -121,7 +121,7 @@ impl Scene {
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let text = self.env.localize_yaml(&text);
-        let mut doc = serde_yaml::Deserializer::from_str(&text)
+        let mut doc = yaml_serde::Deserializer::from_str(&text)
             .map(|d| <Value as serde::Deserialize>::deserialize(d).expect("valid YAML"))
             .find(|d| d["metadata"]["name"] == name)
             .unwrap_or_else(|| panic!("{file} has no document named {name}"));
