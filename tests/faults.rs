@@ -460,6 +460,15 @@ impl Suite {
         operator.kill();
     }
 
+    /// The API server is killed (SIGKILL) and started again after `down`, with the same flags,
+    /// port, certificates and etcd; returns once it answers.
+    async fn api_server_outage(&mut self, down: Duration) {
+        testenv(&["apiserver-stop", GROUND]);
+        self.figures.api_server_kills += 1;
+        tokio::time::sleep(down).await;
+        testenv(&["apiserver-start", GROUND]);
+    }
+
     async fn wait_running(&mut self, name: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -480,10 +489,7 @@ impl Suite {
         let operator = Operator::start(&self.env, &self.control.name, None, &name);
         // Let the operator's watches settle before pulling the server away.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        testenv(&["apiserver-stop", GROUND]);
-        self.figures.api_server_kills += 1;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        testenv(&["apiserver-start", GROUND]);
+        self.api_server_outage(Duration::from_secs(3)).await;
         let back = Instant::now();
         self.create_backup(&name).await;
         let deadline = back + FINISH_TIMEOUT;
@@ -526,10 +532,7 @@ impl Suite {
         let operator = Operator::start(&self.env, &self.control.name, None, &name);
         self.create_backup(&name).await;
         self.wait_running(&name).await;
-        testenv(&["apiserver-stop", GROUND]);
-        self.figures.api_server_kills += 1;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        testenv(&["apiserver-start", GROUND]);
+        self.api_server_outage(Duration::from_secs(3)).await;
         if let Some(backup) = self.wait_final(&name).await {
             let status = backup.status.clone().unwrap_or_default();
             println!(
@@ -555,11 +558,8 @@ impl Suite {
         );
         self.create_backup(&name).await;
         self.wait_running(&name).await;
-        testenv(&["apiserver-stop", GROUND]);
-        self.figures.api_server_kills += 1;
         // The run wakes up after 3 s and lists against a dead server for a while.
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        testenv(&["apiserver-start", GROUND]);
+        self.api_server_outage(Duration::from_secs(5)).await;
         if let Some(backup) = self.wait_final(&name).await {
             let status = backup.status.clone().unwrap_or_default();
             println!(
