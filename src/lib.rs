@@ -1,16 +1,20 @@
 //! cluster-backup-operator: back up Kubernetes objects to object storage and restore them.
 //!
-//! Layers only look down: `cli` → `controller` → `backup`/`restore` → `storage` →
-//! `api`, `schedule`, `manifest`, `selector`.
+//! Layers only look down (see ARCHITECTURE.md; `tests/layers.rs` fails when one looks up):
+//!
+//! ```text
+//! cli, controller      the operator's reconcilers and run pool, the user commands
+//!   engine             one backup run, one restore run, retention
+//!     k8s              discovery, API retries, credentials Secrets
+//!       storage        object_store: the bucket, its errors, its catalogue
+//!         core         pure logic: plan, layout, manifest, schedule, selector, restore steps
+//!           api        the custom resource types
+//! ```
 
 pub mod api;
-pub mod backup;
 pub mod cli;
 pub mod controller;
-pub mod faults;
-pub mod manifest;
-pub mod restore;
-pub mod retry;
-pub mod schedule;
-pub mod selector;
+pub mod core;
+pub mod engine;
+pub mod k8s;
 pub mod storage;

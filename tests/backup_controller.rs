@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use cluster_backup::api::{Backup, BackupPhase, BackupStatus, RUN_NOW_ANNOTATION, RunResult};
-use cluster_backup::backup::layout;
 use cluster_backup::controller::crds::install_crds;
-use cluster_backup::manifest::Manifest;
+use cluster_backup::core::layout;
+use cluster_backup::core::manifest::Manifest;
 use cluster_backup::storage::Storage;
 use common::{
     OperatorHandle, TestEnv, TestNamespace, assert_loopback, create_json, repo_root,

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use cluster_backup::api::{Backup, BackupSpec, RUN_NOW_ANNOTATION, RunResult};
-use cluster_backup::backup::retention;
 use cluster_backup::controller::crds::install_crds;
+use cluster_backup::engine::retention;
 use common::{TestBucket, TestEnv, TestNamespace, create_json, start_operator, wait_for_backup};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};

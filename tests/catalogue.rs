@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cluster_backup::api::{Backup, BackupSpec};
-use cluster_backup::backup::catalogue;
 use cluster_backup::controller::crds::install_crds;
+use cluster_backup::storage::catalogue;
 use common::{TestBucket, TestEnv, TestNamespace, create_json, start_operator, wait_for_backup};
 use kube::Api;
 use kube::api::PostParams;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use cluster_backup::api::{Backup, Restore, RestorePhase, RunResult};
 use cluster_backup::controller::crds::install_crds;
-use cluster_backup::restore::engine::RESTORE_FIELD_MANAGER;
+use cluster_backup::engine::restore::RESTORE_FIELD_MANAGER;
 use common::{
     TestEnv, TestNamespace, create_json, short_unique_name, start_operator, start_restore_operator,
     wait_for_backup, wait_for_restore,

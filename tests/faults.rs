@@ -1,6 +1,6 @@
 //! Fault injection against real processes on 127.0.0.1: the operator runs as its own process
 //! (`cluster-backup run`) and is killed (`kill -9`, or an abort at an exact crash point, see
-//! `cluster_backup::faults`), the S3 server is stopped mid-run, and the API server is killed
+//! `cluster_backup::engine::faults`), the S3 server is stopped mid-run, and the API server is killed
 //! and restarted with the same flags, port, certificates and etcd. After every fault the
 //! stored backups and the Backup/Restore status are checked from the outside:
 //!
@@ -31,10 +31,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster_backup::api::{Backup, BackupPhase, Restore, RunResult};
-use cluster_backup::backup::layout;
 use cluster_backup::controller::crds::install_crds;
-use cluster_backup::faults::{CRASH_ENV, PAUSE_ENV};
-use cluster_backup::manifest::Manifest;
+use cluster_backup::core::layout;
+use cluster_backup::core::manifest::Manifest;
+use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
 use cluster_backup::storage::Storage;
 use common::{TestEnv, TestNamespace, repo_root, short_unique_name, wait_for_restore};
 use futures::{StreamExt, TryStreamExt};

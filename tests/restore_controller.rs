@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cluster_backup::api::{Backup, Restore, RestorePhase, RestoreStatus, RunResult};
 use cluster_backup::controller::crds::install_crds;
-use cluster_backup::manifest::Manifest;
+use cluster_backup::core::manifest::Manifest;
 use common::{
     OperatorHandle, TestEnv, TestNamespace, create_json, short_unique_name, start_operator,
     start_restore_operator, wait_for_backup, wait_for_restore,
@@ -1427,7 +1427,7 @@ async fn kube_prometheus_round_trip_to_another_cluster() {
 /// the rest restores.
 #[tokio::test]
 async fn untrusted_storage_contents_are_item_errors() {
-    use cluster_backup::manifest::Sha256Digest;
+    use cluster_backup::core::manifest::Sha256Digest;
     let scene = Scene::default("untrusted").await;
     let client = &scene.client;
     let shop = scene.namespace("ushop").await;

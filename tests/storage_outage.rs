@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use cluster_backup::api::{Backup, BackupPhase, BackupSpec, RUN_NOW_ANNOTATION, RunResult};
-use cluster_backup::backup::retention;
 use cluster_backup::controller::crds::install_crds;
+use cluster_backup::engine::retention;
 use cluster_backup::storage::{Credentials, Storage};
 use common::{
     TestEnv, TestNamespace, fresh_bucket_name, repo_root, start_operator, wait_for_backup,

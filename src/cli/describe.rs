@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use kube::{Api, Client};
 
 use crate::api::Backup;
-use crate::backup::layout;
-use crate::manifest::Manifest;
-use crate::storage::{self, Storage};
+use crate::core::layout;
+use crate::core::manifest::Manifest;
+use crate::storage::Storage;
 
 pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::Result<String> {
     let api: Api<Backup> = Api::namespaced(client.clone(), namespace);
@@ -68,8 +68,12 @@ pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::R
         writeln!(out, "  (no complete backup yet)")?;
         return Ok(out);
     };
-    let resolved =
-        storage::resolve_credentials(client, namespace, &backup.spec.storage_location).await?;
+    let resolved = crate::k8s::credentials::resolve_credentials(
+        client,
+        namespace,
+        &backup.spec.storage_location,
+    )
+    .await?;
     let store = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
     let bytes = store.get(&layout::manifest_key(path)).await?;
     let manifest = Manifest::from_bytes(&bytes)?;

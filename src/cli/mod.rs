@@ -149,7 +149,7 @@ pub async fn main() -> anyhow::Result<()> {
             command: BackupsCommand::List { storage },
         } => {
             let storage = storage.storage()?;
-            let catalogue = crate::backup::catalogue::list(&storage).await?;
+            let catalogue = crate::storage::catalogue::list(&storage).await?;
             println!("Complete backups in {} (newest first):", storage.describe());
             println!(
                 "{:<70} {:<30} {:<20} {:<16} {:>8} {:>10}",

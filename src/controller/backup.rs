@@ -22,9 +22,9 @@ use super::watch::{QuickBackoff, log_result};
 use crate::api::{
     Backup, BackupPhase, BackupRun, BackupStatus, RUN_NOW_ANNOTATION, RunResult, from_time, to_time,
 };
-use crate::backup::engine::{self, BackupOutcome, Progress, RunContext};
-use crate::backup::retention;
-use crate::schedule::{Schedule, ScheduleError};
+use crate::core::schedule::{Schedule, ScheduleError};
+use crate::engine::backup::{self as engine, BackupOutcome, Progress, RunContext};
+use crate::engine::retention;
 use crate::storage::{self, Storage};
 
 /// Finished runs kept in `status.history`.
@@ -498,7 +498,7 @@ async fn finish(
     if let (Ok(_), Some(storage)) = (&result, storage) {
         apply_retention(backup, ctx, storage).await;
     }
-    crate::faults::crash_point("before-final-status");
+    crate::engine::faults::crash_point("before-final-status");
     write_status(ctx, backup, &status).await?;
     tracing::info!(backup = %format!("{}/{}", backup.namespace().unwrap_or_default(), backup.name_any()), reason, %message, "backup run finished");
     publish(ctx, backup, event_type, reason, "Backup", &message).await;
@@ -556,9 +556,12 @@ async fn find_finished_run(
 /// Events.
 async fn open_storage(backup: &Backup, ctx: &Context) -> Result<Storage, storage::StorageError> {
     let namespace = backup.namespace().unwrap_or_default();
-    let resolved =
-        storage::resolve_credentials(&ctx.client, &namespace, &backup.spec.storage_location)
-            .await?;
+    let resolved = crate::k8s::credentials::resolve_credentials(
+        &ctx.client,
+        &namespace,
+        &backup.spec.storage_location,
+    )
+    .await?;
     for warning in &resolved.warnings {
         publish(
             ctx,

@@ -21,9 +21,9 @@ use super::conditions::set_condition;
 use super::report;
 use super::watch::{QuickBackoff, log_result};
 use crate::api::{Backup, Restore, RestorePhase, RestoreStatus, StorageLocation, to_time};
-use crate::restore::engine::{self, RestoreOutcome, RestoreProgress, Stage};
-use crate::restore::spec::{Source, SpecError, validate_spec};
-use crate::restore::status::Action as ItemAction;
+use crate::core::restore::status::Action as ItemAction;
+use crate::engine::restore::{self as engine, RestoreOutcome, RestoreProgress, Stage};
+use crate::engine::restore_spec::{Source, SpecError, validate_spec};
 use crate::storage::{self, Storage};
 
 /// How often a running restore writes its progress to status.
@@ -384,7 +384,8 @@ async fn run_with_progress(
 ) -> Result<RestoreOutcome, SourceError> {
     let namespace = restore.namespace().unwrap_or_default();
     let (location, path) = resolve_source(restore, source, ctx).await?;
-    let resolved = storage::resolve_credentials(&ctx.client, &namespace, &location).await?;
+    let resolved =
+        crate::k8s::credentials::resolve_credentials(&ctx.client, &namespace, &location).await?;
     for warning in &resolved.warnings {
         publish(
             ctx,
@@ -477,7 +478,7 @@ async fn publish(ctx: &Context, restore: &Restore, type_: EventType, reason: &st
 mod tests {
     use super::*;
     use crate::api::BackupInfo;
-    use crate::restore::status::{ObjectRef, StatusLists};
+    use crate::core::restore::status::{ObjectRef, StatusLists};
 
     fn outcome(lists: StatusLists) -> RestoreOutcome {
         RestoreOutcome {

@@ -69,8 +69,9 @@ pub enum StorageError {
     SecretNotFound {
         name: String,
         namespace: String,
+        /// The API server's answer.
         #[source]
-        source: kube::Error,
+        source: BoxError,
     },
 
     #[error(
@@ -79,16 +80,18 @@ pub enum StorageError {
     SecretForbidden {
         name: String,
         namespace: String,
+        /// The API server's answer.
         #[source]
-        source: kube::Error,
+        source: BoxError,
     },
 
     #[error("cannot read credentials Secret {name:?} in namespace {namespace:?}: {source}")]
     SecretRead {
         name: String,
         namespace: String,
+        /// The API server's answer.
         #[source]
-        source: kube::Error,
+        source: BoxError,
     },
 
     #[error("cannot set up {what}: {source}")]

@@ -8,7 +8,8 @@
 //! [`RETRY_TIMEOUT`].
 
 mod bucket;
-mod credentials;
+pub mod catalogue;
+pub mod credentials;
 mod endpoint;
 mod error;
 mod paths;
@@ -27,8 +28,7 @@ use object_store::{
 };
 
 pub use credentials::{
-    CredentialSource, Credentials, ResolvedCredentials, SECRET_KEY_PAIRS,
-    SECRET_SESSION_TOKEN_KEYS, credentials_from_secret_data, resolve_credentials,
+    CredentialSource, Credentials, ResolvedCredentials, SECRET_KEY_PAIRS, SECRET_SESSION_TOKEN_KEYS,
 };
 pub use error::{BoxError, ErrorCategory, StorageError};
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::layout;
 use crate::api::RetentionPolicy;
+use crate::core::layout;
 use object_store::ObjectStoreExt;
 
 use crate::storage::{Storage, StorageError};

@@ -34,7 +34,7 @@ pub const BACKUPS_DIR: &str = "backups";
 pub const NAMESPACES_DIR: &str = "namespaces";
 /// Cluster-scoped objects live under `<run>/cluster/` (also the `resourceCounts` prefix).
 pub const CLUSTER_DIR: &str = "cluster";
-/// The commit marker of a run; see [`crate::manifest`].
+/// The commit marker of a run; see [`crate::core::manifest`].
 pub const MANIFEST_FILE: &str = "manifest.json";
 const OBJECT_SUFFIX: &str = ".json";
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H-%M-%SZ";
@@ -206,7 +206,7 @@ pub fn unescape_segment(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::plan::tests::res;
+    use crate::core::plan::tests::res;
     use chrono::TimeZone;
     use object_store::path::Path;
 

@@ -1,12 +1,12 @@
 //! The restore engine: the I/O around the pure steps of this module's siblings (see
-//! [`crate::restore`] for the per-object pipeline).
+//! [`crate::core::restore`] for the per-object pipeline).
 //!
 //! One restore, in this order:
 //!
 //! 1. read and parse `<backupPath>/manifest.json` (no manifest: the run never finished, or the
 //!    path is not a backup — refused);
 //! 2. validate the target ([`NamespaceMap::new`]) and select the objects ([`select`]), in
-//!    restore order (CRDs, namespaces, then the priority of [`super::order`]);
+//!    restore order (CRDs, namespaces, then the priority of [`crate::core::restore::order`]);
 //! 3. `validateOnly`: download, verify, parse and check every selected object; no API call;
 //! 4. otherwise: make sure every target namespace exists (`createNamespaces`), then per object
 //!    download → verify → parse → check → decide → clean → map → create, recording each
@@ -16,7 +16,7 @@
 //!    waited for (Established) before its level ends, so its custom resources find it served.
 //!    Outcomes are recorded in restore order whatever order requests finish in.
 //! 5. nothing waits for its owners: a reference (`ownerReferences`) to an owner restored later
-//!    is removed on create and remembered (names only, see [`super::owners`]); after the last
+//!    is removed on create and remembered (names only, see [`crate::core::restore::owners`]); after the last
 //!    level each one is put back with its owner's new UID (a JSON Patch guarded by the
 //!    object's resourceVersion), unless the owner's controller adopted the object meanwhile.
 //!    Not in a dry run, which writes nothing to put back.
@@ -45,22 +45,22 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::clean::{CleanOutcome, check_stored_object, clean_for_restore};
-use super::mapping::{MappingError, NamespaceMap, apply_mapping};
-use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, restore_priority};
-use super::owners::{
+use crate::api::{BackupInfo, ConflictResolution, RestoreSpec, to_time};
+use crate::core::layout;
+use crate::core::manifest::{Manifest, ManifestError};
+use crate::core::restore::clean::{CleanOutcome, check_stored_object, clean_for_restore};
+use crate::core::restore::mapping::{MappingError, NamespaceMap, apply_mapping};
+use crate::core::restore::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, restore_priority};
+use crate::core::restore::owners::{
     Decision, HeldReference, Lookup, OwnerIndex, OwnerKey, OwnerRef, Resolution, Rewritten, decide,
     group_of, owner_references, reattach_patch, reattachment, rewrite_owner_references,
 };
-use super::select::{
+use crate::core::restore::select::{
     ObjectDecision, RestoreSelection, SelectError, SelectedItem, TypeCatalog, select,
 };
-use super::status::{Action, ObjectRef, StatusLists};
-use crate::api::{BackupInfo, ConflictResolution, RestoreSpec, to_time};
-use crate::backup::discovery::{DiscoveryError, discover};
-use crate::backup::layout;
-use crate::manifest::{Manifest, ManifestError};
-use crate::retry::with_retries;
+use crate::core::restore::status::{Action, ObjectRef, StatusLists};
+use crate::k8s::discovery::{DiscoveryError, discover};
+use crate::k8s::retry::with_retries;
 use crate::storage::{ErrorCategory, Storage, StorageError};
 
 /// Field manager of the objects a restore creates.
@@ -503,7 +503,7 @@ impl Run<'_> {
             self.owners().finish(OwnerKey::of_item(item), uid);
             state.processed += 1;
             progress.send_modify(|p| p.processed = state.processed);
-            crate::faults::crash_at_count("restore", state.processed);
+            crate::engine::faults::crash_at_count("restore", state.processed);
             if state.stopped.is_some() {
                 break;
             }
@@ -759,7 +759,7 @@ impl Run<'_> {
         }
     }
 
-    /// Decides on every owner reference of `obj` (see [`super::owners`]) and rewrites them.
+    /// Decides on every owner reference of `obj` (see [`crate::core::restore::owners`]) and rewrites them.
     /// `Err` when an owner could not be looked up and is not restored later: the object is
     /// not created with a reference that may be wrong.
     async fn resolve_owners(

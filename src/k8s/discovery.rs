@@ -5,7 +5,7 @@ use futures::future::join_all;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::Client;
 
-use super::plan::DiscoveredResource;
+use crate::core::plan::DiscoveredResource;
 
 /// Discovery failed as a whole (a single unavailable aggregated API is only logged).
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,9 @@
-//! The restore side: pure groundwork of the restore engine (no client, no I/O).
+//! The steps of a restore that need no client and no I/O; the restore engine
+//! ([`crate::engine::restore`]) runs them.
 //!
 //! Per stored object, the engine runs these steps in this order:
 //!
-//! 1. verify the bytes against the manifest entry ([`crate::manifest::ManifestEntry::verify`])
+//! 1. verify the bytes against the manifest entry ([`crate::core::manifest::ManifestEntry::verify`])
 //!    and parse them;
 //! 2. [`clean::check_stored_object`]: the object is the one the manifest describes;
 //! 3. [`select::RestoreSelection::decide_object`]: `labelSelector` and per-object rules, on
@@ -21,11 +22,9 @@
 //! [`order`]) before anything is downloaded.
 
 pub mod clean;
-pub mod engine;
 pub mod mapping;
-mod object;
+pub mod object;
 pub mod order;
 pub mod owners;
 pub mod select;
-pub mod spec;
 pub mod status;

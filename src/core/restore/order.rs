@@ -36,7 +36,7 @@
 //! restore is reproducible. Unlike Velero, the order is per restore-able type, not a server
 //! flag, and covers RBAC and webhooks.
 
-use crate::manifest::ManifestEntry;
+use crate::core::manifest::ManifestEntry;
 
 /// The `type_dir` of CustomResourceDefinitions (`apiextensions.k8s.io` is a built-in group).
 pub const CRD_TYPE_DIR: &str = "customresourcedefinitions";
@@ -134,7 +134,7 @@ pub fn order_entries(entries: &mut [&ManifestEntry]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Sha256Digest;
+    use crate::core::manifest::Sha256Digest;
     use std::sync::Arc;
 
     fn entry(resource: &str, kind: &str, ns: Option<&str>, name: &str) -> ManifestEntry {

@@ -107,7 +107,7 @@ use super::object::{
     annotation, api_group, controller_owner, get, get_object_mut, get_str, kind, label, remove,
     remove_map_keys,
 };
-use crate::manifest::ManifestEntry;
+use crate::core::manifest::ManifestEntry;
 
 /// What to do with a stored object after cleaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -556,7 +556,7 @@ pub fn check_stored_object(obj: &Value, entry: &ManifestEntry) -> Result<(), Sto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Sha256Digest;
+    use crate::core::manifest::Sha256Digest;
     use serde_json::json;
     use std::sync::Arc;
 

@@ -17,9 +17,9 @@
 //! `conflictResolution` needs no check here: the CRD's enum and the typed spec refuse anything
 //! but `skip`, `overwrite` and `fail`.
 
-use super::mapping::NamespaceMap;
 use crate::api::{RestoreSpec, StorageLocation};
-use crate::selector::Selector;
+use crate::core::restore::mapping::NamespaceMap;
+use crate::core::selector::Selector;
 use crate::storage::location_problems;
 
 /// The longest object name Kubernetes accepts (a DNS-1123 subdomain).

@@ -58,8 +58,8 @@ use super::object::get;
 use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, entry_sort_key, is_custom_type};
 use super::status::ObjectRef;
 use crate::api::{RestoreOptions, RestoreTarget};
-use crate::manifest::{Manifest, ManifestEntry};
-use crate::selector::{Selector, SelectorError};
+use crate::core::manifest::{Manifest, ManifestEntry};
+use crate::core::selector::{Selector, SelectorError};
 
 /// Why the selection cannot be made. Every bad `resourceTypes` entry is reported at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -754,7 +754,7 @@ pub fn labels_match(sel: &Selector, obj: &Value) -> bool {
 mod tests {
     use super::*;
     use crate::api::ConflictResolution;
-    use crate::manifest::{
+    use crate::core::manifest::{
         BackupRef, ClusterInfo, MANIFEST_FORMAT_VERSION, RESULT_COMPLETED, Sha256Digest, TOOL,
     };
     use chrono::{TimeZone, Utc};
@@ -769,7 +769,7 @@ mod tests {
         name: &str,
     ) -> ManifestEntry {
         ManifestEntry {
-            key: crate::backup::layout::relative_object_key(ns, resource, name),
+            key: crate::core::layout::relative_object_key(ns, resource, name),
             api_version: Arc::from(api_version),
             kind: Arc::from(kind),
             resource: Arc::from(resource),

@@ -15,17 +15,17 @@ use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
-use super::discovery::{DiscoveryError, discover};
-use super::layout;
-use super::plan::{self, DiscoveredResource, NamespaceSelection, TypePlan};
 use super::retention;
 use crate::api::{BackupSpec, RunResult};
-use crate::faults;
-use crate::manifest::{
+use crate::core::layout;
+use crate::core::manifest::{
     self, BackupRef, ClusterInfo, ItemError, Manifest, ManifestEntry, ManifestError, Sha256Digest,
 };
-use crate::retry::{self, with_retries};
-use crate::selector;
+use crate::core::plan::{self, DiscoveredResource, NamespaceSelection, TypePlan};
+use crate::core::selector;
+use crate::engine::faults;
+use crate::k8s::discovery::{DiscoveryError, discover};
+use crate::k8s::retry::{self, with_retries};
 use crate::storage::{ErrorCategory, Storage, StorageError};
 
 /// Objects per list request (Velero uses 500 too).

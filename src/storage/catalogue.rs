@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::layout;
-use crate::manifest::{Manifest, ManifestError};
+use crate::core::layout;
+use crate::core::manifest::{Manifest, ManifestError};
 use crate::storage::{Storage, StorageError};
 
 /// One stored run, as its manifest describes it.

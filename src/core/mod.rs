@@ -1,0 +1,9 @@
+//! Pure logic shared by the engines: no Kubernetes client, no object storage, no I/O, so all
+//! of it unit-tests without a cluster or a bucket.
+
+pub mod layout;
+pub mod manifest;
+pub mod plan;
+pub mod restore;
+pub mod schedule;
+pub mod selector;
