@@ -26,7 +26,8 @@ use crate::core::selector;
 use crate::engine::faults;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::{self, with_retries};
-use crate::storage::{ErrorCategory, Storage, StorageError};
+use crate::storage::catalogue::{self, ManifestReadError};
+use crate::storage::{Storage, StorageError};
 
 /// Objects per list request (Velero uses 500 too).
 pub const LIST_PAGE_SIZE: u32 = 500;
@@ -412,15 +413,12 @@ pub async fn find_finished_run(
     run: &RunContext,
     run_path: &str,
 ) -> Result<Option<BackupOutcome>, StorageError> {
-    let bytes = match storage.get(&layout::manifest_key(run_path)).await {
-        Ok(bytes) => bytes,
-        Err(err) if err.category() == ErrorCategory::NotFound => return Ok(None),
-        Err(err) => return Err(err),
-    };
-    let manifest = match Manifest::from_bytes(&bytes) {
+    let manifest = match catalogue::read_manifest(storage, run_path).await {
         Ok(manifest) => manifest,
-        Err(err) => {
-            tracing::warn!(run_path, error = %err, "interrupted run left an unreadable manifest; running again");
+        Err(ManifestReadError::Missing { .. }) => return Ok(None),
+        Err(ManifestReadError::Storage { source, .. }) => return Err(source),
+        Err(ManifestReadError::Invalid { source, .. }) => {
+            tracing::warn!(run_path, error = %source, "interrupted run left an unreadable manifest; running again");
             return Ok(None);
         }
     };

@@ -46,7 +46,6 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::api::{BackupInfo, ConflictResolution, RestoreSpec, to_time};
-use crate::core::layout;
 use crate::core::manifest::{Manifest, ManifestError};
 use crate::core::restore::clean::{CleanOutcome, check_stored_object, clean_for_restore};
 use crate::core::restore::mapping::{MappingError, NamespaceMap, apply_mapping};
@@ -61,7 +60,8 @@ use crate::core::restore::select::{
 use crate::core::restore::status::{Action, ObjectRef, StatusLists};
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::with_retries;
-use crate::storage::{ErrorCategory, Storage, StorageError};
+use crate::storage::catalogue::{self, ManifestReadError};
+use crate::storage::{Storage, StorageError};
 
 /// Field manager of the objects a restore creates.
 pub const RESTORE_FIELD_MANAGER: &str = "cluster-backup-restore";
@@ -175,15 +175,15 @@ impl RestoreError {
 
 /// Reads and parses the manifest of the backup at `backup_path`.
 pub async fn read_manifest(storage: &Storage, backup_path: &str) -> Result<Manifest, RestoreError> {
-    let path = backup_path.trim_end_matches('/').to_string();
-    let bytes = match storage.get(&layout::manifest_key(&path)).await {
-        Ok(bytes) => bytes,
-        Err(source) if source.category() == ErrorCategory::NotFound => {
-            return Err(RestoreError::NoManifest { path, source });
-        }
-        Err(source) => return Err(RestoreError::Storage { path, source }),
-    };
-    Manifest::from_bytes(&bytes).map_err(|source| RestoreError::Manifest { path, source })
+    catalogue::read_manifest(storage, backup_path)
+        .await
+        .map_err(|err| match err {
+            ManifestReadError::Missing { path, source } => {
+                RestoreError::NoManifest { path, source }
+            }
+            ManifestReadError::Storage { path, source } => RestoreError::Storage { path, source },
+            ManifestReadError::Invalid { path, source } => RestoreError::Manifest { path, source },
+        })
 }
 
 /// `status.backupInfo` from a manifest.

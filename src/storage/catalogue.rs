@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::core::layout;
 use crate::core::manifest::{Manifest, ManifestError};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{ErrorCategory, Storage, StorageError};
 
 /// One stored run, as its manifest describes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +49,49 @@ impl From<StorageError> for CatalogueError {
     }
 }
 
+/// Why a run's manifest could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestReadError {
+    /// No `manifest.json`: the run did not finish, or the path is not a run.
+    #[error("backup at {path} has no manifest.json: it is incomplete or not a backup")]
+    Missing {
+        path: String,
+        #[source]
+        source: StorageError,
+    },
+    #[error("cannot read the manifest of backup {path}: {source}")]
+    Storage {
+        path: String,
+        #[source]
+        source: StorageError,
+    },
+    /// The bytes are not a manifest this version can read (the bucket is untrusted).
+    #[error("backup at {path} has an unreadable manifest.json: {source}")]
+    Invalid {
+        path: String,
+        #[source]
+        source: ManifestError,
+    },
+}
+
+/// Reads and parses the manifest of the run at `run_path` (trailing `/` ignored): the one
+/// place the backup engine (adopting a finished run), the restore engine and the catalogue
+/// read a manifest.
+pub async fn read_manifest(
+    storage: &Storage,
+    run_path: &str,
+) -> Result<Manifest, ManifestReadError> {
+    let path = run_path.trim_end_matches('/').to_string();
+    let bytes = match storage.get(&layout::manifest_key(&path)).await {
+        Ok(bytes) => bytes,
+        Err(source) if source.category() == ErrorCategory::NotFound => {
+            return Err(ManifestReadError::Missing { path, source });
+        }
+        Err(source) => return Err(ManifestReadError::Storage { path, source }),
+    };
+    Manifest::from_bytes(&bytes).map_err(|source| ManifestReadError::Invalid { path, source })
+}
+
 /// Walks `backups/<namespace>/<name>/<timestamp>/` and reads every manifest.
 pub async fn list(storage: &Storage) -> Result<Catalogue, CatalogueError> {
     let mut catalogue = Catalogue::default();
@@ -58,21 +101,21 @@ pub async fn list(storage: &Storage) -> Result<Catalogue, CatalogueError> {
                 if layout::parse_run_timestamp(&run_dir).is_none() {
                     continue;
                 }
-                match storage.get(&layout::manifest_key(&run_dir)).await {
-                    Ok(bytes) => match Manifest::from_bytes(&bytes) {
-                        Ok(manifest) => catalogue.complete.push(entry(&run_dir, manifest)),
-                        Err(err) => catalogue.unrestorable.push(Unrestorable {
+                match read_manifest(storage, &run_dir).await {
+                    Ok(manifest) => catalogue.complete.push(entry(&run_dir, manifest)),
+                    Err(ManifestReadError::Invalid { source, .. }) => {
+                        catalogue.unrestorable.push(Unrestorable {
                             backup_path: run_dir,
-                            reason: unreadable(&err),
-                        }),
-                    },
-                    Err(err) if err.category() == crate::storage::ErrorCategory::NotFound => {
+                            reason: unreadable(&source),
+                        })
+                    }
+                    Err(ManifestReadError::Missing { .. }) => {
                         catalogue.unrestorable.push(Unrestorable {
                             backup_path: run_dir,
                             reason: "no manifest.json: the run did not finish".to_string(),
                         });
                     }
-                    Err(err) => return Err(err.into()),
+                    Err(ManifestReadError::Storage { source, .. }) => return Err(source.into()),
                 }
             }
         }
