@@ -1,8 +1,8 @@
 //! Bounded per-object status lists with exact counts.
 //!
 //! A Restore's status must stay far below the API server's object size limit however many
-//! objects it restores (the workshop implementation listed every object). [`StatusLists`]
-//! therefore keeps:
+//! objects it restores (a list of every object would pass the 1.5 MiB limit at a few thousand
+//! objects). [`StatusLists`] therefore keeps:
 //!
 //! * **exact counts** in `resourceCounts`: the totals `created`, `overwritten`, `skipped`,
 //!   `failed` (always present, also when 0) and `<action>/<type>` for every type with at least
