@@ -51,6 +51,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use kube::core::{Selector, SelectorExt};
 use serde_json::Value;
 
 use super::mapping::NamespaceMap;
@@ -59,7 +60,7 @@ use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, entry_sort_key, is_custom_t
 use super::status::ObjectRef;
 use crate::api::{RestoreOptions, RestoreTarget};
 use crate::core::manifest::{Manifest, ManifestEntry};
-use crate::core::selector::{Selector, SelectorError};
+use crate::core::selector::{self, SelectorError};
 
 /// Why the selection cannot be made. Every bad `resourceTypes` entry is reported at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -568,8 +569,8 @@ pub fn select<'m>(
     map: &NamespaceMap,
 ) -> Result<RestoreSelection<'m>, SelectError> {
     let mut errors = Vec::new();
-    let label_selector = match target.label_selector.as_ref().map(Selector::parse) {
-        Some(Ok(s)) if !s.is_everything() => Some(s),
+    let label_selector = match target.label_selector.as_ref().map(selector::parse) {
+        Some(Ok(s)) if !s.selects_all() => Some(s),
         Some(Err(e)) => {
             errors.push(SelectError::LabelSelector(e));
             None
@@ -1371,7 +1372,7 @@ mod tests {
 
     #[test]
     fn labels_match_tolerates_odd_labels() {
-        let sel = Selector::parse(&label_selector("app", "web")).unwrap();
+        let sel = selector::parse(&label_selector("app", "web")).unwrap();
         assert!(labels_match(
             &sel,
             &json!({"metadata": {"labels": {"app": "web", "n": 1}}})
