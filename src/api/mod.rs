@@ -1,7 +1,7 @@
 //! The `backup.cnd.dk/v1` API: `Backup` and `Restore` custom resources.
 //!
-//! Field names and shapes follow the design document (`Backup`) and its authors' next stage
-//! (`Restore`) so their example YAMLs apply unchanged. Additions are optional fields only.
+//! Field names and shapes are those of the example YAMLs in `config/samples/`, which apply
+//! unchanged. Additions are optional fields only.
 
 mod backup;
 mod restore;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// `Restore.spec.source.storageLocation`.
 ///
 /// Credentials come from `credentialsSecret` (preferred) or the inline `accessKey`/`secretKey`
-/// the design document uses for its workshop (accepted, but the operator emits a warning Event).
+/// (accepted, but the operator emits a warning Event).
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageLocation {
@@ -21,11 +21,11 @@ pub struct StorageLocation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
 
-    /// Access key inline in the spec (workshop style; prefer `credentialsSecret`).
+    /// Access key inline in the spec (prefer `credentialsSecret`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key: Option<String>,
 
-    /// Secret key inline in the spec (workshop style; prefer `credentialsSecret`).
+    /// Secret key inline in the spec (prefer `credentialsSecret`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key: Option<String>,
 

@@ -7,9 +7,8 @@
 //!     manifest.json                                              ← written last
 //! ```
 //!
-//! The document's tree (`backups/cluster-backup/<timestamp>/…`) made every Backup write to the
-//! same place; the Backup's namespace and name make runs unique per Backup. `<timestamp>` is
-//! UTC `YYYY-MM-DDTHH-MM-SSZ` (the document's `2025-01-21T15-30-00` plus `Z`). `<type>` is
+//! The Backup's namespace and name make runs unique per Backup, so two Backups never write to
+//! the same place. `<timestamp>` is UTC `YYYY-MM-DDTHH-MM-SSZ`. `<type>` is
 //! [`type_dir`]. The storage location's `prefix` is added by the storage layer, not here.
 //!
 //! # Escaping
@@ -26,7 +25,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::plan::{DiscoveredResource, is_builtin_group};
+use super::types::DiscoveredResource;
 
 /// Top-level folder of all backups.
 pub const BACKUPS_DIR: &str = "backups";
@@ -38,19 +37,14 @@ pub const CLUSTER_DIR: &str = "cluster";
 pub const MANIFEST_FILE: &str = "manifest.json";
 const OBJECT_SUFFIX: &str = ".json";
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H-%M-%SZ";
-/// The design document's run folders carry no zone suffix; accepted when reading.
+/// Run folders without a zone suffix (`2025-01-21T15-30-00`), accepted when reading.
 const LEGACY_TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H-%M-%S";
 const ESCAPE: u8 = b'!';
 
-/// The folder of one resource type: the plural for built-in groups (`deployments`, as in the
-/// document's tree and `resourceCounts`), `plural.group` for everything else, so two custom
-/// resources with the same plural never share a folder.
+/// The folder of one resource type ([`crate::core::types::type_dir`]): the plural for
+/// built-in groups (`deployments`), `plural.group` for everything else.
 pub fn type_dir(res: &DiscoveredResource) -> String {
-    if is_builtin_group(&res.group) {
-        res.plural.clone()
-    } else {
-        format!("{}.{}", res.plural, res.group)
-    }
+    res.type_dir()
 }
 
 /// `backups/<backup-namespace>/<backup-name>`: the parent of every run of one Backup
@@ -78,7 +72,7 @@ pub fn run_timestamp(started: DateTime<Utc>) -> String {
 }
 
 /// The start time encoded in a run folder: its name (`2025-01-21T15-30-00Z`) or a path
-/// ending in it. Also reads the document's zone-less `2025-01-21T15-30-00` as UTC.
+/// ending in it. Also reads a zone-less `2025-01-21T15-30-00` as UTC.
 pub fn parse_run_timestamp(dir: &str) -> Option<DateTime<Utc>> {
     let last = dir.trim_end_matches('/').rsplit('/').next()?;
     NaiveDateTime::parse_from_str(last, TIMESTAMP_FORMAT)
@@ -112,7 +106,7 @@ pub fn manifest_key(run: &str) -> String {
 }
 
 /// The `status.resourceCounts` / manifest `counts` key: `<ns>/<type>` or `cluster/<type>`
-/// (the document's format; not escaped, it is no storage key).
+/// (not escaped, it is no storage key).
 pub fn count_key(namespace: Option<&str>, type_dir: &str) -> String {
     format!("{}/{type_dir}", namespace.unwrap_or(CLUSTER_DIR))
 }
@@ -206,7 +200,7 @@ pub fn unescape_segment(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::plan::tests::res;
+    use crate::core::types::tests::res;
     use chrono::TimeZone;
     use object_store::path::Path;
 
@@ -250,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_follow_the_documents_tree() {
+    fn keys_follow_the_layout() {
         let run = "backups/default/cluster-backup/2025-01-21T15-30-00Z";
         assert_eq!(
             object_key(run, Some("production"), "deployments", "app1"),

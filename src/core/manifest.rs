@@ -202,12 +202,6 @@ impl Manifest {
         serde_json::to_vec_pretty(self).map_err(|source| ManifestError::Json { source })
     }
 
-    /// [`Manifest::to_bytes`] into a writer (e.g. a hasher or a buffered upload), without
-    /// holding the whole document in memory.
-    pub fn to_writer<W: std::io::Write>(&self, writer: W) -> Result<(), ManifestError> {
-        serde_json::to_writer_pretty(writer, self).map_err(|source| ManifestError::Json { source })
-    }
-
     /// Reads a manifest, refusing one written in a newer format than this build understands
     /// (even when it happens to parse: its meaning may have changed).
     pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, ManifestError> {
@@ -252,11 +246,6 @@ pub fn redact_spec(spec: &BackupSpec) -> serde_json::Value {
     serde_json::to_value(&spec).unwrap_or_default()
 }
 
-/// SHA-256 of `bytes`, lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256Digest::of(bytes).to_string()
-}
-
 /// A SHA-256 digest; lower-case hex in JSON and `Display`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Sha256Digest(pub [u8; 32]);
@@ -264,11 +253,6 @@ pub struct Sha256Digest(pub [u8; 32]);
 impl Sha256Digest {
     pub fn of(bytes: &[u8]) -> Sha256Digest {
         Sha256Digest(Sha256::digest(bytes).into())
-    }
-
-    /// For streaming: feed a `sha2::Sha256` while uploading, then convert.
-    pub fn from_hasher(hasher: Sha256) -> Sha256Digest {
-        Sha256Digest(hasher.finalize().into())
     }
 }
 
@@ -433,9 +417,6 @@ mod tests {
         assert_eq!(Manifest::from_bytes(&bytes).unwrap(), m);
         // Deterministic.
         assert_eq!(m.to_bytes().unwrap(), bytes);
-        let mut streamed = Vec::new();
-        m.to_writer(&mut streamed).unwrap();
-        assert_eq!(streamed, bytes);
     }
 
     #[test]
@@ -449,7 +430,7 @@ mod tests {
         let o = &v["objects"][0];
         assert_eq!(o["apiVersion"], "v1");
         assert_eq!(o["namespace"], "prod");
-        assert_eq!(o["sha256"], sha256_hex(b"{}"));
+        assert_eq!(o["sha256"], Sha256Digest::of(b"{}").to_string());
         assert!(
             v["objects"][1].get("namespace").is_none(),
             "cluster objects omit namespace"
@@ -532,11 +513,11 @@ mod tests {
     #[test]
     fn checksum_of_known_bytes() {
         assert_eq!(
-            sha256_hex(b""),
+            Sha256Digest::of(b"").to_string(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            sha256_hex(b"abc"),
+            Sha256Digest::of(b"abc").to_string(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         let d: Sha256Digest = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"
@@ -544,10 +525,6 @@ mod tests {
             .unwrap();
         assert_eq!(d, Sha256Digest::of(b"abc"));
         assert!("ba78".parse::<Sha256Digest>().is_err());
-        let mut h = Sha256::new();
-        h.update(b"a");
-        h.update(b"bc");
-        assert_eq!(Sha256Digest::from_hasher(h), Sha256Digest::of(b"abc"));
     }
 
     #[test]

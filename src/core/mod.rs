@@ -7,3 +7,4 @@ pub mod plan;
 pub mod restore;
 pub mod schedule;
 pub mod selector;
+pub mod types;

@@ -1,17 +1,20 @@
 //! What a backup run covers: namespaces, resource types and per-object exclusions.
 //!
 //! Everything here is pure: the engine fetches the namespace list and the discovery data, and
-//! these functions decide. Namespace selection follows the design document's
-//! `getNamespacesToBackup`; resource types are resolved through API discovery (as `kubectl`
-//! resolves them) instead of the document's hard-coded switch, so any served type, including
-//! custom resources, can be backed up.
+//! these functions decide. Resource types are resolved through API discovery (as `kubectl`
+//! resolves them, [`crate::core::types::catalog`]), so any served type, including custom
+//! resources, can be backed up.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
-use crate::api::BackupSource;
+use kube::core::Version;
 
-/// Excluded when neither `namespaces` nor `namespace` is set (the document's default).
+use crate::api::BackupSource;
+use crate::core::types::catalog::{Resolution, TypeCatalog};
+use crate::core::types::{CRD_GROUP, CRD_PLURAL, DiscoveredResource, is_builtin_group};
+
+/// Excluded when neither `namespaces` nor `namespace` is set.
 pub const DEFAULT_EXCLUDED_NAMESPACES: [&str; 3] =
     ["kube-system", "kube-public", "kube-node-lease"];
 
@@ -32,53 +35,6 @@ pub const DEFAULT_CLUSTER_TYPES: [&str; 4] = [
     "persistentvolumes",
     "storageclasses",
 ];
-
-/// The resource that carries CustomResourceDefinitions.
-pub const CRD_RESOURCE: &str = "customresourcedefinitions.apiextensions.k8s.io";
-const CRD_GROUP: &str = "apiextensions.k8s.io";
-const CRD_PLURAL: &str = "customresourcedefinitions";
-
-/// API groups served by kube-apiserver itself, in the apiserver's group priority order (the
-/// order discovery lists them, which is what decides a bare name for `kubectl`).
-///
-/// Deliberately a list and not "ends with `.k8s.io`": CRDs may use `*.k8s.io` groups
-/// (`gateway.networking.k8s.io`, `snapshot.storage.k8s.io`) and are custom resources.
-const BUILTIN_GROUPS: [&str; 24] = [
-    "",
-    "apiregistration.k8s.io",
-    "apps",
-    "events.k8s.io",
-    "authentication.k8s.io",
-    "authorization.k8s.io",
-    "autoscaling",
-    "batch",
-    "certificates.k8s.io",
-    "networking.k8s.io",
-    "policy",
-    "rbac.authorization.k8s.io",
-    "storage.k8s.io",
-    "admissionregistration.k8s.io",
-    "apiextensions.k8s.io",
-    "scheduling.k8s.io",
-    "coordination.k8s.io",
-    "node.k8s.io",
-    "discovery.k8s.io",
-    "flowcontrol.apiserver.k8s.io",
-    "resource.k8s.io",
-    "storagemigration.k8s.io",
-    "internal.apiserver.k8s.io",
-    // No longer served since 1.22, kept so manifests from old clusters classify correctly.
-    "extensions",
-];
-
-/// Whether `group` is served by kube-apiserver itself (not a CRD or an aggregated API).
-pub fn is_builtin_group(group: &str) -> bool {
-    builtin_rank(group).is_some()
-}
-
-fn builtin_rank(group: &str) -> Option<usize> {
-    BUILTIN_GROUPS.iter().position(|g| *g == group)
-}
 
 /// Why the backup cannot be planned. Messages name the offending input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,18 +81,17 @@ pub enum NamespaceSelection {
     AllExcept(BTreeSet<String>),
 }
 
-/// The design document's `getNamespacesToBackup`, without the cluster call:
+/// The namespaces a Backup's source names, without the cluster call:
 ///
 /// 1. `namespaces` empty and `namespace` set → that one namespace;
 /// 2. `"*"` anywhere in `namespaces` → every namespace minus `excludeNamespaces` only (the
-///    system namespaces are *not* excluded: `"*"` means all, as in the document);
+///    system namespaces are *not* excluded: `"*"` means all);
 /// 3. a non-empty `namespaces` list → exactly those;
 /// 4. nothing → every namespace minus kube-system, kube-public, kube-node-lease and
 ///    `excludeNamespaces`.
 ///
-/// Deviation from the document: `excludeNamespaces` also removes names from an explicit
-/// list (cases 1 and 3). A user who writes an exclusion expects it to win; the document
-/// silently ignored it there.
+/// `excludeNamespaces` also removes names from an explicit list (cases 1 and 3): a user who
+/// writes an exclusion expects it to win.
 pub fn namespace_selection(source: &BackupSource) -> NamespaceSelection {
     let excluded: BTreeSet<&str> = source
         .exclude_namespaces
@@ -217,295 +172,59 @@ pub fn resolve_namespaces(sel: &NamespaceSelection, existing: &[String]) -> Reso
 // Resource types
 // ---------------------------------------------------------------------------------------------
 
-/// One resource of API discovery (one group/version/resource).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiscoveredResource {
-    pub group: String,
-    pub version: String,
-    pub kind: String,
-    pub plural: String,
-    pub singular: String,
-    pub short_names: Vec<String>,
-    pub namespaced: bool,
-    pub verbs: Vec<String>,
-    /// `version` is the group's preferred version.
-    pub preferred: bool,
-}
-
-impl DiscoveredResource {
-    /// `plural.group`, or just `plural` for the core group: the unambiguous name.
-    pub fn qualified_name(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.clone()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
-    }
-
-    /// `group/version`, or `version` for the core group (the objects' `apiVersion`).
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-
-    fn is_subresource(&self) -> bool {
-        self.plural.contains('/')
-    }
-
-    fn can_list(&self) -> bool {
-        self.verbs.iter().any(|v| v == "list")
-    }
-
-    fn same_resource(&self, other: &DiscoveredResource) -> bool {
-        self.group == other.group && self.plural == other.plural
-    }
-}
-
-/// How strongly a name matched a resource. `kubectl` only expands a short name when no
-/// resource has that full name, so full names win over short names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum MatchTier {
-    FullName,
-    ShortName,
-}
-
-fn match_tier(res: &DiscoveredResource, name: &str) -> Option<MatchTier> {
-    // Older API servers report an empty singularName; an empty field never matches.
-    let is = |field: &str| !field.is_empty() && field.eq_ignore_ascii_case(name);
-    if is(&res.plural) || is(&res.singular) || is(&res.kind) {
-        Some(MatchTier::FullName)
-    } else if res.short_names.iter().any(|s| is(s)) {
-        Some(MatchTier::ShortName)
-    } else {
-        None
-    }
-}
-
-/// Resolves a user's resource type name as `kubectl get <name>` would.
-///
-/// Accepted (case-insensitive): plural, singular, kind, short name, `plural.group`,
-/// `kind.group` and `plural.version.group`. Subresources and resources without the `list`
-/// verb never resolve (the latter give [`PlanError::NotListable`]). A bare name served by
-/// several groups resolves to the core group, then to the built-in group that kube-apiserver
-/// ranks first (so `events` is core `v1` Events, not `events.k8s.io`); between custom groups
-/// it is ambiguous. Within one group the preferred version wins, then the newest stable one.
-pub fn resolve_resource_type<'a>(
+/// Resolves a user's resource type name against the cluster's discovery, as `kubectl get
+/// <name>` would (the resolver of [`crate::core::types::catalog`], among the served types).
+/// Resources without the `list` verb cannot be backed up ([`PlanError::NotListable`]). Within
+/// the type, a version the name names wins, then the preferred version, then the newest
+/// stable one.
+fn resolve_resource_type<'d>(
     name: &str,
-    discovered: &'a [DiscoveredResource],
-) -> Result<&'a DiscoveredResource, PlanError> {
-    let wanted = name.trim();
-    let candidates: Vec<(&DiscoveredResource, MatchTier)> = discovered
-        .iter()
-        .filter(|r| !r.is_subresource())
-        .filter_map(|r| name_matches(r, wanted).map(|t| (r, t)))
-        .collect();
-
-    let listable: Vec<_> = candidates.iter().filter(|(r, _)| r.can_list()).collect();
-    let Some(best_tier) = listable.iter().map(|(_, t)| *t).min() else {
-        if let Some((r, _)) = candidates.first() {
-            return Err(PlanError::NotListable {
-                name: name.to_string(),
-                resource: r.qualified_name(),
-                verbs: r.verbs.clone(),
-            });
-        }
-        return Err(PlanError::UnknownResourceType {
-            name: name.to_string(),
-            suggestion: suggest(wanted, discovered),
-        });
-    };
-    let matched: Vec<&DiscoveredResource> = listable
-        .iter()
-        .filter(|(_, t)| *t == best_tier)
-        .map(|(r, _)| *r)
-        .collect();
-
-    // One group: the core group, else the highest-priority built-in group, else the only
-    // custom group.
-    let groups: BTreeSet<&str> = matched.iter().map(|r| r.group.as_str()).collect();
-    let group = match groups
-        .iter()
-        .filter_map(|g| builtin_rank(g).map(|i| (i, *g)))
-        .min()
-    {
-        Some((_, g)) => g,
-        None if groups.len() == 1 => groups.first().copied().unwrap_or_default(),
-        None => {
-            let mut names: Vec<String> = Vec::new();
-            for r in &matched {
-                let q = r.qualified_name();
-                if !names.contains(&q) {
-                    names.push(q);
-                }
-            }
-            names.sort();
+    catalog: &TypeCatalog,
+    discovered: &'d [DiscoveredResource],
+) -> Result<&'d DiscoveredResource, PlanError> {
+    let (ty, version) = match catalog.resolve(name, |t| t.served) {
+        Resolution::Found { ty, version } => (ty, version),
+        Resolution::Ambiguous(types) => {
+            let mut candidates: Vec<String> = types.iter().map(|t| t.qualified_name()).collect();
+            candidates.sort();
+            candidates.dedup();
             return Err(PlanError::AmbiguousResourceType {
                 name: name.to_string(),
-                candidates: names,
+                candidates,
+            });
+        }
+        Resolution::Unknown => {
+            return Err(PlanError::UnknownResourceType {
+                name: name.to_string(),
+                suggestion: catalog.suggest(name, |t| t.served && t.listable),
             });
         }
     };
-
-    let mut in_group: Vec<&DiscoveredResource> =
-        matched.into_iter().filter(|r| r.group == group).collect();
-    in_group.sort_by(|a, b| {
-        b.preferred
-            .cmp(&a.preferred)
-            .then_with(|| compare_kube_versions(&a.version, &b.version))
+    let of_type: Vec<&DiscoveredResource> = discovered
+        .iter()
+        .filter(|r| r.is(&ty.group, &ty.plural))
+        .filter(|r| version.is_none_or(|v| r.api.version == v))
+        .collect();
+    let mut listable: Vec<&DiscoveredResource> =
+        of_type.iter().copied().filter(|r| r.can_list()).collect();
+    listable.sort_by_cached_key(|r| {
+        (
+            !r.preferred,
+            Reverse(Version::parse(&r.api.version).priority()),
+        )
     });
-    // Two different plurals of one group matching the same bare name (e.g. a kind and
-    // someone else's short name) cannot be told apart.
-    let mut plurals: Vec<String> = in_group.iter().map(|r| r.qualified_name()).collect();
-    plurals.sort();
-    plurals.dedup();
-    if plurals.len() > 1 {
-        return Err(PlanError::AmbiguousResourceType {
+    match (listable.first(), of_type.first()) {
+        (Some(r), _) => Ok(r),
+        (None, Some(r)) => Err(PlanError::NotListable {
             name: name.to_string(),
-            candidates: plurals,
-        });
-    }
-    in_group
-        .first()
-        .copied()
-        .ok_or_else(|| PlanError::UnknownResourceType {
+            resource: r.qualified_name(),
+            verbs: r.verbs.clone(),
+        }),
+        (None, None) => Err(PlanError::UnknownResourceType {
             name: name.to_string(),
             suggestion: None,
-        })
-}
-
-/// Matches `wanted` against one resource in every accepted spelling.
-fn name_matches(res: &DiscoveredResource, wanted: &str) -> Option<MatchTier> {
-    let Some((head, rest)) = wanted.split_once('.') else {
-        return match_tier(res, wanted);
-    };
-    // `plural.group` / `kind.group`.
-    let mut best = if res.group.eq_ignore_ascii_case(rest) {
-        match_tier(res, head)
-    } else {
-        None
-    };
-    // `plural.version.group`.
-    if let Some((version, group)) = rest.split_once('.')
-        && res.version.eq_ignore_ascii_case(version)
-        && res.group.eq_ignore_ascii_case(group)
-        && let Some(t) = match_tier(res, head)
-    {
-        best = Some(best.map_or(t, |b| b.min(t)));
+        }),
     }
-    best
-}
-
-/// Kubernetes version order (`v1` > `v1beta2` > `v1beta1` > `v1alpha1` > anything else),
-/// as `Less` = higher priority so it can be used directly in an ascending sort.
-fn compare_kube_versions(a: &str, b: &str) -> Ordering {
-    fn key(v: &str) -> (u8, u64, u64, String) {
-        // (stability rank: 0 GA, 1 beta, 2 alpha, 3 other; major; minor; raw)
-        let parsed = v.strip_prefix('v').and_then(|rest| {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let major: u64 = rest.get(..digits)?.parse().ok()?;
-            let tail = rest.get(digits..)?;
-            if tail.is_empty() {
-                return Some((0, major, 0));
-            }
-            for (rank, word) in [(1u8, "beta"), (2u8, "alpha")] {
-                if let Some(n) = tail.strip_prefix(word) {
-                    return n.parse::<u64>().ok().map(|minor| (rank, major, minor));
-                }
-            }
-            None
-        });
-        match parsed {
-            Some((rank, major, minor)) => (rank, major, minor, String::new()),
-            None => (3, 0, 0, v.to_string()),
-        }
-    }
-    let (ra, ma, na, sa) = key(a);
-    let (rb, mb, nb, sb) = key(b);
-    ra.cmp(&rb)
-        .then(mb.cmp(&ma))
-        .then(nb.cmp(&na))
-        .then(sa.cmp(&sb))
-}
-
-/// The closest listable name for "did you mean": edit distance ≤ 2 or a prefix.
-fn suggest(wanted: &str, discovered: &[DiscoveredResource]) -> Option<String> {
-    let wanted = wanted.to_ascii_lowercase();
-    if wanted.is_empty() {
-        return None;
-    }
-    let qualified = wanted.contains('.');
-    let mut best: Option<(usize, usize, String)> = None; // (distance, group rank, suggestion)
-    for r in discovered
-        .iter()
-        .filter(|r| !r.is_subresource() && r.can_list())
-    {
-        // Suggest the spelling that resolves without ambiguity worries: plural for built-in
-        // groups, plural.group for the rest.
-        let suggestion = if is_builtin_group(&r.group) {
-            r.plural.to_ascii_lowercase()
-        } else {
-            r.qualified_name().to_ascii_lowercase()
-        };
-        let mut spellings = vec![
-            r.plural.to_ascii_lowercase(),
-            r.singular.to_ascii_lowercase(),
-            r.kind.to_ascii_lowercase(),
-        ];
-        if qualified {
-            spellings = spellings
-                .into_iter()
-                .filter(|_| !r.group.is_empty())
-                .map(|s| format!("{s}.{}", r.group.to_ascii_lowercase()))
-                .collect();
-        }
-        for s in spellings.iter().filter(|s| !s.is_empty()) {
-            let d = if s.starts_with(&wanted) && wanted.len() >= 3 {
-                0
-            } else {
-                edit_distance(&wanted, s)
-            };
-            if d > 2 {
-                continue;
-            }
-            let rank = builtin_rank(&r.group).unwrap_or(usize::MAX);
-            let cand = (d, rank, suggestion.clone());
-            if best.as_ref().is_none_or(|b| cand < *b) {
-                best = Some(cand);
-            }
-        }
-    }
-    best.map(|(_, _, s)| s).filter(|s| *s != wanted)
-}
-
-/// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions), so the
-/// common typo `deplyoments` is one edit away.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for (i, cell) in d.iter_mut().step_by(width).enumerate() {
-        *cell = i;
-    }
-    for (j, cell) in d.iter_mut().take(width).enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = v;
-        }
-    }
-    d[a.len() * width + b.len()]
 }
 
 /// The resource types of one run.
@@ -522,8 +241,8 @@ pub struct TypePlan {
     /// True when the user named `customresourcedefinitions` in `resourceTypes`: then every
     /// CRD is backed up, not only `crd_names`.
     pub all_crds: bool,
-    /// Default types this cluster does not serve; skipped rather than failing the backup
-    /// (the engine should log them).
+    /// Default types this cluster does not serve; skipped rather than failing the backup (the
+    /// engine logs them).
     pub unavailable_defaults: Vec<String>,
 }
 
@@ -531,7 +250,7 @@ impl TypePlan {
     /// Whether the cluster-scoped object `name` of `resource` belongs in the backup. Only
     /// CRDs are filtered: those of the selected custom resources, unless all were asked for.
     pub fn wants_cluster_object(&self, resource: &DiscoveredResource, name: &str) -> bool {
-        if resource.group == CRD_GROUP && resource.plural == CRD_PLURAL {
+        if resource.is(CRD_GROUP, CRD_PLURAL) {
             self.all_crds || self.crd_names.contains(name)
         } else {
             true
@@ -558,22 +277,24 @@ pub fn plan_types(
     source: &BackupSource,
     discovered: &[DiscoveredResource],
 ) -> Result<TypePlan, PlanError> {
+    let catalog = TypeCatalog::from_discovery(discovered);
+    let resolve = |name: &str| resolve_resource_type(name, &catalog, discovered);
     let mut plan = TypePlan::default();
     let mut errors = Vec::new();
     let mut selected: Vec<&DiscoveredResource> = Vec::new();
 
     if source.resource_types.is_empty() {
         for name in DEFAULT_NAMESPACED_TYPES {
-            match resolve_resource_type(name, discovered) {
+            match resolve(name) {
                 Ok(r) => selected.push(r),
                 Err(_) => plan.unavailable_defaults.push(name.to_string()),
             }
         }
     } else {
         for name in &source.resource_types {
-            match resolve_resource_type(name, discovered) {
+            match resolve(name) {
                 Ok(r) => {
-                    if r.group == CRD_GROUP && r.plural == CRD_PLURAL {
+                    if r.is(CRD_GROUP, CRD_PLURAL) {
                         plan.all_crds = true;
                     }
                     selected.push(r);
@@ -584,7 +305,7 @@ pub fn plan_types(
     }
     if source.include_cluster_resources {
         for name in DEFAULT_CLUSTER_TYPES {
-            match resolve_resource_type(name, discovered) {
+            match resolve(name) {
                 Ok(r) => selected.push(r),
                 Err(_) => plan.unavailable_defaults.push(name.to_string()),
             }
@@ -598,22 +319,25 @@ pub fn plan_types(
 
     plan.crd_names = selected
         .iter()
-        .filter(|r| !is_builtin_group(&r.group))
+        .filter(|r| !is_builtin_group(r.group()))
         .map(|r| r.qualified_name())
         .collect();
     if !plan.crd_names.is_empty() {
         // Always served by a real API server; a discovery snapshot without it only loses the
         // CRDs, which the engine cannot back up anyway.
-        if let Ok(crd) = resolve_resource_type(CRD_RESOURCE, discovered) {
+        if let Some(crd) = discovered
+            .iter()
+            .find(|r| r.is(CRD_GROUP, CRD_PLURAL) && r.preferred)
+        {
             selected.push(crd);
         }
     }
 
     for r in selected {
-        if plan.all().any(|p| p.same_resource(r)) {
+        if plan.all().any(|p| p.is(r.group(), r.plural())) {
             continue;
         }
-        if r.namespaced {
+        if r.namespaced() {
             plan.namespaced.push(r.clone());
         } else {
             plan.cluster.push(r.clone());
@@ -635,9 +359,8 @@ const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
 ///
 /// Two kinds of objects the control plane makes for itself are skipped:
 /// * core Secrets of type `kubernetes.io/service-account-token`: the token controller
-///   recreates them and a restored one would carry a token of another cluster. The design
-///   document also skipped every Secret whose *name* contains `token-`; that drops user data
-///   (a Secret `api-token-x`) and is not done here.
+///   recreates them and a restored one would carry a token of another cluster. Secrets are
+///   skipped by type only, never by name: a Secret `api-token-x` is user data.
 /// * the core ConfigMap `kube-root-ca.crt`: kube-controller-manager publishes it in every
 ///   namespace with the cluster's own CA (a restore skips it too; a copy would hand pods the
 ///   source cluster's CA), so storing it only costs one object per namespace.
@@ -648,51 +371,25 @@ pub fn skip_object(
     name: &str,
     data: &serde_json::Value,
 ) -> Option<&'static str> {
-    let core = resource.group.is_empty();
-    if core
-        && resource.plural == "secrets"
+    if resource.is("", "secrets")
         && data.get("type").and_then(serde_json::Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
     {
         return Some("service-account token");
     }
-    if core && resource.plural == "configmaps" && name == ROOT_CA_CONFIGMAP {
+    if resource.is("", "configmaps") && name == ROOT_CA_CONFIGMAP {
         return Some("published by the control plane");
     }
     None
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::core::types::tests::res;
     use serde_json::json;
 
-    pub(crate) fn res(
-        group: &str,
-        version: &str,
-        kind: &str,
-        plural: &str,
-        short: &[&str],
-        namespaced: bool,
-    ) -> DiscoveredResource {
-        DiscoveredResource {
-            group: group.into(),
-            version: version.into(),
-            kind: kind.into(),
-            plural: plural.into(),
-            singular: kind.to_ascii_lowercase(),
-            short_names: short.iter().map(|s| s.to_string()).collect(),
-            namespaced,
-            verbs: [
-                "create", "delete", "get", "list", "patch", "update", "watch",
-            ]
-            .map(String::from)
-            .to_vec(),
-            preferred: true,
-        }
-    }
-
     /// A discovery snapshot shaped like a real 1.36 API server plus two CRDs.
-    pub(crate) fn discovery() -> Vec<DiscoveredResource> {
+    fn discovery() -> Vec<DiscoveredResource> {
         let mut v = vec![
             res("", "v1", "ConfigMap", "configmaps", &["cm"], true),
             res("", "v1", "Secret", "secrets", &[], true),
@@ -850,7 +547,7 @@ pub(crate) mod tests {
             namespace_selection(&s),
             NamespaceSelection::Explicit(strings(&["prod"]))
         );
-        // The legacy field is ignored once `namespaces` is set (document behaviour).
+        // The deprecated field is ignored once `namespaces` is set.
         let s = BackupSource {
             namespace: Some("prod".into()),
             namespaces: strings(&["a"]),
@@ -915,7 +612,7 @@ pub(crate) mod tests {
         assert_eq!(
             resolve_namespaces(&sel, &existing).to_back_up,
             strings(&["default", "kube-node-lease", "prod"]),
-            "\"*\" keeps kube-node-lease: only excludeNamespaces apply, as in the document"
+            "\"*\" keeps kube-node-lease: only excludeNamespaces apply"
         );
     }
 
@@ -949,9 +646,16 @@ pub(crate) mod tests {
 
     // --- resource types ---
 
+    fn resolve_in<'d>(
+        name: &str,
+        d: &'d [DiscoveredResource],
+    ) -> Result<&'d DiscoveredResource, PlanError> {
+        resolve_resource_type(name, &TypeCatalog::from_discovery(d), d)
+    }
+
     fn resolve(name: &str) -> Result<String, PlanError> {
         let d = discovery();
-        resolve_resource_type(name, &d).map(|r| format!("{}@{}", r.qualified_name(), r.version))
+        resolve_in(name, &d).map(|r| format!("{}@{}", r.qualified_name(), r.api.version))
     }
 
     #[test]
@@ -990,14 +694,9 @@ pub(crate) mod tests {
     fn builtin_group_wins_over_custom_group() {
         let mut d = discovery();
         d.push(res("acme.io", "v1", "Deployment", "deployments", &[], true));
+        assert_eq!(resolve_in("deployments", &d).unwrap().group(), "apps");
         assert_eq!(
-            resolve_resource_type("deployments", &d).unwrap().group,
-            "apps"
-        );
-        assert_eq!(
-            resolve_resource_type("deployments.acme.io", &d)
-                .unwrap()
-                .group,
+            resolve_in("deployments.acme.io", &d).unwrap().group(),
             "acme.io"
         );
     }
@@ -1030,18 +729,13 @@ pub(crate) mod tests {
             true,
         ));
         assert_eq!(
-            resolve_resource_type("configmaps", &d)
-                .unwrap()
-                .qualified_name(),
+            resolve_in("configmaps", &d).unwrap().qualified_name(),
             "configmaps"
         );
         let mut d = discovery();
         d.push(res("acme.io", "v1", "Widget", "widgets", &["w"], true));
         d.push(res("other.io", "v1", "W", "ws", &[], true));
-        assert_eq!(
-            resolve_resource_type("w", &d).unwrap().qualified_name(),
-            "ws.other.io"
-        );
+        assert_eq!(resolve_in("w", &d).unwrap().qualified_name(), "ws.other.io");
     }
 
     #[test]
@@ -1062,18 +756,9 @@ pub(crate) mod tests {
                 r
             })
             .collect();
-        assert_eq!(resolve_resource_type("widgets", &d).unwrap().version, "v1");
-        d.retain(|r| r.version != "v1");
-        assert_eq!(
-            resolve_resource_type("widgets", &d).unwrap().version,
-            "v2beta2"
-        );
-        assert_eq!(compare_kube_versions("v10", "v2"), Ordering::Less);
-        assert_eq!(compare_kube_versions("v1beta1", "foo"), Ordering::Less);
-        assert_eq!(
-            compare_kube_versions("v1alpha2", "v1alpha1"),
-            Ordering::Less
-        );
+        assert_eq!(resolve_in("widgets", &d).unwrap().api.version, "v1");
+        d.retain(|r| r.api.version != "v1");
+        assert_eq!(resolve_in("widgets", &d).unwrap().api.version, "v2beta2");
     }
 
     #[test]
@@ -1132,45 +817,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn edit_distance_counts_transpositions_once() {
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("abc", ""), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("deplyoments", "deployments"), 1);
-        assert_eq!(edit_distance("same", "same"), 0);
-    }
-
-    #[test]
-    fn builtin_groups() {
-        for g in [
-            "",
-            "apps",
-            "batch",
-            "autoscaling",
-            "policy",
-            "networking.k8s.io",
-            "rbac.authorization.k8s.io",
-            "storage.k8s.io",
-            "apiextensions.k8s.io",
-            "flowcontrol.apiserver.k8s.io",
-            "storagemigration.k8s.io",
-            "resource.k8s.io",
-        ] {
-            assert!(is_builtin_group(g), "{g}");
-        }
-        for g in [
-            "cert-manager.io",
-            "gateway.networking.k8s.io",
-            "snapshot.storage.k8s.io",
-            "metrics.k8s.io",
-            "backup.cnd.dk",
-        ] {
-            assert!(!is_builtin_group(g), "{g}");
-        }
-    }
-
-    #[test]
-    fn default_plan_is_the_documents_types() {
+    fn default_plan_is_the_default_types() {
         let plan = plan_types(&source(), &discovery()).unwrap();
         assert_eq!(
             names(&plan.namespaced),
@@ -1229,7 +876,7 @@ pub(crate) mod tests {
             strings(&["configmaps", "horizontalpodautoscalers.autoscaling"])
         );
         assert_eq!(
-            plan.namespaced[1].version, "v2",
+            plan.namespaced[1].api.version, "v2",
             "first asked version is kept"
         );
         assert_eq!(
@@ -1332,7 +979,7 @@ pub(crate) mod tests {
     fn missing_default_types_are_skipped_not_fatal() {
         let d: Vec<_> = discovery()
             .into_iter()
-            .filter(|r| r.plural != "ingresses" && r.plural != "storageclasses")
+            .filter(|r| r.plural() != "ingresses" && r.plural() != "storageclasses")
             .collect();
         let s = BackupSource {
             include_cluster_resources: true,
@@ -1352,14 +999,14 @@ pub(crate) mod tests {
     #[test]
     fn service_account_tokens_are_skipped_by_type_only() {
         let d = discovery();
-        let secrets = resolve_resource_type("secrets", &d).unwrap();
+        let secrets = resolve_in("secrets", &d).unwrap();
         let sa = json!({"kind": "Secret", "type": "kubernetes.io/service-account-token"});
         assert_eq!(
             skip_object(secrets, "default-token-abcde", &sa),
             Some("service-account token")
         );
 
-        // The design document skipped these by name; they are user data.
+        // Secrets are skipped by type, never by name: these are user data.
         for name in ["api-token-x", "default-token-lookalike", "my-token-store"] {
             let user = json!({"kind": "Secret", "type": "Opaque"});
             assert_eq!(skip_object(secrets, name, &user), None, "{name}");
@@ -1368,7 +1015,7 @@ pub(crate) mod tests {
         assert_eq!(skip_object(secrets, "token-1", &untyped), None);
 
         // Other resources are never skipped, whatever their `type` field says.
-        let cms = resolve_resource_type("configmaps", &d).unwrap();
+        let cms = resolve_in("configmaps", &d).unwrap();
         let cm = json!({"type": "kubernetes.io/service-account-token"});
         assert_eq!(skip_object(cms, "cm", &cm), None);
     }
@@ -1376,14 +1023,14 @@ pub(crate) mod tests {
     #[test]
     fn the_published_root_ca_is_skipped_only_as_a_core_configmap() {
         let d = discovery();
-        let cms = resolve_resource_type("configmaps", &d).unwrap();
+        let cms = resolve_in("configmaps", &d).unwrap();
         let data = json!({"kind": "ConfigMap", "data": {"ca.crt": "x"}});
         assert_eq!(
             skip_object(cms, "kube-root-ca.crt", &data),
             Some("published by the control plane")
         );
         assert_eq!(skip_object(cms, "kube-root-ca.crt.bak", &data), None);
-        let secrets = resolve_resource_type("secrets", &d).unwrap();
+        let secrets = resolve_in("secrets", &d).unwrap();
         assert_eq!(skip_object(secrets, "kube-root-ca.crt", &data), None);
     }
 }

@@ -1,14 +1,15 @@
-//! `metav1.LabelSelector` → the API server's `labelSelector` query string, and local matching.
+//! Checking a `metav1.LabelSelector` before it is used.
 //!
-//! The backup lists objects with the selector evaluated by the API server, so the selector is
-//! validated here first with the same rules Kubernetes applies (`ValidateLabelSelector`): a bad
-//! selector then fails before the run starts, with a message naming the bad part, instead of as
-//! an opaque 400 from the first list call. Restore filters stored objects locally with the same
-//! semantics ([`matches`]).
-
-use std::collections::{BTreeMap, BTreeSet};
+//! The selector itself is kube's [`Selector`] (from k8s-openapi's `LabelSelector`): its
+//! `to_string()` is the API server's `labelSelector` query, which the backup lists with, and
+//! [`kube::core::SelectorExt::matches`] matches labels with Kubernetes semantics, which the
+//! restore filters stored objects with. What is ours is the validation: the rules Kubernetes
+//! applies (`ValidateLabelSelector`), so a bad selector fails before a run starts, with a
+//! message naming the bad part, instead of as an opaque 400 from the first list call (or, on
+//! restore, as objects silently not selected).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::Selector;
 
 /// A selector Kubernetes would refuse. Every problem found is listed, not just the first.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,195 +24,64 @@ const MAX_NAME_LEN: usize = 63;
 /// DNS-1123 subdomain prefix of a key (`example.com/` in `example.com/tier`).
 const MAX_PREFIX_LEN: usize = 253;
 
-/// One requirement of a validated selector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Requirement {
-    /// From `matchLabels`.
-    Equals(String, String),
-    In(String, BTreeSet<String>),
-    NotIn(String, BTreeSet<String>),
-    Exists(String),
-    DoesNotExist(String),
+/// Validates `sel` as the API server would, then converts it to kube's [`Selector`].
+pub fn parse(sel: &LabelSelector) -> Result<Selector, SelectorError> {
+    let problems = problems(sel);
+    if !problems.is_empty() {
+        return Err(SelectorError { problems });
+    }
+    Selector::try_from(sel.clone()).map_err(|err| SelectorError {
+        problems: vec![err.to_string()],
+    })
 }
 
-impl Requirement {
-    fn key(&self) -> &str {
-        match self {
-            Requirement::Equals(k, _)
-            | Requirement::In(k, _)
-            | Requirement::NotIn(k, _)
-            | Requirement::Exists(k)
-            | Requirement::DoesNotExist(k) => k,
-        }
-    }
-
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        match self {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            // Kubernetes: NotIn and DoesNotExist are satisfied by an absent key.
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::DoesNotExist(k) => !labels.contains_key(k),
-        }
-    }
-
-    /// The form the API server's selector parser reads (`labels.Requirement.String()`).
-    fn write_query(&self, out: &mut String) {
-        fn set(out: &mut String, vs: &BTreeSet<String>) {
-            out.push('(');
-            for (i, v) in vs.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(v);
-            }
-            out.push(')');
-        }
-        match self {
-            Requirement::Equals(k, v) => {
-                out.push_str(k);
-                out.push('=');
-                out.push_str(v);
-            }
-            Requirement::In(k, vs) => {
-                out.push_str(k);
-                out.push_str(" in ");
-                set(out, vs);
-            }
-            Requirement::NotIn(k, vs) => {
-                out.push_str(k);
-                out.push_str(" notin ");
-                set(out, vs);
-            }
-            Requirement::Exists(k) => out.push_str(k),
-            Requirement::DoesNotExist(k) => {
-                out.push('!');
-                out.push_str(k);
-            }
-        }
-    }
+/// The API server's `labelSelector` query for `sel`; `Ok(None)` when it selects everything
+/// (empty `matchLabels` and `matchExpressions`), so no query parameter is needed.
+pub fn label_selector_to_query(sel: &LabelSelector) -> Result<Option<String>, SelectorError> {
+    let selector = parse(sel)?;
+    Ok((!selector.selects_all()).then(|| selector.to_string()))
 }
 
-/// A validated label selector: parse once, then render or match many times.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Selector {
-    /// Sorted by key (stable), as Kubernetes' `internalSelector` keeps them.
-    requirements: Vec<Requirement>,
-}
-
-impl Selector {
-    /// Validates `sel` as the API server would and keeps its requirements.
-    pub fn parse(sel: &LabelSelector) -> Result<Selector, SelectorError> {
-        let mut problems = Vec::new();
-        let mut requirements = Vec::new();
-
-        for (key, value) in sel.match_labels.iter().flatten() {
-            let at = format!("matchLabels[{key:?}]");
-            let before = problems.len();
-            check_key(&at, key, &mut problems);
-            check_value(&at, value, &mut problems);
-            if problems.len() == before {
-                requirements.push(Requirement::Equals(key.clone(), value.clone()));
-            }
-        }
-
-        for (i, expr) in sel.match_expressions.iter().flatten().enumerate() {
-            let at = format!("matchExpressions[{i}]");
-            let before = problems.len();
-            check_key(&format!("{at}.key"), &expr.key, &mut problems);
-            let values = expr.values.as_deref().unwrap_or_default();
-            let needs_values = match expr.operator.as_str() {
-                "In" | "NotIn" => true,
-                "Exists" | "DoesNotExist" => false,
-                other => {
-                    problems.push(format!(
-                        "{at}: operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
-                    ));
-                    continue;
-                }
-            };
-            if needs_values && values.is_empty() {
+/// Every problem Kubernetes' `ValidateLabelSelector` would find in `sel`.
+fn problems(sel: &LabelSelector) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, value) in sel.match_labels.iter().flatten() {
+        let at = format!("matchLabels[{key:?}]");
+        check_key(&at, key, &mut problems);
+        check_value(&at, value, &mut problems);
+    }
+    for (i, expr) in sel.match_expressions.iter().flatten().enumerate() {
+        let at = format!("matchExpressions[{i}]");
+        check_key(&format!("{at}.key"), &expr.key, &mut problems);
+        let values = expr.values.as_deref().unwrap_or_default();
+        let needs_values = match expr.operator.as_str() {
+            "In" | "NotIn" => true,
+            "Exists" | "DoesNotExist" => false,
+            other => {
                 problems.push(format!(
-                    "{at}: operator {} needs at least one value",
-                    expr.operator
+                    "{at}: operator {other:?} is not one of In, NotIn, Exists, DoesNotExist"
                 ));
-            }
-            if !needs_values && !values.is_empty() {
-                problems.push(format!(
-                    "{at}: operator {} takes no values, got {}",
-                    expr.operator,
-                    values.len()
-                ));
-            }
-            for (j, v) in values.iter().enumerate() {
-                check_value(&format!("{at}.values[{j}]"), v, &mut problems);
-            }
-            if problems.len() != before {
                 continue;
             }
-            let key = expr.key.clone();
-            let set = || values.iter().cloned().collect::<BTreeSet<_>>();
-            requirements.push(match expr.operator.as_str() {
-                "In" => Requirement::In(key, set()),
-                "NotIn" => Requirement::NotIn(key, set()),
-                "Exists" => Requirement::Exists(key),
-                _ => Requirement::DoesNotExist(key),
-            });
+        };
+        if needs_values && values.is_empty() {
+            problems.push(format!(
+                "{at}: operator {} needs at least one value",
+                expr.operator
+            ));
         }
-
-        if !problems.is_empty() {
-            return Err(SelectorError { problems });
+        if !needs_values && !values.is_empty() {
+            problems.push(format!(
+                "{at}: operator {} takes no values, got {}",
+                expr.operator,
+                values.len()
+            ));
         }
-        // Stable: several requirements on one key keep their given order.
-        requirements.sort_by(|a, b| a.key().cmp(b.key()));
-        Ok(Selector { requirements })
-    }
-
-    /// True when the selector has no requirement and so selects every object.
-    pub fn is_everything(&self) -> bool {
-        self.requirements.is_empty()
-    }
-
-    /// The `labelSelector` query value (`k=v,k in (a,b),k notin (a),k,!k`), `None` when the
-    /// selector selects everything (no query parameter needed).
-    pub fn to_query(&self) -> Option<String> {
-        if self.is_everything() {
-            return None;
+        for (j, v) in values.iter().enumerate() {
+            check_value(&format!("{at}.values[{j}]"), v, &mut problems);
         }
-        let mut out = String::new();
-        for (i, r) in self.requirements.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            r.write_query(&mut out);
-        }
-        Some(out)
     }
-
-    /// Whether an object with these labels is selected (all requirements hold).
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.requirements.iter().all(|r| r.matches(labels))
-    }
-}
-
-/// Converts a `metav1.LabelSelector` to the API server's `labelSelector` query string.
-///
-/// `Ok(None)` means the selector selects everything (empty `matchLabels` and
-/// `matchExpressions`), so no query parameter is needed. Values inside `in (…)` are sorted and
-/// requirements ordered by key, so equal selectors give equal strings.
-pub fn label_selector_to_query(sel: &LabelSelector) -> Result<Option<String>, SelectorError> {
-    Ok(Selector::parse(sel)?.to_query())
-}
-
-/// Whether `labels` satisfy `sel`, with Kubernetes semantics (`NotIn` and `DoesNotExist` match
-/// an absent key; an empty selector matches everything).
-///
-/// A selector Kubernetes would refuse matches nothing: restoring less than asked is safer than
-/// restoring objects the user did not mean. Validate with [`Selector::parse`] first to report
-/// it; use a parsed [`Selector`] when matching many objects.
-pub fn matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    Selector::parse(sel).is_ok_and(|s| s.matches(labels))
+    problems
 }
 
 /// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?` — label names and (non-empty) label values.
@@ -287,6 +157,13 @@ fn check_value(at: &str, value: &str, problems: &mut Vec<String>) {
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    use kube::core::SelectorExt;
+    use std::collections::BTreeMap;
+
+    /// Whether `labels` satisfy a valid `sel`.
+    fn matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+        parse(sel).unwrap().matches(labels)
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -331,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn all_operators_render_sorted_by_key_with_sorted_values() {
+    fn all_operators_render_with_sorted_values() {
         let s = sel(
             &[("tier", "web"), ("app", "shop")],
             vec![
@@ -343,7 +220,7 @@ mod tests {
         );
         assert_eq!(
             label_selector_to_query(&s).unwrap().unwrap(),
-            "app=shop,env in (dev,prod),example.com/owner,!legacy,tier=web,track notin (canary)"
+            "app=shop,tier=web,env in (dev,prod),track notin (canary),example.com/owner,!legacy"
         );
     }
 
@@ -488,18 +365,12 @@ mod tests {
     }
 
     #[test]
-    fn invalid_selector_matches_nothing() {
-        let s = sel(&[], vec![expr("x", "Equals", &["1"])]);
-        assert!(!matches(&s, &labels(&[("x", "1")])));
-    }
-
-    #[test]
     fn parsed_selector_is_reusable() {
-        let s = Selector::parse(&sel(&[("a", "1")], vec![])).unwrap();
-        assert!(!s.is_everything());
+        let s = parse(&sel(&[("a", "1")], vec![])).unwrap();
+        assert!(!s.selects_all());
         assert!(s.matches(&labels(&[("a", "1"), ("b", "2")])));
         assert!(!s.matches(&labels(&[("a", "2")])));
-        assert_eq!(s.to_query().as_deref(), Some("a=1"));
-        assert!(Selector::default().is_everything());
+        assert_eq!(s.to_string(), "a=1");
+        assert!(parse(&LabelSelector::default()).unwrap().selects_all());
     }
 }

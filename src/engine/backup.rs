@@ -21,8 +21,9 @@ use crate::core::layout;
 use crate::core::manifest::{
     self, BackupRef, ClusterInfo, ItemError, Manifest, ManifestEntry, ManifestError, Sha256Digest,
 };
-use crate::core::plan::{self, DiscoveredResource, NamespaceSelection, TypePlan};
+use crate::core::plan::{self, NamespaceSelection, TypePlan};
 use crate::core::selector;
+use crate::core::types::{CRD_GROUP, CRD_PLURAL, DiscoveredResource, NAMESPACE_PLURAL};
 use crate::engine::faults;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::{self, with_retries};
@@ -135,7 +136,7 @@ struct ListJob {
 
 impl ListJob {
     fn new(resource: &DiscoveredResource, scope: ListScope) -> ListJob {
-        let api = api_resource(resource);
+        let api = resource.api.clone();
         ListJob {
             type_dir: Arc::from(layout::type_dir(resource)),
             api_version: Arc::from(api.api_version.as_str()),
@@ -195,7 +196,7 @@ pub async fn check_spec(client: &Client, spec: &BackupSpec) -> Result<CheckedSpe
             .iter()
             .map(|err| format!("storageLocation: {err}")),
     );
-    let types = match discover_with_retries(client).await {
+    let types = match discover(client).await.map_err(BackupError::Discovery) {
         Ok(discovered) => plan::plan_types(&spec.source, &discovered)
             .map_err(|err| problems.push(err.to_string()))
             .ok(),
@@ -224,6 +225,12 @@ pub async fn run_backup(
     progress: &watch::Sender<Progress>,
 ) -> Result<BackupOutcome, BackupError> {
     let CheckedSpec { types, label_query } = checked;
+    if !types.unavailable_defaults.is_empty() {
+        tracing::warn!(
+            types = %types.unavailable_defaults.join(", "),
+            "default resource types this cluster does not serve are not backed up"
+        );
+    }
 
     let existing = list_namespace_names(client).await?;
     let selection = plan::namespace_selection(&spec.source);
@@ -592,15 +599,6 @@ fn list_what(job: &ListJob) -> String {
     }
 }
 
-/// [`discover`], retried while the API server is unreachable or overloaded.
-async fn discover_with_retries(client: &Client) -> Result<Vec<DiscoveredResource>, BackupError> {
-    with_retries("discovery", || async {
-        discover(client).await.map_err(|err| err.source)
-    })
-    .await
-    .map_err(|source| BackupError::Discovery(DiscoveryError { source }))
-}
-
 async fn list_namespace_names(client: &Client) -> Result<Vec<String>, BackupError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let mut names = Vec::new();
@@ -618,26 +616,11 @@ async fn list_namespace_names(client: &Client) -> Result<Vec<String>, BackupErro
 }
 
 fn is_namespace_type(resource: &DiscoveredResource) -> bool {
-    resource.group.is_empty() && resource.plural == "namespaces"
+    resource.is("", NAMESPACE_PLURAL)
 }
 
 fn is_crd(resource: &DiscoveredResource) -> bool {
-    resource.group == "apiextensions.k8s.io" && resource.plural == "customresourcedefinitions"
-}
-
-fn api_resource(resource: &DiscoveredResource) -> ApiResource {
-    let api_version = if resource.group.is_empty() {
-        resource.version.clone()
-    } else {
-        format!("{}/{}", resource.group, resource.version)
-    };
-    ApiResource {
-        group: resource.group.clone(),
-        version: resource.version.clone(),
-        api_version,
-        kind: resource.kind.clone(),
-        plural: resource.plural.clone(),
-    }
+    resource.is(CRD_GROUP, CRD_PLURAL)
 }
 
 /// The API server's own message (e.g. `secrets is forbidden: User ... cannot list ...`).

@@ -7,6 +7,10 @@
 //!    path is not a backup — refused);
 //! 2. validate the target ([`NamespaceMap::new`]) and select the objects ([`select`]), in
 //!    restore order (CRDs, namespaces, then the priority of [`crate::core::restore::order`]);
+//!    when a `resourceTypes` entry names no type of the backup, the backup's stored CRDs are
+//!    read first, so the short names they declare resolve (`cert` for cert-manager's
+//!    Certificates). Target parts that select nothing (a type the backup lacks, a mapping of a
+//!    namespace it does not have) become notes in the Restore's message;
 //! 3. `validateOnly`: download, verify, parse and check every selected object; no API call;
 //! 4. otherwise: make sure every target namespace exists (`createNamespaces`), then per object
 //!    download → verify → parse → check → decide → clean → map → create, recording each
@@ -46,7 +50,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::api::{BackupInfo, ConflictResolution, RestoreSpec, to_time};
-use crate::core::manifest::{Manifest, ManifestError};
+use crate::core::manifest::{Manifest, ManifestEntry, ManifestError};
 use crate::core::restore::clean::{CleanOutcome, check_stored_object, clean_for_restore};
 use crate::core::restore::mapping::{MappingError, NamespaceMap, apply_mapping};
 use crate::core::restore::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, restore_priority};
@@ -55,9 +59,10 @@ use crate::core::restore::owners::{
     group_of, owner_references, reattach_patch, reattachment, rewrite_owner_references,
 };
 use crate::core::restore::select::{
-    ObjectDecision, RestoreSelection, SelectError, SelectedItem, TypeCatalog, select,
+    ObjectDecision, RestoreSelection, SelectError, SelectedItem, needs_stored_crds, select,
 };
 use crate::core::restore::status::{Action, ObjectRef, StatusLists};
+use crate::core::types::catalog::TypeCatalog;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::with_retries;
 use crate::storage::catalogue::{self, ManifestReadError};
@@ -212,7 +217,10 @@ pub async fn run_restore(
     progress.send_modify(|p| p.backup_info = Some(info.clone()));
 
     let map = NamespaceMap::new(&spec.target, &manifest.namespaces)?;
-    let catalog = TypeCatalog::from_manifest(&manifest);
+    let mut catalog = TypeCatalog::from_manifest(&manifest);
+    if needs_stored_crds(&catalog, &spec.target) {
+        add_stored_crds(storage, path, &manifest, &mut catalog).await;
+    }
     let selection = select(&manifest, &catalog, &spec.target, &spec.options, &map)?;
     let total = selection.items.len() as u64;
 
@@ -226,6 +234,10 @@ pub async fn run_restore(
         held: Vec::new(),
         served: Vec::new(),
     };
+    for note in selection.notes() {
+        tracing::info!(%note, "part of the restore target selects nothing");
+        state.lists.note(note);
+    }
     let mut run = Run {
         client,
         storage,
@@ -254,21 +266,15 @@ pub async fn run_restore(
 
     if !validate_only {
         for r in discover(client).await? {
-            let api_version = r.api_version();
-            run.resources
-                .insert((api_version.clone(), r.kind.clone()), r.plural.clone());
+            run.resources.insert(
+                (r.api.api_version.clone(), r.api.kind.clone()),
+                r.api.plural.clone(),
+            );
             // Owners are matched by group and kind; any served version has their UID.
-            let type_key = (r.group.clone(), r.kind.clone());
+            let type_key = (r.api.group.clone(), r.api.kind.clone());
             if r.preferred || !run.owner_types.contains_key(&type_key) {
-                let (group, version) = (r.group.clone(), r.version.clone());
-                let resource = ApiResource {
-                    group,
-                    version,
-                    api_version,
-                    kind: r.kind,
-                    plural: r.plural,
-                };
-                run.owner_types.insert(type_key, (resource, r.namespaced));
+                let namespaced = r.namespaced();
+                run.owner_types.insert(type_key, (r.api, namespaced));
             }
         }
         run.prepare_namespaces(
@@ -404,6 +410,62 @@ struct Run<'a> {
     looked_up: Mutex<BTreeMap<OwnerKey, Option<String>>>,
 }
 
+/// Downloads, verifies (size, sha256), parses and checks one stored object.
+async fn load_object(
+    storage: &Storage,
+    path: &str,
+    entry: &ManifestEntry,
+) -> Result<Value, String> {
+    if entry.size > MAX_OBJECT_BYTES {
+        return Err(format!(
+            "stored object {} is {} bytes, more than any Kubernetes object can be \
+             ({MAX_OBJECT_BYTES} bytes); not downloaded",
+            entry.key, entry.size
+        ));
+    }
+    let key = format!("{path}/{}", entry.key);
+    let bytes = storage
+        .get(&key)
+        .await
+        .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
+    entry.verify(&bytes).map_err(|e| e.to_string())?;
+    let obj: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("stored object {} is not valid JSON: {e}", entry.key))?;
+    check_stored_object(&obj, entry).map_err(|e| e.to_string())?;
+    Ok(obj)
+}
+
+/// Adds the names the backup's stored CRDs declare (short names of custom resources) to
+/// `catalog`. A CRD that cannot be read only costs its names: the type names it would have
+/// resolved are then reported as matching nothing.
+async fn add_stored_crds(
+    storage: &Storage,
+    path: &str,
+    manifest: &Manifest,
+    catalog: &mut TypeCatalog,
+) {
+    // A plain queue, as in `reattach_owners`: `buffer_unordered` over borrowing futures trips
+    // rustc's `Send` inference for the controller's future.
+    let mut queue = manifest
+        .objects
+        .iter()
+        .filter(|e| &*e.resource == CRD_TYPE_DIR);
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while in_flight.len() < RESTORE_CONCURRENCY {
+            match queue.next() {
+                Some(entry) => in_flight.push(load_object(storage, path, entry)),
+                None => break,
+            }
+        }
+        match in_flight.next().await {
+            Some(Ok(crd)) => catalog.add_crd(&crd),
+            Some(Err(error)) => tracing::warn!(%error, "cannot read a stored CRD's names"),
+            None => break,
+        }
+    }
+}
+
 /// Why an object's namespace is missing when `createNamespaces` is off.
 fn missing_namespace_message(ns: &str) -> String {
     format!(
@@ -415,25 +477,7 @@ fn missing_namespace_message(ns: &str) -> String {
 impl Run<'_> {
     /// Downloads, verifies, parses and checks one object.
     async fn load(&self, item: &SelectedItem<'_>) -> Result<Value, String> {
-        let entry = item.entry;
-        if entry.size > MAX_OBJECT_BYTES {
-            return Err(format!(
-                "stored object {} is {} bytes, more than any Kubernetes object can be \
-                 ({MAX_OBJECT_BYTES} bytes); not downloaded",
-                entry.key, entry.size
-            ));
-        }
-        let key = format!("{}/{}", self.path, entry.key);
-        let bytes = self
-            .storage
-            .get(&key)
-            .await
-            .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
-        entry.verify(&bytes).map_err(|e| e.to_string())?;
-        let obj: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("stored object {} is not valid JSON: {e}", entry.key))?;
-        check_stored_object(&obj, entry).map_err(|e| e.to_string())?;
-        Ok(obj)
+        load_object(self.storage, self.path, item.entry).await
     }
 
     fn owners(&self) -> MutexGuard<'_, OwnerIndex> {

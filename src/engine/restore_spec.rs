@@ -7,7 +7,7 @@
 //!   a valid object name; everything [`crate::storage::location_problems`] finds in
 //!   `storageLocation` (bucket, prefix, region, endpoint, inline keys);
 //! * `target`: namespace names and the mapping ([`NamespaceMap::new`]), `labelSelector`
-//!   ([`Selector::parse`]), `resourceTypes` entries that can name no type at all (empty, or
+//!   ([`selector::parse`]), `resourceTypes` entries that can name no type at all (empty, or
 //!   characters no type name has; whether a name matches a type of the backup needs its
 //!   manifest and is checked then).
 //!
@@ -19,7 +19,7 @@
 
 use crate::api::{RestoreSpec, StorageLocation};
 use crate::core::restore::mapping::NamespaceMap;
-use crate::core::selector::Selector;
+use crate::core::selector;
 use crate::storage::location_problems;
 
 /// The longest object name Kubernetes accepts (a DNS-1123 subdomain).
@@ -107,7 +107,7 @@ pub fn validate_spec(spec: &RestoreSpec) -> Result<Source<'_>, SpecError> {
         problems.extend(err.problems.iter().map(|p| format!("target.{p}")));
         notes.extend(err.name_rule());
     }
-    if let Some(Err(err)) = target.label_selector.as_ref().map(Selector::parse) {
+    if let Some(Err(err)) = target.label_selector.as_ref().map(selector::parse) {
         problems.extend(
             err.problems
                 .iter()

@@ -1,7 +1,9 @@
 //! Every rule for turning a stored object into one the API server accepts on create.
 //!
-//! This module is the single place these rules live; user documentation must agree with this
-//! list. The engine runs, per object: [`check_stored_object`] →
+//! These rules live here, except which types are never restored at all: the type catalogue
+//! marks those ([`crate::core::types::KNOWN_TYPES`], [`crate::core::types::Restore::Never`]),
+//! and this module consults it. The table below lists both; user documentation must agree
+//! with it. The engine runs, per object: [`check_stored_object`] →
 //! selection ([`super::select`]) → [`clean_for_restore`] → [`super::mapping::apply_mapping`].
 //!
 //! # Objects that are not restored ([`CleanOutcome::Skip`], with the reason shown in status)
@@ -108,6 +110,7 @@ use super::object::{
     remove_map_keys,
 };
 use crate::core::manifest::ManifestEntry;
+use crate::core::types::{KnownType, known_kind};
 
 /// What to do with a stored object after cleaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +157,6 @@ const JOB_UID_LABELS: [&str; 2] = ["controller-uid", "batch.kubernetes.io/contro
 
 const SERVICE_ACCOUNT_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
-const OPERATOR_GROUP: &str = crate::api::GROUP;
 
 // Skip reasons (user-facing).
 const NOT_AN_OBJECT: &str = "not a Kubernetes object (no apiVersion and kind)";
@@ -167,9 +169,6 @@ const MANAGED_ENDPOINTS: &str =
     "maintained by the endpoints controller from its Service, which rebuilds it";
 const MANAGED_SLICE: &str = "maintained by a controller (endpointslice.kubernetes.io/managed-by), \
                              which rebuilds it";
-const EVENT: &str = "events record the source cluster's history and are not restored";
-const LEASE: &str = "leases hold the source cluster's leader-election and heartbeat state";
-const NODE_STATE: &str = "node state of the source cluster: nodes register themselves";
 const FINISHED_POD: &str = "finished pod: re-creating it would run it again";
 const MIRROR_POD: &str = "mirror pod of a static pod: its node's kubelet manages it";
 const JOB_POD: &str =
@@ -177,9 +176,6 @@ const JOB_POD: &str =
 const DAEMON_POD: &str =
     "pod of a DaemonSet: pinned to a node of the source cluster; the DaemonSet creates its own";
 const FINISHED_JOB: &str = "finished Job: its status is not restored, so it would run again";
-const BACKUP_OBJECT: &str = "Backup objects are not restored: a second copy would write to, and \
-                             expire runs in, the same storage path";
-const RESTORE_OBJECT: &str = "Restore objects are not restored: the copy would run again";
 
 /// Cleans `obj` in place for creation, or says why it is not restored. See the module docs for
 /// every rule. Never panics, whatever the input; an input that is not an object with string
@@ -239,14 +235,10 @@ fn skip_reason(obj: &Value, group: &str, kind_name: &str) -> Option<&'static str
         {
             Some(MANAGED_SLICE)
         }
-        ("" | "events.k8s.io", "Event") => Some(EVENT),
-        ("coordination.k8s.io", "Lease") => Some(LEASE),
-        ("", "Node") | ("storage.k8s.io", "CSINode" | "VolumeAttachment") => Some(NODE_STATE),
         ("", "Pod") => pod_skip_reason(obj),
         ("batch", "Job") if job_finished(obj) => Some(FINISHED_JOB),
-        (OPERATOR_GROUP, "Backup") => Some(BACKUP_OBJECT),
-        (OPERATOR_GROUP, "Restore") => Some(RESTORE_OBJECT),
-        _ => None,
+        // Types never restored at all are marked in the type catalogue.
+        _ => known_kind(group, kind_name).and_then(KnownType::never_restored),
     };
     kind_reason.or_else(|| {
         get(obj, &["metadata", "deletionTimestamp"])
@@ -557,6 +549,10 @@ pub fn check_stored_object(obj: &Value, entry: &ManifestEntry) -> Result<(), Sto
 mod tests {
     use super::*;
     use crate::core::manifest::Sha256Digest;
+    use crate::core::types::{
+        BACKUPS_NOT_RESTORED, EVENTS_NOT_RESTORED, LEASES_NOT_RESTORED, NODE_STATE_NOT_RESTORED,
+        RESTORES_NOT_RESTORED,
+    };
     use serde_json::json;
     use std::sync::Arc;
 
@@ -766,12 +762,16 @@ mod tests {
     #[test]
     fn events_leases_and_node_state_are_skipped() {
         for (api_version, kind, reason) in [
-            ("v1", "Event", EVENT),
-            ("events.k8s.io/v1", "Event", EVENT),
-            ("coordination.k8s.io/v1", "Lease", LEASE),
-            ("v1", "Node", NODE_STATE),
-            ("storage.k8s.io/v1", "CSINode", NODE_STATE),
-            ("storage.k8s.io/v1", "VolumeAttachment", NODE_STATE),
+            ("v1", "Event", EVENTS_NOT_RESTORED),
+            ("events.k8s.io/v1", "Event", EVENTS_NOT_RESTORED),
+            ("coordination.k8s.io/v1", "Lease", LEASES_NOT_RESTORED),
+            ("v1", "Node", NODE_STATE_NOT_RESTORED),
+            ("storage.k8s.io/v1", "CSINode", NODE_STATE_NOT_RESTORED),
+            (
+                "storage.k8s.io/v1",
+                "VolumeAttachment",
+                NODE_STATE_NOT_RESTORED,
+            ),
         ] {
             assert_eq!(
                 skipped(
@@ -790,12 +790,12 @@ mod tests {
         assert_eq!(
             skipped(json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
                 "metadata": {"name": "nightly", "namespace": "default"}})),
-            BACKUP_OBJECT
+            BACKUPS_NOT_RESTORED
         );
         assert_eq!(
             skipped(json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Restore",
                 "metadata": {"name": "r", "namespace": "default"}})),
-            RESTORE_OBJECT
+            RESTORES_NOT_RESTORED
         );
     }
 

@@ -1,30 +1,20 @@
-//! The order objects are restored in: a pure sort key over type folders (`type_dir`).
+//! The order objects are restored in: a pure sort key over type folders (`type_dir`), read
+//! from the type catalogue ([`crate::core::types::KNOWN_TYPES`], which says per type why it sits
+//! where it does).
 //!
-//! 1. [`RESTORE_ORDER`], in that order — definitions and containers first, then what other
-//!    objects refer to, then what runs:
-//!    * `customresourcedefinitions` before anything (the engine waits until each is
-//!      Established), then `namespaces`;
-//!    * storage classes and CSI snapshot classes/contents/snapshots (a claim may be
-//!      provisioned from a snapshot), `priorityclasses` and `runtimeclasses` (admission refuses
-//!      a pod naming one that does not exist), persistent volumes, then claims;
-//!    * service accounts, secrets, config maps (a pod refers to all three and does not start
-//!      without them), limit ranges (defaults apply at pod admission) and resource quotas;
-//!    * RBAC: cluster roles, roles, cluster role bindings, role bindings — roles before the
-//!      bindings that reference them (binding a role that does not exist needs the `bind`
-//!      verb), and all of it before the pods that need the permissions (a Velero complaint);
-//!    * endpoints and endpoint slices (of selector-less Services), then `services` — before
-//!      pods so that the `<SVC>_SERVICE_HOST` environment variables exist in them;
-//!    * `pods`, then `replicasets`, then `deployments` — each adopts the orphans restored
-//!      before it (restored pods into their ReplicaSet, ReplicaSets with their revision
-//!      history into their Deployment) instead of creating duplicates that are deleted again;
-//!      likewise `controllerrevisions` before `statefulsets` and `daemonsets`; then `jobs`,
-//!      `cronjobs`;
-//!    * `ingressclasses`, `ingresses`, `networkpolicies`, `poddisruptionbudgets`.
+//! 1. The types marked [`Restore::Early`], in the catalogue's order: definitions and containers
+//!    first (`customresourcedefinitions` before anything, the engine waits until each is
+//!    Established, then `namespaces`), then what other objects refer to (storage and snapshot
+//!    classes, priority and runtime classes, volumes and claims, service accounts, secrets,
+//!    config maps, limits, RBAC, endpoints and services), then what runs: `pods`, then
+//!    `replicasets`, then `deployments` — each adopts the orphans restored before it instead of
+//!    creating duplicates — likewise `controllerrevisions` before `statefulsets` and
+//!    `daemonsets`; then jobs, ingresses, network policies and disruption budgets.
 //! 2. Every other built-in type, alphabetically by `type_dir` (e.g. `horizontalpodautoscalers`).
 //! 3. Custom resources (`type_dir` = `plural.group`), alphabetically — after all CRDs.
-//! 4. [`RESTORE_LAST`]: admission webhooks and admission policies. They intercept every
-//!    create; restored earlier, a fail-closed webhook whose backend is not running yet would
-//!    refuse the rest of the restore.
+//! 4. The types marked [`Restore::Last`]: admission webhooks and admission policies. They
+//!    intercept every create; restored earlier, a fail-closed webhook whose backend is not
+//!    running yet would refuse the rest of the restore.
 //!
 //! Owner references do not change this order: dependents come before their owners on
 //! purpose, so an owner's controller or operator finds them (a ReplicaSet its Pods, an operator
@@ -33,86 +23,55 @@
 //! the object by then ([`super::owners`]).
 //!
 //! Within a type, objects are ordered by namespace (cluster-scoped first) and name, so a
-//! restore is reproducible. Unlike Velero, the order is per restore-able type, not a server
-//! flag, and covers RBAC and webhooks.
+//! restore is reproducible.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use crate::core::manifest::ManifestEntry;
+use crate::core::types::{self, CRD_PLURAL, KNOWN_TYPES, NAMESPACE_PLURAL, Restore};
 
 /// The `type_dir` of CustomResourceDefinitions (`apiextensions.k8s.io` is a built-in group).
-pub const CRD_TYPE_DIR: &str = "customresourcedefinitions";
+pub const CRD_TYPE_DIR: &str = CRD_PLURAL;
 /// The `type_dir` of Namespaces.
-pub const NAMESPACE_TYPE_DIR: &str = "namespaces";
+pub const NAMESPACE_TYPE_DIR: &str = NAMESPACE_PLURAL;
 
-/// Types restored first, in this order (see the module docs for why).
-pub const RESTORE_ORDER: [&str; 34] = [
-    CRD_TYPE_DIR,
-    NAMESPACE_TYPE_DIR,
-    "storageclasses",
-    "volumesnapshotclasses.snapshot.storage.k8s.io",
-    "volumesnapshotcontents.snapshot.storage.k8s.io",
-    "volumesnapshots.snapshot.storage.k8s.io",
-    "priorityclasses",
-    "runtimeclasses",
-    "persistentvolumes",
-    "persistentvolumeclaims",
-    "serviceaccounts",
-    "secrets",
-    "configmaps",
-    "limitranges",
-    "resourcequotas",
-    "clusterroles",
-    "roles",
-    "clusterrolebindings",
-    "rolebindings",
-    "endpoints",
-    "endpointslices",
-    "services",
-    "pods",
-    "replicasets",
-    "deployments",
-    "controllerrevisions",
-    "statefulsets",
-    "daemonsets",
-    "jobs",
-    "cronjobs",
-    "ingressclasses",
-    "ingresses",
-    "networkpolicies",
-    "poddisruptionbudgets",
-];
-
-/// Types restored after everything else, custom resources included, in this order.
-pub const RESTORE_LAST: [&str; 6] = [
-    "mutatingadmissionpolicies",
-    "mutatingadmissionpolicybindings",
-    "validatingadmissionpolicies",
-    "validatingadmissionpolicybindings",
-    "mutatingwebhookconfigurations",
-    "validatingwebhookconfigurations",
-];
-
-const OTHER_BUILTIN: u32 = RESTORE_ORDER.len() as u32;
-const CUSTOM: u32 = OTHER_BUILTIN + 1;
-const LAST: u32 = CUSTOM + 1;
-
-/// Whether a `type_dir` names a custom resource (or an aggregated API): built-in groups store
-/// under the bare plural, everything else under `plural.group`.
-pub fn is_custom_type(type_dir: &str) -> bool {
-    type_dir.contains('.')
+/// The fixed positions of the catalogue's early and last types.
+struct Positions {
+    early: HashMap<String, u32>,
+    last: HashMap<String, u32>,
 }
+
+static POSITIONS: LazyLock<Positions> = LazyLock::new(|| {
+    let positions = |stage: Restore| -> HashMap<String, u32> {
+        let mut map = HashMap::new();
+        for t in KNOWN_TYPES.iter().filter(|t| t.restore == stage) {
+            let next = map.len() as u32;
+            map.entry(t.type_dir()).or_insert(next);
+        }
+        map
+    };
+    Positions {
+        early: positions(Restore::Early),
+        last: positions(Restore::Last),
+    }
+});
 
 /// Sort key of a type: lower restores earlier. The second part orders types of the same tier
 /// alphabetically (it is the `type_dir` itself, empty for the fixed positions).
 pub fn restore_priority(type_dir: &str) -> (u32, &str) {
-    let position = |list: &[&str]| list.iter().position(|t| *t == type_dir);
-    if let Some(i) = position(&RESTORE_ORDER) {
-        (i as u32, "")
-    } else if let Some(i) = position(&RESTORE_LAST) {
-        (LAST + i as u32, "")
-    } else if is_custom_type(type_dir) {
-        (CUSTOM, type_dir)
+    let positions = &*POSITIONS;
+    let other_builtin = positions.early.len() as u32;
+    let custom = other_builtin + 1;
+    let last = custom + 1;
+    if let Some(i) = positions.early.get(type_dir) {
+        (*i, "")
+    } else if let Some(i) = positions.last.get(type_dir) {
+        (last + i, "")
+    } else if types::is_custom_type(type_dir) {
+        (custom, type_dir)
     } else {
-        (OTHER_BUILTIN, type_dir)
+        (other_builtin, type_dir)
     }
 }
 
@@ -124,11 +83,6 @@ pub fn entry_sort_key(entry: &ManifestEntry) -> ((u32, &str), Option<&str>, &str
         entry.namespace.as_deref(),
         &entry.name,
     )
-}
-
-/// Sorts entries into restore order (stable; see the module docs).
-pub fn order_entries(entries: &mut [&ManifestEntry]) {
-    entries.sort_by_cached_key(|e| entry_sort_key(e));
 }
 
 #[cfg(test)]
@@ -158,12 +112,11 @@ mod tests {
     }
 
     #[test]
-    fn lists_have_no_duplicates_and_do_not_overlap() {
-        let mut all: Vec<&str> = RESTORE_ORDER.iter().chain(&RESTORE_LAST).copied().collect();
-        all.sort();
-        let before = all.len();
-        all.dedup();
-        assert_eq!(all.len(), before);
+    fn fixed_positions_do_not_overlap() {
+        let p = &*POSITIONS;
+        assert!(p.early.keys().all(|t| !p.last.contains_key(t)));
+        assert_eq!(p.early.len(), 34);
+        assert_eq!(p.last.len(), 6);
     }
 
     #[test]
@@ -227,7 +180,7 @@ mod tests {
             ),
         ];
         let mut sorted: Vec<&ManifestEntry> = entries.iter().collect();
-        order_entries(&mut sorted);
+        sorted.sort_by_cached_key(|e| entry_sort_key(e));
         let at = |r: &str| position(&sorted, r);
 
         assert_eq!(at(CRD_TYPE_DIR), 0);
@@ -264,7 +217,7 @@ mod tests {
             entry("widgets.acme.io", "Widget", Some("a"), "a"),
         ];
         let mut sorted: Vec<&ManifestEntry> = entries.iter().collect();
-        order_entries(&mut sorted);
+        sorted.sort_by_cached_key(|e| entry_sort_key(e));
         let names: Vec<(Option<&str>, &str)> = sorted
             .iter()
             .map(|e| (e.namespace.as_deref(), e.name.as_str()))
@@ -279,13 +232,5 @@ mod tests {
                 (Some("a"), "a"),
             ]
         );
-    }
-
-    #[test]
-    fn custom_types_are_recognised_by_their_group_suffix() {
-        assert!(is_custom_type("certificates.cert-manager.io"));
-        assert!(is_custom_type("gateways.gateway.networking.k8s.io"));
-        assert!(!is_custom_type("deployments"));
-        assert!(!is_custom_type(CRD_TYPE_DIR));
     }
 }

@@ -10,20 +10,20 @@
 //!
 //! # `resourceTypes`
 //!
-//! Empty: every type of the backup. Otherwise each name is resolved against the types the
-//! backup contains (its `resourceTypes` and the types of its objects), case-insensitively, as
-//! `kubectl` would: the type folder (`deployments`, `certificates.cert-manager.io`), the
-//! plural, the kind (which also covers the singular, in practice always the lower-case kind),
-//! `plural.group` / `kind.group`, `plural.version.group`, and short names — those of built-in
-//! types are known (`deploy`, `cm`, `svc`, …); short names of custom resources are not
-//! recorded in a manifest and can be added with [`TypeCatalog::add_short_names`] (e.g. from
-//! the CRDs in the backup or from discovery). A bare name matching a built-in type and a
-//! custom one means the built-in type; matching several custom types is an error asking for
+//! Empty: every type of the backup. Otherwise each name is resolved with the type catalogue's
+//! resolver ([`crate::core::types::catalog`]) against the built-in types and the types the
+//! backup contains (its `resourceTypes` and the types of its objects), as `kubectl` would:
+//! the type folder (`deployments`, `certificates.cert-manager.io`), the plural, the singular,
+//! the kind, `plural.group` / `kind.group`, `plural.version.group`, and short names — those of
+//! built-in types, and those the backup's stored CRDs declare once they are added
+//! ([`TypeCatalog::add_crd`]; the engine reads the stored CRDs when a name does not resolve
+//! without them, [`needs_stored_crds`]). A bare name matching a built-in type and a custom one
+//! means the built-in type; matching several custom types is an error asking for
 //! `plural.group`.
 //!
-//! A name that resolves to a built-in Kubernetes type the backup does not contain restores
-//! nothing and is reported in [`RestoreSelection::absent_types`] (a warning: the workshop's
-//! example Restores name types a given backup may lack). A name that matches nothing is an
+//! A name that resolves to a type the backup does not contain restores nothing and is
+//! reported in [`RestoreSelection::absent_types`] (a note in the Restore's message, not an
+//! error: a Restore may name types a given backup lacks). A name that matches nothing is an
 //! error naming it and listing the types the backup contains.
 //!
 //! Selecting a custom resource type also selects its CustomResourceDefinition from the
@@ -51,15 +51,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use kube::core::{Selector, SelectorExt};
 use serde_json::Value;
 
 use super::mapping::NamespaceMap;
 use super::object::get;
-use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, entry_sort_key, is_custom_type};
+use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, entry_sort_key};
 use super::status::ObjectRef;
 use crate::api::{RestoreOptions, RestoreTarget};
 use crate::core::manifest::{Manifest, ManifestEntry};
-use crate::core::selector::{Selector, SelectorError};
+use crate::core::selector::{self, SelectorError};
+use crate::core::types::catalog::{Resolution, TypeCatalog};
+use crate::core::types::is_custom_type;
 
 /// Why the selection cannot be made. Every bad `resourceTypes` entry is reported at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,381 +105,40 @@ fn contents(available: &[String]) -> String {
 // Type names
 // ---------------------------------------------------------------------------------------------
 
-/// Built-in types kube-apiserver serves: `(plural, group, kind, short names)`. Lets a Restore
-/// name them by kind or short name even when the backup holds no object of the type.
-const BUILTIN_TYPES: &[(&str, &str, &str, &[&str])] = &[
-    ("pods", "", "Pod", &["po"]),
-    ("services", "", "Service", &["svc"]),
-    ("configmaps", "", "ConfigMap", &["cm"]),
-    ("secrets", "", "Secret", &[]),
-    ("serviceaccounts", "", "ServiceAccount", &["sa"]),
-    ("namespaces", "", "Namespace", &["ns"]),
-    ("nodes", "", "Node", &["no"]),
-    ("persistentvolumes", "", "PersistentVolume", &["pv"]),
-    (
-        "persistentvolumeclaims",
-        "",
-        "PersistentVolumeClaim",
-        &["pvc"],
-    ),
-    ("endpoints", "", "Endpoints", &["ep"]),
-    ("events", "", "Event", &["ev"]),
-    ("limitranges", "", "LimitRange", &["limits"]),
-    ("resourcequotas", "", "ResourceQuota", &["quota"]),
-    (
-        "replicationcontrollers",
-        "",
-        "ReplicationController",
-        &["rc"],
-    ),
-    ("podtemplates", "", "PodTemplate", &[]),
-    ("deployments", "apps", "Deployment", &["deploy"]),
-    ("replicasets", "apps", "ReplicaSet", &["rs"]),
-    ("statefulsets", "apps", "StatefulSet", &["sts"]),
-    ("daemonsets", "apps", "DaemonSet", &["ds"]),
-    ("controllerrevisions", "apps", "ControllerRevision", &[]),
-    ("jobs", "batch", "Job", &[]),
-    ("cronjobs", "batch", "CronJob", &["cj"]),
-    (
-        "horizontalpodautoscalers",
-        "autoscaling",
-        "HorizontalPodAutoscaler",
-        &["hpa"],
-    ),
-    ("ingresses", "networking.k8s.io", "Ingress", &["ing"]),
-    ("ingressclasses", "networking.k8s.io", "IngressClass", &[]),
-    (
-        "networkpolicies",
-        "networking.k8s.io",
-        "NetworkPolicy",
-        &["netpol"],
-    ),
-    (
-        "poddisruptionbudgets",
-        "policy",
-        "PodDisruptionBudget",
-        &["pdb"],
-    ),
-    ("roles", "rbac.authorization.k8s.io", "Role", &[]),
-    (
-        "rolebindings",
-        "rbac.authorization.k8s.io",
-        "RoleBinding",
-        &[],
-    ),
-    (
-        "clusterroles",
-        "rbac.authorization.k8s.io",
-        "ClusterRole",
-        &[],
-    ),
-    (
-        "clusterrolebindings",
-        "rbac.authorization.k8s.io",
-        "ClusterRoleBinding",
-        &[],
-    ),
-    ("storageclasses", "storage.k8s.io", "StorageClass", &["sc"]),
-    ("csidrivers", "storage.k8s.io", "CSIDriver", &[]),
-    ("csinodes", "storage.k8s.io", "CSINode", &[]),
-    (
-        "csistoragecapacities",
-        "storage.k8s.io",
-        "CSIStorageCapacity",
-        &[],
-    ),
-    (
-        "volumeattachments",
-        "storage.k8s.io",
-        "VolumeAttachment",
-        &[],
-    ),
-    (
-        "volumeattributesclasses",
-        "storage.k8s.io",
-        "VolumeAttributesClass",
-        &["vac"],
-    ),
-    (
-        CRD_TYPE_DIR,
-        "apiextensions.k8s.io",
-        "CustomResourceDefinition",
-        &["crd", "crds"],
-    ),
-    (
-        "priorityclasses",
-        "scheduling.k8s.io",
-        "PriorityClass",
-        &["pc"],
-    ),
-    ("runtimeclasses", "node.k8s.io", "RuntimeClass", &[]),
-    ("leases", "coordination.k8s.io", "Lease", &[]),
-    ("endpointslices", "discovery.k8s.io", "EndpointSlice", &[]),
-    (
-        "mutatingwebhookconfigurations",
-        "admissionregistration.k8s.io",
-        "MutatingWebhookConfiguration",
-        &[],
-    ),
-    (
-        "validatingwebhookconfigurations",
-        "admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration",
-        &[],
-    ),
-    (
-        "validatingadmissionpolicies",
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicy",
-        &[],
-    ),
-    (
-        "validatingadmissionpolicybindings",
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-        &[],
-    ),
-    ("apiservices", "apiregistration.k8s.io", "APIService", &[]),
-    (
-        "certificatesigningrequests",
-        "certificates.k8s.io",
-        "CertificateSigningRequest",
-        &["csr"],
-    ),
-    (
-        "flowschemas",
-        "flowcontrol.apiserver.k8s.io",
-        "FlowSchema",
-        &[],
-    ),
-    (
-        "prioritylevelconfigurations",
-        "flowcontrol.apiserver.k8s.io",
-        "PriorityLevelConfiguration",
-        &[],
-    ),
-    ("deviceclasses", "resource.k8s.io", "DeviceClass", &[]),
-    ("resourceclaims", "resource.k8s.io", "ResourceClaim", &[]),
-    (
-        "resourceclaimtemplates",
-        "resource.k8s.io",
-        "ResourceClaimTemplate",
-        &[],
-    ),
-    ("resourceslices", "resource.k8s.io", "ResourceSlice", &[]),
-];
-
-/// One type a Restore may name. Names are kept lower-case for matching.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct TypeInfo {
-    /// As stored (original case).
-    type_dir: String,
-    plural: String,
-    group: String,
-    versions: BTreeSet<String>,
-    kinds: BTreeSet<String>,
-    short_names: BTreeSet<String>,
-    in_backup: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Tier {
-    FullName,
-    ShortName,
-}
-
-impl TypeInfo {
-    fn new(type_dir: &str) -> TypeInfo {
-        let lower = type_dir.to_ascii_lowercase();
-        let (plural, group) = match lower.split_once('.') {
-            Some((plural, group)) => (plural.to_string(), group.to_string()),
-            None => (lower.clone(), String::new()),
-        };
-        TypeInfo {
-            type_dir: type_dir.to_string(),
-            plural,
-            group,
-            versions: BTreeSet::new(),
-            kinds: BTreeSet::new(),
-            short_names: BTreeSet::new(),
-            in_backup: false,
-        }
-    }
-
-    fn name_tier(&self, name: &str) -> Option<Tier> {
-        if !name.is_empty() && (self.plural == name || self.kinds.contains(name)) {
-            Some(Tier::FullName)
-        } else if self.short_names.contains(name) {
-            Some(Tier::ShortName)
-        } else {
-            None
-        }
-    }
-
-    /// How `wanted` (lower-case, not the type folder itself) names this type.
-    fn matches(&self, wanted: &str) -> Option<Tier> {
-        let Some((head, rest)) = wanted.split_once('.') else {
-            return self.name_tier(wanted);
-        };
-        if self.group.is_empty() {
-            return None;
-        }
-        if rest == self.group {
-            return self.name_tier(head);
-        }
-        match rest.split_once('.') {
-            Some((version, group)) if group == self.group && self.versions.contains(version) => {
-                self.name_tier(head)
-            }
-            _ => None,
-        }
-    }
-}
-
 /// What a `resourceTypes` entry names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeResolution {
     /// A type of the backup (its `type_dir`).
     InBackup(String),
-    /// A built-in Kubernetes type the backup does not contain (its `type_dir`).
+    /// A type the backup does not contain (its `type_dir`).
     NotInBackup(String),
-    /// Several custom types of the backup (their `type_dir`s).
+    /// Several types (their `type_dir`s).
     Ambiguous(Vec<String>),
     Unknown,
 }
 
-/// The types a Restore can name: the backup's, plus the built-in Kubernetes types.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TypeCatalog {
-    /// By lower-case `type_dir`.
-    types: BTreeMap<String, TypeInfo>,
+/// Resolves one `resourceTypes` entry against a backup's catalogue (see the module docs).
+pub fn resolve_type(catalog: &TypeCatalog, name: &str) -> TypeResolution {
+    match catalog.resolve(name, |_| true) {
+        Resolution::Found { ty, .. } if ty.stored => TypeResolution::InBackup(ty.type_dir.clone()),
+        Resolution::Found { ty, .. } => TypeResolution::NotInBackup(ty.type_dir.clone()),
+        Resolution::Ambiguous(types) => {
+            let mut names: Vec<String> = types.iter().map(|t| t.type_dir.clone()).collect();
+            names.sort();
+            names.dedup();
+            TypeResolution::Ambiguous(names)
+        }
+        Resolution::Unknown => TypeResolution::Unknown,
+    }
 }
 
-impl TypeCatalog {
-    /// From a manifest: its `resourceTypes` and every object's type, kind and version.
-    pub fn from_manifest(manifest: &Manifest) -> TypeCatalog {
-        Self::from_parts(&manifest.resource_types, &manifest.objects)
-    }
-
-    /// [`TypeCatalog::from_manifest`] from the two parts it reads.
-    pub fn from_parts(resource_types: &[String], objects: &[ManifestEntry]) -> TypeCatalog {
-        let mut catalog = TypeCatalog {
-            types: BTreeMap::new(),
-        };
-        for (plural, group, kind, short) in BUILTIN_TYPES {
-            let info = catalog.entry(plural);
-            info.group = group.to_string();
-            info.kinds.insert(kind.to_ascii_lowercase());
-            info.short_names.extend(short.iter().map(|s| s.to_string()));
-        }
-        for t in resource_types {
-            catalog.entry(t).in_backup = true;
-        }
-        let mut last: Option<(&str, &str, &str)> = None;
-        for e in objects {
-            // Consecutive entries mostly share a type: skip the repeated work.
-            let current = (&*e.resource, &*e.api_version, &*e.kind);
-            if last == Some(current) {
-                continue;
-            }
-            last = Some(current);
-            let custom = is_custom_type(&e.resource);
-            let info = catalog.entry(&e.resource);
-            info.in_backup = true;
-            info.kinds.insert(e.kind.to_ascii_lowercase());
-            let (group, version) = match e.api_version.split_once('/') {
-                Some((g, v)) => (g, v),
-                None => ("", &*e.api_version),
-            };
-            info.versions.insert(version.to_ascii_lowercase());
-            if !custom && info.group.is_empty() {
-                info.group = group.to_ascii_lowercase();
-            }
-        }
-        catalog
-    }
-
-    fn entry(&mut self, type_dir: &str) -> &mut TypeInfo {
-        self.types
-            .entry(type_dir.to_ascii_lowercase())
-            .or_insert_with(|| TypeInfo::new(type_dir))
-    }
-
-    /// Adds short names for a type (e.g. a CRD's `spec.names.shortNames`). Unknown types are
-    /// ignored.
-    pub fn add_short_names<I, S>(&mut self, type_dir: &str, names: I)
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        if let Some(info) = self.types.get_mut(&type_dir.to_ascii_lowercase()) {
-            info.short_names.extend(
-                names
-                    .into_iter()
-                    .map(|n| n.as_ref().to_ascii_lowercase())
-                    .filter(|n| !n.is_empty()),
-            );
-        }
-    }
-
-    /// The backup's type folders, sorted.
-    pub fn backup_types(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .types
-            .values()
-            .filter(|t| t.in_backup)
-            .map(|t| t.type_dir.clone())
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Resolves one `resourceTypes` entry (see the module docs).
-    pub fn resolve(&self, name: &str) -> TypeResolution {
-        let wanted = name.trim().to_ascii_lowercase();
-        if wanted.is_empty() {
-            return TypeResolution::Unknown;
-        }
-        let found = |t: &TypeInfo| {
-            if t.in_backup {
-                TypeResolution::InBackup(t.type_dir.clone())
-            } else {
-                TypeResolution::NotInBackup(t.type_dir.clone())
-            }
-        };
-        if let Some(t) = self.types.get(&wanted) {
-            return found(t);
-        }
-        let matches: Vec<(Tier, &TypeInfo)> = self
-            .types
-            .values()
-            .filter_map(|t| t.matches(&wanted).map(|tier| (tier, t)))
-            .collect();
-        let Some(best) = matches.iter().map(|(tier, _)| *tier).min() else {
-            return TypeResolution::Unknown;
-        };
-        let best: Vec<&TypeInfo> = matches
-            .iter()
-            .filter(|(tier, _)| *tier == best)
-            .map(|(_, t)| *t)
-            .collect();
-        // kubectl: a built-in type wins over custom ones of the same name.
-        let builtin: Vec<&TypeInfo> = best
-            .iter()
-            .copied()
-            .filter(|t| !is_custom_type(&t.type_dir))
-            .collect();
-        let candidates = if builtin.is_empty() { best } else { builtin };
-        match candidates.as_slice() {
-            [one] => found(one),
-            _ => {
-                let mut names: Vec<String> =
-                    candidates.iter().map(|t| t.type_dir.clone()).collect();
-                names.sort();
-                TypeResolution::Ambiguous(names)
-            }
-        }
-    }
+/// Whether some `resourceTypes` entry matches nothing yet, so the names the backup's stored
+/// CRDs declare (short names of custom resources) are worth reading.
+pub fn needs_stored_crds(catalog: &TypeCatalog, target: &RestoreTarget) -> bool {
+    target
+        .resource_types
+        .iter()
+        .any(|name| resolve_type(catalog, name) == TypeResolution::Unknown)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -535,9 +197,11 @@ pub struct RestoreSelection<'m> {
     pub items: Vec<SelectedItem<'m>>,
     /// The resolved `resourceTypes` (type folders); `None` means every type.
     pub types: Option<BTreeSet<String>>,
-    /// `resourceTypes` entries naming a built-in type the backup does not contain: nothing to
-    /// restore for them (a warning, not an error).
+    /// `resourceTypes` entries naming a type the backup does not contain: nothing to restore
+    /// for them (a note, not an error; see [`RestoreSelection::notes`]).
     pub absent_types: Vec<String>,
+    /// `namespaceMapping` keys that are no namespace of the backup (likely typos).
+    pub unused_mappings: Vec<String>,
     /// Every namespace objects are restored into (including renamed Namespace objects).
     pub target_namespaces: BTreeSet<String>,
     /// `None` when there is no selector or it selects everything.
@@ -568,8 +232,8 @@ pub fn select<'m>(
     map: &NamespaceMap,
 ) -> Result<RestoreSelection<'m>, SelectError> {
     let mut errors = Vec::new();
-    let label_selector = match target.label_selector.as_ref().map(Selector::parse) {
-        Some(Ok(s)) if !s.is_everything() => Some(s),
+    let label_selector = match target.label_selector.as_ref().map(selector::parse) {
+        Some(Ok(s)) if !s.selects_all() => Some(s),
         Some(Err(e)) => {
             errors.push(SelectError::LabelSelector(e));
             None
@@ -584,7 +248,7 @@ pub fn select<'m>(
         let mut types = BTreeSet::new();
         let mut unknown = Vec::new();
         for name in &target.resource_types {
-            match catalog.resolve(name) {
+            match resolve_type(catalog, name) {
                 TypeResolution::InBackup(t) => {
                     types.insert(t);
                 }
@@ -607,7 +271,7 @@ pub fn select<'m>(
                 0,
                 SelectError::UnknownResourceTypes {
                     names: unknown,
-                    available: catalog.backup_types(),
+                    available: catalog.stored_types(),
                 },
             );
         }
@@ -638,6 +302,11 @@ pub fn select<'m>(
         items: Vec::new(),
         types: None,
         absent_types,
+        unused_mappings: map
+            .unused_mappings(&manifest.namespaces)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         target_namespaces: BTreeSet::new(),
         label_selector,
         excluded: Excluded::default(),
@@ -717,6 +386,37 @@ pub fn select<'m>(
 }
 
 impl RestoreSelection<'_> {
+    /// Parts of the target that select nothing in this backup, as sentences for the Restore's
+    /// message: likely typos, or types a shared Restore names that this backup lacks.
+    pub fn notes(&self) -> Vec<String> {
+        let quoted = |names: &[String]| {
+            names
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut notes = Vec::new();
+        if !self.absent_types.is_empty() {
+            notes.push(format!(
+                "nothing to restore for resourceTypes {} (not in this backup)",
+                quoted(&self.absent_types)
+            ));
+        }
+        if !self.unused_mappings.is_empty() {
+            notes.push(format!(
+                "namespaceMapping {} {} no namespace of this backup",
+                quoted(&self.unused_mappings),
+                if self.unused_mappings.len() == 1 {
+                    "names"
+                } else {
+                    "name"
+                }
+            ));
+        }
+        notes
+    }
+
     /// Per-object criteria, on the object as stored (before cleaning and mapping).
     pub fn decide_object(&self, entry: &ManifestEntry, obj: &Value) -> ObjectDecision {
         let exempt = matches!(&*entry.resource, CRD_TYPE_DIR | NAMESPACE_TYPE_DIR);
@@ -951,7 +651,7 @@ mod tests {
     // --- type names ---
 
     fn resolve(name: &str) -> TypeResolution {
-        TypeCatalog::from_manifest(&manifest()).resolve(name)
+        resolve_type(&TypeCatalog::from_manifest(&manifest()), name)
     }
 
     fn in_backup(t: &str) -> TypeResolution {
@@ -1012,9 +712,9 @@ mod tests {
             "d",
         ));
         let c = TypeCatalog::from_manifest(&m);
-        assert_eq!(c.resolve("deployments"), in_backup("deployments"));
+        assert_eq!(resolve_type(&c, "deployments"), in_backup("deployments"));
         assert_eq!(
-            c.resolve("deployments.acme.io"),
+            resolve_type(&c, "deployments.acme.io"),
             in_backup("deployments.acme.io")
         );
     }
@@ -1034,18 +734,43 @@ mod tests {
         assert_eq!(resolve(""), TypeResolution::Unknown);
     }
 
+    fn crd(group: &str, plural: &str, kind: &str, short_names: &[&str]) -> Value {
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": format!("{plural}.{group}")},
+               "spec": {"group": group, "scope": "Namespaced",
+                        "names": {"plural": plural, "singular": kind.to_ascii_lowercase(),
+                                  "kind": kind, "shortNames": short_names}}})
+    }
+
     #[test]
-    fn short_names_of_custom_types_can_be_added() {
-        let mut c = TypeCatalog::from_manifest(&manifest());
-        assert_eq!(c.resolve("wg"), TypeResolution::Unknown);
-        c.add_short_names("widgets.acme.io", ["WG", ""]);
-        c.add_short_names("nothing.here.io", ["x"]);
-        assert_eq!(c.resolve("wg"), in_backup("widgets.acme.io"));
+    fn short_names_of_stored_crds_resolve() {
+        let m = manifest();
+        let mut c = TypeCatalog::from_manifest(&m);
+        let target = RestoreTarget {
+            resource_types: strings(&["configmaps", "wg"]),
+            ..RestoreTarget::default()
+        };
+        assert_eq!(resolve_type(&c, "wg"), TypeResolution::Unknown);
+        assert!(needs_stored_crds(&c, &target));
+        c.add_crd(&crd("acme.io", "widgets", "Widget", &["WG"]));
+        assert_eq!(resolve_type(&c, "wg"), in_backup("widgets.acme.io"));
+        assert!(!needs_stored_crds(&c, &target));
         // Full names win over short names, as in kubectl.
-        c.add_short_names("gadgets.example.org", ["widget"]);
+        c.add_crd(&crd("example.org", "gadgets", "Gadget", &["widget"]));
         assert_eq!(
-            c.resolve("widget"),
+            resolve_type(&c, "widget"),
             TypeResolution::Ambiguous(strings(&["widgets.acme.io", "widgets.other.io"]))
+        );
+        // A stored CRD whose objects the backup lacks: nothing to restore, not an error.
+        c.add_crd(&crd(
+            "cert-manager.io",
+            "certificates",
+            "Certificate",
+            &["cert"],
+        ));
+        assert_eq!(
+            resolve_type(&c, "cert"),
+            TypeResolution::NotInBackup("certificates.cert-manager.io".into())
         );
     }
 
@@ -1130,6 +855,10 @@ mod tests {
             .unwrap();
         assert_eq!(sel.absent_types, strings(&["statefulsets"]));
         assert_eq!(sel.items.len(), 5);
+        assert_eq!(
+            sel.notes(),
+            ["nothing to restore for resourceTypes \"statefulsets\" (not in this backup)"]
+        );
     }
 
     #[test]
@@ -1247,6 +976,28 @@ mod tests {
                 "restored-apps configmaps cfg",
                 "restored-apps configmaps cfg"
             ])
+        );
+    }
+
+    #[test]
+    fn targets_that_select_nothing_are_noted() {
+        let m = manifest();
+        let sel = Case::new().run(&m).unwrap();
+        assert!(sel.notes().is_empty());
+        let sel = Case::new()
+            .mapping(&[("shop", "shop-copy"), ("shpo", "x"), ("tset", "y")])
+            .types(&["configmaps", "sts", "ds", "StatefulSet"])
+            .run(&m)
+            .unwrap();
+        assert_eq!(sel.absent_types, strings(&["statefulsets", "daemonsets"]));
+        assert_eq!(sel.unused_mappings, strings(&["shpo", "tset"]));
+        assert_eq!(
+            sel.notes(),
+            [
+                "nothing to restore for resourceTypes \"statefulsets\", \"daemonsets\" (not in \
+                 this backup)",
+                "namespaceMapping \"shpo\", \"tset\" name no namespace of this backup",
+            ]
         );
     }
 
@@ -1371,7 +1122,7 @@ mod tests {
 
     #[test]
     fn labels_match_tolerates_odd_labels() {
-        let sel = Selector::parse(&label_selector("app", "web")).unwrap();
+        let sel = selector::parse(&label_selector("app", "web")).unwrap();
         assert!(labels_match(
             &sel,
             &json!({"metadata": {"labels": {"app": "web", "n": 1}}})

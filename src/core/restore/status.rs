@@ -20,6 +20,10 @@
 //!   later, and in place again at the end (put back by the restore, or by the owner's
 //!   controller adopting the object); only when not 0.
 //!
+//! * notes: parts of the Restore's target that selected nothing in this backup (a type it
+//!   does not contain, a mapping of a namespace it does not have), appended to the summary
+//!   line so they show in the Restore's message and Event.
+//!
 //! Messages and reasons longer than [`MAX_MESSAGE_LEN`] bytes are cut (an admission webhook can
 //! return pages of text). In a dry run every `action` reads e.g. `created (dry run)`; the
 //! count keys stay the same (the phase message says it was a dry run).
@@ -89,6 +93,7 @@ pub struct StatusLists {
     per_type: BTreeMap<String, [i64; 4]>,
     owner_references_dropped: i64,
     owner_references_restored: i64,
+    notes: Vec<String>,
     restored: Vec<RestoredResource>,
     skipped: Vec<RestoredResource>,
     failed: Vec<RestoredResource>,
@@ -114,6 +119,7 @@ impl StatusLists {
             per_type: BTreeMap::new(),
             owner_references_dropped: 0,
             owner_references_restored: 0,
+            notes: Vec::new(),
             restored: Vec::new(),
             skipped: Vec::new(),
             failed: Vec::new(),
@@ -152,6 +158,11 @@ impl StatusLists {
     pub fn owner_references_restored(&mut self, count: u64) {
         let count = i64::try_from(count).unwrap_or(i64::MAX);
         self.owner_references_restored = self.owner_references_restored.saturating_add(count);
+    }
+
+    /// Adds a sentence to the summary line (see the module docs).
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
     }
 
     /// Counts the object and lists it if its list has room. `message` is the reason of a skip
@@ -201,20 +212,6 @@ impl StatusLists {
         self.per_type.get(type_dir).map_or(0, |c| c[action.index()])
     }
 
-    /// Objects counted but not listed, per list: (restored, skipped, failed).
-    pub fn omitted(&self) -> (i64, i64, i64) {
-        let listed = |v: &Vec<RestoredResource>| v.len() as i64;
-        (
-            self.total(Action::Created) + self.total(Action::Overwritten) - listed(&self.restored),
-            self.total(Action::Skipped) - listed(&self.skipped),
-            self.total(Action::Failed) - listed(&self.failed),
-        )
-    }
-
-    pub fn has_failures(&self) -> bool {
-        self.total(Action::Failed) > 0
-    }
-
     /// `status.resourceCounts`: totals (always) and `<action>/<type>` (when not 0).
     pub fn resource_counts(&self) -> BTreeMap<String, i64> {
         let mut counts: BTreeMap<String, i64> = Action::ALL
@@ -261,7 +258,7 @@ impl StatusLists {
     }
 
     /// One line for the phase message, e.g. `12 created, 0 overwritten, 3 skipped, 1 failed`,
-    /// then `; 2 owner references dropped` when some were.
+    /// then `; 2 owner references dropped` when some were, then `; <note>` for each note.
     pub fn summary(&self) -> String {
         let mut line = Action::ALL
             .iter()
@@ -272,6 +269,10 @@ impl StatusLists {
             0 => {}
             1 => line.push_str("; 1 owner reference dropped"),
             n => line.push_str(&format!("; {n} owner references dropped")),
+        }
+        for note in &self.notes {
+            line.push_str("; ");
+            line.push_str(note);
         }
         line
     }
@@ -335,11 +336,6 @@ mod tests {
         assert_eq!(lists.restored_resources().len(), limit);
         assert_eq!(lists.skipped_resources().len(), limit);
         assert_eq!(lists.failed_resources().len(), limit);
-        let limit = limit as i64;
-        assert_eq!(
-            lists.omitted(),
-            (7_000 - limit, 2_000 - limit, 1_000 - limit)
-        );
         // The first ones are kept, in order.
         assert_eq!(lists.restored_resources()[0].name, "obj-00000");
         assert_eq!(lists.failed_resources()[0].name, "obj-00009");
@@ -386,7 +382,7 @@ mod tests {
         assert_eq!(f.error.as_deref(), Some("forbidden"));
         assert_eq!(f.reason, None);
         assert_eq!(f.action.as_deref(), Some("failed"));
-        assert!(lists.has_failures());
+        assert_eq!(lists.total(Action::Failed), 1);
     }
 
     #[test]
@@ -442,7 +438,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v))
             .collect()
         );
-        assert!(!lists.has_failures());
+        assert_eq!(lists.total(Action::Failed), 0);
         let mut status = RestoreStatus::default();
         lists.write_to(&mut status);
         assert!(status.restored_resources.is_empty());
@@ -478,6 +474,19 @@ mod tests {
         );
         lists.owner_references_restored(4);
         assert_eq!(lists.resource_counts()[OWNER_REFERENCES_RESTORED], 4);
+    }
+
+    #[test]
+    fn notes_end_the_summary() {
+        let mut lists = StatusLists::new();
+        lists.owner_references_dropped(2);
+        lists.note("nothing to restore for resourceTypes \"statefulsets\"".into());
+        assert_eq!(
+            lists.summary(),
+            "0 created, 0 overwritten, 0 skipped, 0 failed; 2 owner references dropped; \
+             nothing to restore for resourceTypes \"statefulsets\""
+        );
+        assert_eq!(lists.resource_counts().len(), 5, "notes are no counts");
     }
 
     #[test]
@@ -523,6 +532,5 @@ mod tests {
         lists.failed(&obj("configmaps", Some("a"), "c"), "x");
         assert!(lists.failed_resources().is_empty());
         assert_eq!(lists.total(Action::Failed), 1);
-        assert_eq!(lists.omitted(), (0, 0, 1));
     }
 }
