@@ -50,7 +50,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::api::{BackupInfo, ConflictResolution, RestoreSpec, to_time};
-use crate::core::manifest::{Manifest, ManifestEntry, ManifestError};
+use crate::core::manifest::{Manifest, ManifestEntry};
 use crate::core::restore::clean::{CleanOutcome, check_stored_object, clean_for_restore};
 use crate::core::restore::mapping::{MappingError, NamespaceMap, apply_mapping};
 use crate::core::restore::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, restore_priority};
@@ -65,8 +65,8 @@ use crate::core::restore::status::{Action, ObjectRef, StatusLists};
 use crate::core::types::catalog::TypeCatalog;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::with_retries;
+use crate::storage::Storage;
 use crate::storage::catalogue::{self, ManifestReadError};
-use crate::storage::{Storage, StorageError};
 
 /// Field manager of the objects a restore creates.
 pub const RESTORE_FIELD_MANAGER: &str = "cluster-backup-restore";
@@ -124,24 +124,10 @@ pub struct RestoreOutcome {
 /// A restore that could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error("backup at {path} has no manifest.json: it is incomplete or not a backup")]
-    NoManifest {
-        path: String,
-        #[source]
-        source: StorageError,
-    },
-    #[error("cannot read the manifest of backup {path}: {source}")]
-    Storage {
-        path: String,
-        #[source]
-        source: StorageError,
-    },
-    #[error("backup at {path} has an unreadable manifest.json: {source}")]
-    Manifest {
-        path: String,
-        #[source]
-        source: ManifestError,
-    },
+    /// No manifest, or one that cannot be read: the backup is incomplete, unreachable or not
+    /// one of ours.
+    #[error(transparent)]
+    Manifest(#[from] ManifestReadError),
     #[error("{source}")]
     InvalidTarget {
         #[from]
@@ -169,9 +155,9 @@ impl RestoreError {
     /// Reason for conditions and Events.
     pub fn reason(&self) -> &'static str {
         match self {
-            RestoreError::NoManifest { .. } => "BackupIncomplete",
-            RestoreError::Storage { .. } => "StorageError",
-            RestoreError::Manifest { .. } => "InvalidManifest",
+            RestoreError::Manifest(ManifestReadError::Missing { .. }) => "BackupIncomplete",
+            RestoreError::Manifest(ManifestReadError::Storage { .. }) => "StorageError",
+            RestoreError::Manifest(ManifestReadError::Invalid { .. }) => "InvalidManifest",
             RestoreError::InvalidTarget { .. } | RestoreError::Select { .. } => "InvalidSpec",
             RestoreError::Discovery { .. } | RestoreError::Namespace { .. } => "ApiError",
         }
@@ -180,15 +166,7 @@ impl RestoreError {
 
 /// Reads and parses the manifest of the backup at `backup_path`.
 pub async fn read_manifest(storage: &Storage, backup_path: &str) -> Result<Manifest, RestoreError> {
-    catalogue::read_manifest(storage, backup_path)
-        .await
-        .map_err(|err| match err {
-            ManifestReadError::Missing { path, source } => {
-                RestoreError::NoManifest { path, source }
-            }
-            ManifestReadError::Storage { path, source } => RestoreError::Storage { path, source },
-            ManifestReadError::Invalid { path, source } => RestoreError::Manifest { path, source },
-        })
+    Ok(catalogue::read_manifest(storage, backup_path).await?)
 }
 
 /// `status.backupInfo` from a manifest.
