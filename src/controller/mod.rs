@@ -5,4 +5,5 @@ pub mod conditions;
 pub mod crds;
 pub mod report;
 pub mod restore;
+pub mod runs;
 pub mod watch;
