@@ -313,21 +313,23 @@ impl Runs {
         F: FnOnce(Ticket) -> Fut,
         Fut: Future<Output = FollowUp> + Send + 'static,
     {
-        let mut state = self.shared.state();
-        // Finished tasks stay in the set until joined.
-        while state.tasks.try_join_next().is_some() {}
-        if state.closed || !state.registry.register(key.clone()) {
-            return false;
+        {
+            let mut state = self.shared.state();
+            // Finished tasks stay in the set until joined.
+            while state.tasks.try_join_next().is_some() {}
+            if state.closed || !state.registry.register(key.clone()) {
+                return false;
+            }
         }
         let ticket = Ticket {
             key: key.clone(),
             shared: self.shared.clone(),
             cancel: self.shared.cancel.child_token(),
         };
-        // Builds the future only; nothing of the job runs (or drops its ticket) under the lock.
+        // Not under the lock: a job may drop its ticket right away, which takes the lock.
         let work = job(ticket);
         let shared = self.shared.clone();
-        state.tasks.spawn(async move {
+        let task = async move {
             // The job's ticket is released when `work` completes, before the follow-up.
             let follow_up = work.await;
             let pause = match follow_up {
@@ -342,7 +344,16 @@ impl Runs {
                 // The controller may be gone already; nothing else to tell then.
                 let _ = shared.followups.send(key);
             }
-        });
+        };
+        let mut state = self.shared.state();
+        if state.closed {
+            // Shut down meanwhile: the job never starts; its ticket is released once the lock
+            // is let go.
+            drop(state);
+            drop(task);
+            return false;
+        }
+        state.tasks.spawn(task);
         true
     }
 }
@@ -675,6 +686,19 @@ mod tests {
         ended.sort();
         assert_eq!(ended, vec![Some(key("a")), Some(key("b"))]);
         assert!(!runs.is_registered(&key("a")) && !runs.is_registered(&key("b")));
+    }
+
+    #[tokio::test]
+    async fn a_job_may_drop_its_ticket_at_once() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let pool = RunPool::new("backup", 1, CancellationToken::new(), tx);
+        let runs = pool.runs();
+        assert!(runs.submit(key("a"), |ticket| {
+            drop(ticket);
+            async { FollowUp::Now }
+        }));
+        assert_eq!(rx.recv().await, Some(key("a")));
+        assert!(!runs.is_registered(&key("a")));
     }
 
     #[tokio::test]
