@@ -58,6 +58,7 @@ rows = [
     ("API server kills", f["api_server_kills"]),
     ("S3 outages", f["s3_outages"]),
     ("runs adopted after a crash (manifest found, not run twice)", f["adopted_after_crash"]),
+    ("runs given up at the retry bound (interrupted more often than --run-retries)", f.get("given_up_at_retry_bound", 0)),
     ("**corrupt-but-complete**", f["corrupt_but_complete"]),
     ("**duplicate runs**", f["duplicates"]),
     ("**stuck**", f["stuck"]),

@@ -127,6 +127,7 @@ async fn interrupted_run_is_marked_and_retried_once() {
         current_run: Some(cluster_backup::api::BackupRun {
             backup_path: format!("backups/{}/once/2020-01-01T00-00-00Z", ns.name),
             trigger: "initial".into(),
+            attempt: None,
             start_time: to_time(Utc::now() - chrono::TimeDelta::minutes(5)),
             completion_time: None,
             result: None,

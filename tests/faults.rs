@@ -11,6 +11,12 @@
 //! * stuck: a Backup or Restore that does not reach a final phase in time;
 //! * pick-up: seconds from the API server answering again to a new Backup getting a status.
 //!
+//! A run the operator is killed during is run again at most `--run-retries` times (default 1).
+//! A run interrupted more often than that ends `Failed` saying it was interrupted N times and
+//! is not run again: that is the bound working, so it counts as correct (`given up at the
+//! retry bound`), never as stuck or corrupt, provided it left no manifest and its status
+//! claims no backup.
+//!
 //! The API server goes away before a run, during a run, and exactly while a run lists (held
 //! there by a pause point), which must be retried into a complete backup.
 //!
@@ -63,6 +69,7 @@ struct Figures {
     duplicates: usize,
     stuck: usize,
     adopted_after_crash: usize,
+    given_up_at_retry_bound: usize,
     pickup_seconds: Vec<f64>,
     problems: Vec<String>,
 }
@@ -290,6 +297,16 @@ impl Suite {
                     "{name}: phase {:?} although {run} is complete",
                     status.phase
                 ));
+            }
+            (false, None) if given_up_at_retry_bound(status.message.as_deref()) => {
+                self.figures.given_up_at_retry_bound += 1;
+                if status.backup_count != 0 || status.backup_path.is_some() {
+                    self.figures.corrupt_but_complete += 1;
+                    self.problem(format!(
+                        "{name}: given up, yet its status names a backup: {:?}",
+                        status.backup_path
+                    ));
+                }
             }
             (false, None) if expect_complete => {
                 self.problem(format!(
@@ -617,6 +634,13 @@ impl Suite {
             "restore interrupted at {crash_at} → {:?}: {:?}",
             status.phase, status.message
         );
+        if status.phase == Some(cluster_backup::api::RestorePhase::Failed)
+            && given_up_at_retry_bound(status.message.as_deref())
+        {
+            // Interrupted more often than retried: what it created is partial, as it says.
+            self.figures.given_up_at_retry_bound += 1;
+            return;
+        }
         let source = self.configmaps(&self.source.name).await;
         let restored = self.configmaps(&target).await;
         if restored != source {
@@ -648,6 +672,12 @@ impl Suite {
         }
         out
     }
+}
+
+/// Whether a Backup's or Restore's status message says it ended at the retry bound: it was
+/// interrupted more often than the operator retries interrupted runs.
+fn given_up_at_retry_bound(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.contains(" was interrupted ") && m.contains("is not run again"))
 }
 
 /// Creates `count` ConfigMaps of ~1 KiB in `namespace`, 16 at a time.
@@ -762,6 +792,10 @@ async fn faults_never_lose_duplicate_or_stall_a_backup() {
     println!("API server kills          {}", figures.api_server_kills);
     println!("S3 outages                {}", figures.s3_outages);
     println!("adopted after a crash     {}", figures.adopted_after_crash);
+    println!(
+        "given up at retry bound   {}",
+        figures.given_up_at_retry_bound
+    );
     println!("corrupt-but-complete      {}", figures.corrupt_but_complete);
     println!("duplicate runs            {}", figures.duplicates);
     println!("stuck                     {}", figures.stuck);

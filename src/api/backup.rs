@@ -182,7 +182,8 @@ pub struct BackupStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_path: Option<String>,
 
-    /// The run in progress, if any.
+    /// The run in progress, if any. Also the run the operator stopped during (with result
+    /// `Failed` when it stopped on purpose), until the next operator start retries or ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_run: Option<BackupRun>,
 
@@ -219,6 +220,10 @@ pub struct BackupRun {
     pub backup_path: String,
     /// Why it ran: `initial`, `schedule`, `missed-schedule`, `manual`, `retry`.
     pub trigger: String,
+    /// Which attempt at its trigger this run is: 1, then one more for each retry after the
+    /// operator stopped mid-run (bounded by the operator's `--run-retries`). Absent: 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
     pub start_time: Time,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,

@@ -157,6 +157,11 @@ pub struct RestoreStatus {
     pub backup_info: Option<BackupInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Which attempt the run is: 1, then one more for each time the restore runs again from
+    /// the start after the operator stopped mid-run (bounded by the operator's
+    /// `--run-retries`). Absent: 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

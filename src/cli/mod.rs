@@ -41,9 +41,22 @@ pub enum Command {
         /// Watch only this namespace (default: all namespaces).
         #[arg(long, env = "WATCH_NAMESPACE")]
         namespace: Option<String>,
-        /// Backups running at the same time.
+        /// Backups running at the same time; more wait for a free slot (their status says
+        /// so). Reconciles (validation, scheduling) of other objects never wait for runs.
         #[arg(long, default_value_t = 2, env = "BACKUP_CONCURRENCY")]
         concurrency: u16,
+        /// Restores running at the same time; more wait for a free slot.
+        #[arg(long, default_value_t = 2, env = "RESTORE_CONCURRENCY")]
+        restore_concurrency: u16,
+        /// How often a backup or restore the operator stopped during (killed, crashed or shut
+        /// down mid-run) is run again before it ends Failed.
+        #[arg(long, default_value_t = 1, env = "RUN_RETRIES")]
+        run_retries: u32,
+        /// After SIGTERM or SIGINT, how long runs in flight get to stop and record that they
+        /// were interrupted before the process exits anyway (e.g. `20s`; keep it below the
+        /// pod's terminationGracePeriodSeconds, 30 s by default).
+        #[arg(long, default_value = "20s", env = "SHUTDOWN_TIMEOUT", value_parser = humantime::parse_duration)]
+        shutdown_timeout: Duration,
         /// Install or update the CRDs before starting.
         #[arg(long)]
         install_crds: bool,
@@ -182,6 +195,9 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Run {
             namespace,
             concurrency,
+            restore_concurrency,
+            run_retries,
+            shutdown_timeout,
             install_crds,
         } => {
             let client = kube::Client::try_default()
@@ -192,13 +208,20 @@ pub async fn main() -> anyhow::Result<()> {
             }
             tracing::info!(
                 namespace = namespace.as_deref().unwrap_or("<all>"),
-                concurrency,
+                backup_concurrency = concurrency,
+                restore_concurrency,
+                run_retries,
+                shutdown_timeout_seconds = shutdown_timeout.as_secs_f64(),
                 "starting cluster-backup operator"
             );
-            tokio::join!(
-                controller::backup::run(client.clone(), namespace.clone(), concurrency.max(1)),
-                controller::restore::run(client, namespace)
-            );
+            let settings = controller::Settings {
+                namespace,
+                backup_concurrency: usize::from(concurrency.max(1)),
+                restore_concurrency: usize::from(restore_concurrency.max(1)),
+                run_retries,
+                shutdown_timeout,
+            };
+            controller::run(client, settings).await;
             tracing::info!("operator stopped");
         }
     }

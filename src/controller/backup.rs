@@ -1,9 +1,15 @@
-//! The Backup reconciler: decides whether a run is due (pure, unit-tested), runs the engine,
-//! and reports everything in status and as Events.
+//! The Backup controller. `reconcile` decides whether a run is due (pure, unit-tested: see
+//! [`decide`]) and hands due runs to the run pool ([`super::runs`]); the run, a job of its own,
+//! writes progress, the final result and the Events.
 //!
 //! Phase model: `phase` says what the object is doing now (`Scheduled`, `Running`; one-shot
 //! backups end in `Completed`/`PartiallyFailed`/`Failed`); `lastRun` says how the last run
-//! ended, `history` keeps the last runs.
+//! ended, `history` keeps the last runs. A run waiting for a free slot says so in `message`.
+//!
+//! A run the operator stopped during (killed, or shut down: then `currentRun` ends `Failed`
+//! with a message saying so) is found at the next start in `currentRun`. If it had written its
+//! manifest it is adopted as it finished; otherwise it is run again, at most `run_retries`
+//! times, and then ends `Failed` saying how often it was interrupted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +18,15 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::conditions::set_condition;
 use super::report;
+use super::runs::{self, FollowUp, RunKey, RunPool, Shutdown, Ticket};
 use super::watch::{QuickBackoff, log_result};
 use crate::api::{
     Backup, BackupPhase, BackupRun, BackupStatus, RUN_NOW_ANNOTATION, RunResult, from_time, to_time,
@@ -31,10 +40,18 @@ use crate::storage::{self, Storage};
 pub const HISTORY_LIMIT: usize = 10;
 /// How often a running backup writes its progress to status.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
-/// Back-off after a reconcile error (API server trouble); never a hot loop.
+/// Back-off after a reconcile or run error (API server trouble); never a hot loop.
 const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 /// A scheduled slot older than this when picked up counts as missed (operator was down).
 const MISSED_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(90);
+/// Reconciles at once. They only decide (runs execute in the pool), so this bounds API calls,
+/// not runs.
+const RECONCILE_CONCURRENCY: u16 = 16;
+/// Pause before the next reconcile when a job found nothing to do: the controller's cache was
+/// behind the API server, and its watch event is due.
+const CACHE_BEHIND_PAUSE: Duration = Duration::from_secs(1);
+/// `currentRun.message` of a run the operator stopped during.
+const STOPPED_DURING_RUN: &str = "interrupted: the operator stopped during the run";
 
 /// Why a run starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,8 +64,9 @@ pub enum Trigger {
     MissedSchedule(DateTime<Utc>),
     /// The `backup.cnd.dk/run-now` annotation got a new value.
     Manual(String),
-    /// A run was interrupted (operator restarted mid-run); it is run again once.
-    Retry,
+    /// A run was interrupted (the operator stopped mid-run); this is attempt `attempt` (2 for
+    /// the first retry).
+    Retry { attempt: u32 },
 }
 
 impl Trigger {
@@ -58,7 +76,14 @@ impl Trigger {
             Trigger::Schedule(_) => "schedule",
             Trigger::MissedSchedule(_) => "missed-schedule",
             Trigger::Manual(_) => "manual",
-            Trigger::Retry => "retry",
+            Trigger::Retry { .. } => "retry",
+        }
+    }
+
+    fn attempt(&self) -> u32 {
+        match self {
+            Trigger::Retry { attempt } => *attempt,
+            _ => 1,
         }
     }
 }
@@ -75,13 +100,28 @@ pub enum Decision {
     },
     /// One-shot and already ran.
     Done,
+    /// The run in `currentRun` was interrupted more often than runs are retried: unless it
+    /// finished after all (its manifest is stored), it ends `Failed`.
+    GiveUp {
+        interruptions: u32,
+    },
 }
 
-/// Pure: decides from the object alone. `created` is the object's creationTimestamp.
-pub fn decide(backup: &Backup, now: DateTime<Utc>) -> Decision {
+/// Pure: decides from the object alone. `run_retries`: how often an interrupted run is run
+/// again. A `currentRun` means a run was interrupted, since a run that is really going on has
+/// a job in the pool, and nothing is decided for such an object.
+pub fn decide(backup: &Backup, now: DateTime<Utc>, run_retries: u32) -> Decision {
     let status = backup.status.clone().unwrap_or_default();
-    if status.current_run.is_some() {
-        return Decision::Run(Trigger::Retry);
+    if let Some(interrupted) = &status.current_run {
+        // Each attempt that is found in `currentRun` was interrupted once.
+        let interruptions = interrupted.attempt.unwrap_or(1).max(1);
+        return if interruptions <= run_retries {
+            Decision::Run(Trigger::Retry {
+                attempt: interruptions + 1,
+            })
+        } else {
+            Decision::GiveUp { interruptions }
+        };
     }
     // An invalid schedule wins over everything: nothing runs until the spec is fixed.
     let schedule = match parse_schedule(backup) {
@@ -161,20 +201,52 @@ fn invalid_for_generation(status: &BackupStatus, generation: Option<i64>) -> boo
             .any(|c| c.type_ == "Ready" && c.reason == INVALID_SPEC)
 }
 
-/// Runs the Backup controller until a shutdown signal. `namespace` limits it to one namespace.
+/// Runs the Backup controller until SIGTERM or SIGINT, `concurrency` backups at a time, with
+/// the default retries and shutdown timeout. `namespace` limits it to one namespace. Dropping
+/// the future aborts runs in flight (as a killed operator would leave them).
 pub async fn run(client: Client, namespace: Option<String>, concurrency: u16) {
+    let shutdown = Shutdown::new(super::DEFAULT_SHUTDOWN_TIMEOUT);
+    let controller = run_until(
+        client,
+        namespace,
+        usize::from(concurrency),
+        super::DEFAULT_RUN_RETRIES,
+        &shutdown,
+    );
+    tokio::select! {
+        () = controller => {}
+        () = shutdown.on_signal() => {}
+    }
+}
+
+/// Runs the Backup controller and its run pool (`concurrency` runs at once, interrupted runs
+/// retried `run_retries` times) until `shutdown`; then cancels the runs in flight and waits for
+/// them until the shutdown deadline.
+pub async fn run_until(
+    client: Client,
+    namespace: Option<String>,
+    concurrency: usize,
+    run_retries: u32,
+    shutdown: &Shutdown,
+) {
     let api: Api<Backup> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let ctx = Arc::new(Context::new(client));
-    Controller::new(api, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(concurrency))
+    let (followups, mut ended) = mpsc::unbounded_channel::<RunKey>();
+    let pool = RunPool::new("backup", concurrency, shutdown.token(), followups);
+    let ctx = Arc::new(Context::new(client, pool.runs(), run_retries));
+    let ended = futures::stream::poll_fn(move |cx| ended.poll_recv(cx))
+        .map(|key| ObjectRef::<Backup>::new(&key.name).within(&key.namespace));
+    let stopping = shutdown.clone();
+    let controller = Controller::new(api, watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(RECONCILE_CONCURRENCY))
         .trigger_backoff(QuickBackoff::default())
-        .shutdown_on_signal()
+        .reconcile_on(ended)
+        .graceful_shutdown_on(async move { stopping.requested().await })
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move { log_result("Backup", result) })
-        .await;
+        .for_each(|result| async move { log_result("Backup", result) });
+    runs::run_controller("backup", controller, pool, shutdown).await;
 }
 
 fn error_policy(backup: Arc<Backup>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
@@ -183,10 +255,17 @@ fn error_policy(backup: Arc<Backup>, err: &ReconcileError, _ctx: Arc<Context>) -
 }
 
 pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let Some(key) = RunKey::of(backup.as_ref()) else {
+        return Ok(Action::await_change());
+    };
+    // Its job writes the status while it lives, and has the object reconciled when it ends.
+    if ctx.runs.is_registered(&key) {
+        return Ok(Action::await_change());
+    }
     let now = Utc::now();
     let mut status = backup.status.clone().unwrap_or_default();
     let generation = backup.metadata.generation;
-    match decide(&backup, now) {
+    match decide(&backup, now, ctx.run_retries) {
         Decision::InvalidSchedule(message) => {
             let changed = status.message.as_deref() != Some(message.as_str())
                 || status.phase != Some(BackupPhase::Failed);
@@ -255,31 +334,12 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
             }
             Ok(requeue_at(next, now))
         }
-        Decision::Run(_) => {
-            // The watch cache can still hold our own `Running` write after the run finished,
-            // which reads as an interrupted run. Decide again from the API server's current
-            // object so a run is never started twice.
-            let api: Api<Backup> =
-                Api::namespaced(ctx.client.clone(), &backup.namespace().unwrap_or_default());
-            let Some(fresh) =
-                api.get_opt(&backup.name_any())
-                    .await
-                    .map_err(|source| ReconcileError::Read {
-                        name: backup.name_any(),
-                        source,
-                    })?
-            else {
-                return Ok(Action::await_change());
-            };
-            match decide(&fresh, Utc::now()) {
-                Decision::Run(trigger) => {
-                    let status = fresh.status.clone().unwrap_or_default();
-                    execute(&fresh, &ctx, status, trigger).await
-                }
-                // Anything else: the fresh object changes the picture; its watch event is
-                // queued and the next reconcile handles it.
-                _ => Ok(Action::requeue(Duration::from_secs(1))),
-            }
+        Decision::Run(_) | Decision::GiveUp { .. } => {
+            let job_ctx = ctx.clone();
+            let job_key = key.clone();
+            ctx.runs
+                .submit(key, move |ticket| job(job_ctx, job_key, ticket));
+            Ok(Action::await_change())
         }
     }
 }
@@ -290,33 +350,142 @@ fn requeue_at(next: DateTime<Utc>, now: DateTime<Utc>) -> Action {
     Action::requeue(wait + Duration::from_millis(500))
 }
 
-async fn execute(
-    backup: &Backup,
-    ctx: &Context,
-    mut status: BackupStatus,
-    trigger: Trigger,
-) -> Result<Action, ReconcileError> {
-    let namespace = backup.namespace().unwrap_or_default();
-    let name = backup.name_any();
-    let generation = backup.metadata.generation;
-    let schedule = parse_schedule(backup).ok().flatten();
-    let run_context = |started| RunContext {
-        backup_namespace: namespace.clone(),
-        backup_name: name.clone(),
+/// How a job ended, for what the controller does next.
+enum JobEnd {
+    /// It wrote the object's status.
+    Acted,
+    /// The object as the API server has it needed nothing (or the operator stopped first).
+    Nothing,
+}
+
+/// One Backup's job in the run pool: everything from the decision on the API server's object
+/// to the final status write.
+async fn job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
+    match run_job(&ctx, &key, &ticket).await {
+        Ok(JobEnd::Acted) => FollowUp::Now,
+        Ok(JobEnd::Nothing) => FollowUp::After(CACHE_BEHIND_PAUSE),
+        Err(err) => {
+            tracing::warn!(backup = %key, error = %err, "backup run failed; checking again in 15 s");
+            FollowUp::After(ERROR_REQUEUE)
+        }
+    }
+}
+
+async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd, ReconcileError> {
+    // Set once the job waited for a slot: what it was going to run then.
+    let mut waited_for: Option<Trigger> = None;
+    loop {
+        // Decide again from the API server's object: the controller's cache can still hold
+        // this operator's own earlier writes (a `Running` status with `currentRun` reads as an
+        // interrupted run, an old `lastManualTrigger` as a new request), and a run must never
+        // start twice.
+        let Some(fetched) = ticket.unless_cancelled(fetch(ctx, key)).await else {
+            return Ok(JobEnd::Nothing);
+        };
+        let Some(backup) = fetched? else {
+            return Ok(JobEnd::Nothing);
+        };
+        let status = backup.status.clone().unwrap_or_default();
+        let decision = decide(&backup, Utc::now(), ctx.run_retries);
+        if matches!(
+            decision,
+            Decision::Run(Trigger::Retry { .. }) | Decision::GiveUp { .. }
+        ) {
+            // Needs no slot: one read from storage.
+            let Some(adopted) = ticket
+                .unless_cancelled(adopt_finished(&backup, ctx, &status))
+                .await
+            else {
+                return Ok(JobEnd::Nothing);
+            };
+            if adopted? {
+                return Ok(JobEnd::Acted);
+            }
+        }
+        let trigger = match (decision, &waited_for) {
+            // A slot that came due before a long wait for a run slot was not missed while the
+            // operator was down.
+            (Decision::Run(Trigger::MissedSchedule(slot)), Some(Trigger::Schedule(due)))
+                if slot == *due =>
+            {
+                Trigger::Schedule(slot)
+            }
+            (Decision::Run(trigger), _) => trigger,
+            (Decision::GiveUp { interruptions }, _) => {
+                give_up(&backup, ctx, status, interruptions).await?;
+                return Ok(JobEnd::Acted);
+            }
+            (Decision::InvalidSchedule(_) | Decision::Wait { .. } | Decision::Done, _) => {
+                return Ok(JobEnd::Nothing);
+            }
+        };
+        if waited_for.is_none()
+            && let Err(busy) = ticket.try_start()
+        {
+            // A spec that cannot work is reported now, not once a slot is free; it needs no
+            // slot. Any other outcome of the check is for the run to meet.
+            let checked = ticket
+                .unless_cancelled(engine::check_spec(&ctx.client, &backup.spec))
+                .await;
+            if let Some(Err(err)) = checked
+                && err.is_invalid_spec()
+            {
+                execute(&backup, ctx, status, trigger, ticket, Some(err)).await?;
+                return Ok(JobEnd::Acted);
+            }
+            report_waiting(ctx, &backup, status, &ticket.describe(busy)).await?;
+            if ticket.start().await.is_err() {
+                return Ok(JobEnd::Nothing);
+            }
+            waited_for = Some(trigger);
+            // The object may have changed (or gone) during the wait.
+            continue;
+        }
+        execute(&backup, ctx, status, trigger, ticket, None).await?;
+        return Ok(JobEnd::Acted);
+    }
+}
+
+/// The Backup of `key` as the API server has it now; `None` when it is gone (or is a new object
+/// under the same name).
+async fn fetch(ctx: &Context, key: &RunKey) -> Result<Option<Backup>, ReconcileError> {
+    let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let found = api
+        .get_opt(&key.name)
+        .await
+        .map_err(|source| ReconcileError::Read {
+            name: key.name.clone(),
+            source,
+        })?;
+    Ok(found.filter(|b| b.uid().as_deref() == Some(key.uid.as_str())))
+}
+
+fn run_context(backup: &Backup, started: DateTime<Utc>) -> RunContext {
+    RunContext {
+        backup_namespace: backup.namespace().unwrap_or_default(),
+        backup_name: backup.name_any(),
         uid: backup.uid(),
         started,
-    };
+    }
+}
 
-    if let Some(mut interrupted) = status.current_run.take() {
-        // The operator may have stopped after the manifest was written but before the status
-        // said so: that run is complete and restorable, and running it again would run the
-        // slot twice.
-        let started = from_time(&interrupted.start_time);
-        let run = run_context(started);
-        if let Some((outcome, storage)) =
-            find_finished_run(backup, ctx, &run, &interrupted.backup_path).await?
-        {
-            return finish(
+/// The run in `currentRun` was interrupted, but may have written its manifest first (the
+/// operator stopped between the manifest and the status write): then it is complete and
+/// restorable, is reported as it finished, and running it again would run the slot twice.
+/// True when it was adopted.
+async fn adopt_finished(
+    backup: &Backup,
+    ctx: &Context,
+    status: &BackupStatus,
+) -> Result<bool, ReconcileError> {
+    let mut status = status.clone();
+    let Some(interrupted) = status.current_run.take() else {
+        return Ok(false);
+    };
+    let run = run_context(backup, from_time(&interrupted.start_time));
+    match find_finished_run(backup, ctx, &run, &interrupted.backup_path).await? {
+        Some((outcome, storage)) => {
+            finish(
                 backup,
                 ctx,
                 status,
@@ -325,24 +494,95 @@ async fn execute(
                 Some(&storage),
                 true,
             )
-            .await;
+            .await?;
+            Ok(true)
         }
+        None => Ok(false),
+    }
+}
+
+/// The run in `currentRun` was interrupted `interruptions` times and is not run again: it ends
+/// `Failed`, saying so.
+async fn give_up(
+    backup: &Backup,
+    ctx: &Context,
+    mut status: BackupStatus,
+    interruptions: u32,
+) -> Result<(), ReconcileError> {
+    let Some(record) = status.current_run.take() else {
+        return Ok(());
+    };
+    let err = RunError::Interrupted {
+        interruptions,
+        retries: ctx.run_retries,
+    };
+    finish(backup, ctx, status, record, Err(err), None, false).await
+}
+
+/// No slot is free: the Backup says it waits for one (its phase and `currentRun` stay as they
+/// are, so an interrupted run waiting for its retry is still counted as one).
+async fn report_waiting(
+    ctx: &Context,
+    backup: &Backup,
+    mut status: BackupStatus,
+    busy: &str,
+) -> Result<(), ReconcileError> {
+    let message = format!("Waiting for a free run slot ({busy})");
+    if status.message.as_deref() == Some(message.as_str()) {
+        return Ok(());
+    }
+    if status.phase.is_none() {
+        status.phase = Some(BackupPhase::New);
+    }
+    set_condition(
+        &mut status.conditions,
+        "Running",
+        false,
+        "WaitingForRunSlot",
+        &message,
+        backup.metadata.generation,
+    );
+    status.message = Some(message);
+    write_status(ctx, backup, &status).await?;
+    tracing::info!(backup = %format!("{}/{}", backup.namespace().unwrap_or_default(), backup.name_any()), "backup run waits for a free slot");
+    Ok(())
+}
+
+/// Runs one backup, holding a slot (or none, when `spec_problem` already says it fails):
+/// `Running` and `currentRun` written before any data, the engine with progress, then the
+/// result; or, when the operator shuts down mid-run, the interruption.
+async fn execute(
+    backup: &Backup,
+    ctx: &Context,
+    mut status: BackupStatus,
+    trigger: Trigger,
+    ticket: &Ticket,
+    spec_problem: Option<engine::BackupError>,
+) -> Result<(), ReconcileError> {
+    let namespace = backup.namespace().unwrap_or_default();
+    let name = backup.name_any();
+    let generation = backup.metadata.generation;
+    let schedule = parse_schedule(backup).ok().flatten();
+
+    if let Some(mut interrupted) = status.current_run.take() {
+        // Not adopted (no manifest): it failed, and this run replaces it.
         interrupted.result = Some(RunResult::Failed);
-        interrupted.completion_time = Some(to_time(Utc::now()));
-        interrupted.message =
-            Some("interrupted: the operator stopped during the run; running it again".to_string());
+        if interrupted.completion_time.is_none() {
+            interrupted.completion_time = Some(to_time(Utc::now()));
+        }
+        interrupted.message = Some(format!("{STOPPED_DURING_RUN}; running it again"));
         push_history(&mut status, interrupted);
     }
 
     let mut started = Utc::now();
     // Keys are unique to the second; never reuse a previous run's path.
     if status.last_run.as_ref().map(|r| r.backup_path.as_str())
-        == Some(run_context(started).run_path().as_str())
+        == Some(run_context(backup, started).run_path().as_str())
     {
         tokio::time::sleep(Duration::from_secs(1)).await;
         started = Utc::now();
     }
-    let run = run_context(started);
+    let run = run_context(backup, started);
     let run_path = run.run_path();
 
     match &trigger {
@@ -350,7 +590,7 @@ async fn execute(
             status.last_schedule_time = Some(to_time(*slot))
         }
         Trigger::Manual(value) => status.last_manual_trigger = Some(value.clone()),
-        Trigger::Initial | Trigger::Retry => {}
+        Trigger::Initial | Trigger::Retry { .. } => {}
     }
     status.phase = Some(BackupPhase::Running);
     status.message = Some(format!(
@@ -373,7 +613,7 @@ async fn execute(
     );
     // Written before any data: a restart now sees `currentRun` and retries instead of skipping.
     write_status(ctx, backup, &status).await?;
-    tracing::info!(backup = %format!("{namespace}/{name}"), trigger = trigger.label(), %run_path, "backup run started");
+    tracing::info!(backup = %format!("{namespace}/{name}"), trigger = trigger.label(), attempt = trigger.attempt(), %run_path, "backup run started");
     publish(
         ctx,
         backup,
@@ -384,12 +624,52 @@ async fn execute(
     )
     .await;
 
-    let (result, storage) = run_with_progress(backup, ctx, &mut status, &run).await;
+    let (result, storage) = match spec_problem {
+        Some(err) => (Err(RunError::from(err)), None),
+        None => run_with_progress(backup, ctx, &mut status, &run, ticket.cancel_token()).await,
+    };
     let record = status
         .current_run
         .take()
         .unwrap_or_else(|| new_run(&run_path, &trigger, started));
-    finish(backup, ctx, status, record, result, storage.as_ref(), false).await
+    if matches!(result, Err(RunError::Cancelled)) {
+        return record_interrupted(backup, ctx, status, record).await;
+    }
+    // Retention can wait for the next run when the operator is stopping.
+    let storage = storage.as_ref().filter(|_| !ticket.is_cancelled());
+    finish(backup, ctx, status, record, result, storage, false).await
+}
+
+/// The operator shuts down mid-run: the run stopped before its manifest (so it is not
+/// restorable and never looks complete). `currentRun` stays, marked `Failed` with the reason,
+/// so the next operator start counts the interruption and runs it again or gives up.
+async fn record_interrupted(
+    backup: &Backup,
+    ctx: &Context,
+    mut status: BackupStatus,
+    mut record: BackupRun,
+) -> Result<(), ReconcileError> {
+    record.result = Some(RunResult::Failed);
+    record.completion_time = Some(to_time(Utc::now()));
+    record.message = Some(STOPPED_DURING_RUN.to_string());
+    let message = format!(
+        "Backup interrupted: the operator stopped during the run; {} has no manifest and is \
+         not restorable; the next operator start runs it again (or gives up after {} retries)",
+        record.backup_path, ctx.run_retries
+    );
+    status.current_run = Some(record);
+    set_condition(
+        &mut status.conditions,
+        "Running",
+        false,
+        "Interrupted",
+        &message,
+        backup.metadata.generation,
+    );
+    status.message = Some(message);
+    write_status(ctx, backup, &status).await?;
+    tracing::info!(backup = %format!("{}/{}", backup.namespace().unwrap_or_default(), backup.name_any()), "backup run interrupted by the shutdown");
+    Ok(())
 }
 
 /// Records how a run ended (`record` is its `currentRun` entry): history, counts, phase,
@@ -403,7 +683,7 @@ async fn finish(
     result: Result<BackupOutcome, RunError>,
     storage: Option<&Storage>,
     adopted: bool,
-) -> Result<Action, ReconcileError> {
+) -> Result<(), ReconcileError> {
     let generation = backup.metadata.generation;
     let schedule = parse_schedule(backup).ok().flatten();
     let started = from_time(&record.start_time);
@@ -468,10 +748,9 @@ async fn finish(
         (None, RunResult::PartiallyFailed) => BackupPhase::PartiallyFailed,
         (None, RunResult::Failed) => BackupPhase::Failed,
     });
-    let now = Utc::now();
     status.next_backup_time = schedule
         .as_ref()
-        .and_then(|s| s.next_after(now).ok())
+        .and_then(|s| s.next_after(Utc::now()).ok())
         .map(to_time);
     set_condition(
         &mut status.conditions,
@@ -502,10 +781,7 @@ async fn finish(
     write_status(ctx, backup, &status).await?;
     tracing::info!(backup = %format!("{}/{}", backup.namespace().unwrap_or_default(), backup.name_any()), reason, %message, "backup run finished");
     publish(ctx, backup, event_type, reason, "Backup", &message).await;
-    Ok(match status.next_backup_time.as_ref() {
-        Some(next) => requeue_at(from_time(next), now),
-        None => Action::await_change(),
-    })
+    Ok(())
 }
 
 /// The outcome of an interrupted run whose manifest is in storage (see
@@ -576,24 +852,35 @@ async fn open_storage(backup: &Backup, ctx: &Context) -> Result<Storage, storage
     Storage::new(&backup.spec.storage_location, resolved.credentials)
 }
 
-/// Runs the engine while writing progress to status every few seconds.
+/// Runs the engine while writing progress to status every few seconds; stops with
+/// [`RunError::Cancelled`] when `stop` is cancelled before the manifest is written.
 /// Returns the storage it opened, for retention.
 async fn run_with_progress(
     backup: &Backup,
     ctx: &Context,
     status: &mut BackupStatus,
     run: &RunContext,
+    stop: &CancellationToken,
 ) -> (Result<BackupOutcome, RunError>, Option<Storage>) {
+    let cancelled = || (Err(RunError::Cancelled), None);
     // Every spec problem, together, before storage or credentials are touched.
-    let checked = match engine::check_spec(&ctx.client, &backup.spec).await {
-        Ok(checked) => checked,
-        Err(err) => return (Err(err.into()), None),
+    let checked = tokio::select! {
+        biased;
+        () = stop.cancelled() => return cancelled(),
+        checked = engine::check_spec(&ctx.client, &backup.spec) => match checked {
+            Ok(checked) => checked,
+            Err(err) => return (Err(err.into()), None),
+        },
     };
-    let storage = match open_storage(backup, ctx).await {
-        Ok(storage) => storage,
-        Err(err) => return (Err(err.into()), None),
+    let storage = tokio::select! {
+        biased;
+        () = stop.cancelled() => return cancelled(),
+        storage = open_storage(backup, ctx) => match storage {
+            Ok(storage) => storage,
+            Err(err) => return (Err(err.into()), None),
+        },
     };
-    let result = run_engine(backup, ctx, status, run, &checked, &storage).await;
+    let result = run_engine(backup, ctx, status, run, &checked, &storage, stop).await;
     (result, Some(storage))
 }
 
@@ -604,6 +891,7 @@ async fn run_engine(
     run: &RunContext,
     checked: &engine::CheckedSpec,
     storage: &Storage,
+    stop: &CancellationToken,
 ) -> Result<BackupOutcome, RunError> {
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
     let engine = engine::run_backup(
@@ -613,6 +901,7 @@ async fn run_engine(
         checked,
         run,
         &progress_tx,
+        stop,
     );
     tokio::pin!(engine);
     let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
@@ -644,7 +933,27 @@ pub enum RunError {
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
-    Engine(#[from] engine::BackupError),
+    Engine(engine::BackupError),
+    /// The operator is shutting down; the run stopped before its manifest.
+    #[error("the operator stopped during the run")]
+    Cancelled,
+    /// Given up: the operator stopped during every attempt.
+    #[error(
+        "the run was interrupted {} (the operator stopped during it) and is not run again: \
+         interrupted runs are retried {retries} {}",
+        times(*interruptions),
+        if *retries == 1 { "time" } else { "times" }
+    )]
+    Interrupted { interruptions: u32, retries: u32 },
+}
+
+impl From<engine::BackupError> for RunError {
+    fn from(err: engine::BackupError) -> Self {
+        match err {
+            engine::BackupError::Cancelled => RunError::Cancelled,
+            err => RunError::Engine(err),
+        }
+    }
 }
 
 impl RunError {
@@ -652,7 +961,17 @@ impl RunError {
         match self {
             RunError::Storage(_) => "StorageError",
             RunError::Engine(err) => err.reason(),
+            RunError::Cancelled | RunError::Interrupted { .. } => "Interrupted",
         }
+    }
+}
+
+/// `1 time`, `2 times`.
+fn times(n: u32) -> String {
+    if n == 1 {
+        "1 time".to_string()
+    } else {
+        format!("{n} times")
     }
 }
 
@@ -689,6 +1008,7 @@ fn new_run(run_path: &str, trigger: &Trigger, started: DateTime<Utc>) -> BackupR
     BackupRun {
         backup_path: run_path.to_string(),
         trigger: trigger.label().to_string(),
+        attempt: Some(trigger.attempt()),
         start_time: to_time(started),
         completion_time: None,
         result: None,
@@ -797,6 +1117,7 @@ mod tests {
         BackupRun {
             backup_path: "p".into(),
             trigger: "initial".into(),
+            attempt: None,
             start_time: to_time(at(10, 0, 0)),
             completion_time: None,
             result: Some(RunResult::Completed),
@@ -811,7 +1132,7 @@ mod tests {
     #[test]
     fn one_shot_runs_once() {
         assert_eq!(
-            decide(&backup(None, None), at(10, 1, 0)),
+            decide(&backup(None, None), at(10, 1, 0), 1),
             Decision::Run(Trigger::Initial)
         );
         let done = BackupStatus {
@@ -819,14 +1140,14 @@ mod tests {
             ..BackupStatus::default()
         };
         assert_eq!(
-            decide(&backup(None, Some(done)), at(10, 1, 0)),
+            decide(&backup(None, Some(done)), at(10, 1, 0), 1),
             Decision::Done
         );
     }
 
     #[test]
     fn new_scheduled_backup_waits_for_the_first_slot() {
-        let decision = decide(&backup(Some("*/5 * * * *"), None), at(10, 1, 0));
+        let decision = decide(&backup(Some("*/5 * * * *"), None), at(10, 1, 0), 1);
         assert_eq!(decision, Decision::Wait { next: at(10, 5, 0) });
     }
 
@@ -834,7 +1155,7 @@ mod tests {
     fn due_slot_runs_and_is_not_repeated() {
         let b = backup(Some("*/5 * * * *"), None);
         assert_eq!(
-            decide(&b, at(10, 5, 1)),
+            decide(&b, at(10, 5, 1), 1),
             Decision::Run(Trigger::Schedule(at(10, 5, 0)))
         );
         let after = BackupStatus {
@@ -844,7 +1165,7 @@ mod tests {
         };
         let b = backup(Some("*/5 * * * *"), Some(after));
         assert_eq!(
-            decide(&b, at(10, 5, 20)),
+            decide(&b, at(10, 5, 20), 1),
             Decision::Wait {
                 next: at(10, 10, 0)
             }
@@ -860,23 +1181,92 @@ mod tests {
         let b = backup(Some("*/5 * * * *"), Some(status));
         // Operator was down from 10:06 to 11:02: eleven slots missed, one run.
         assert_eq!(
-            decide(&b, at(11, 2, 0)),
+            decide(&b, at(11, 2, 0), 1),
             Decision::Run(Trigger::MissedSchedule(at(11, 0, 0)))
         );
     }
 
-    #[test]
-    fn interrupted_run_is_retried() {
-        let status = BackupStatus {
+    fn interrupted(attempt: Option<u32>, result: Option<RunResult>) -> BackupStatus {
+        BackupStatus {
             current_run: Some(BackupRun {
-                result: None,
+                result,
+                attempt,
                 ..finished_run()
             }),
             ..BackupStatus::default()
-        };
+        }
+    }
+
+    #[test]
+    fn interrupted_run_is_retried() {
+        // Killed (no result) or stopped on purpose (Failed): one interruption either way.
+        for result in [None, Some(RunResult::Failed)] {
+            let b = backup(Some("@daily"), Some(interrupted(Some(1), result)));
+            assert_eq!(
+                decide(&b, at(10, 1, 0), 1),
+                Decision::Run(Trigger::Retry { attempt: 2 })
+            );
+        }
+        // Written before the attempt counter existed: a first attempt.
+        let old = backup(None, Some(interrupted(None, None)));
         assert_eq!(
-            decide(&backup(Some("@daily"), Some(status)), at(10, 1, 0)),
-            Decision::Run(Trigger::Retry)
+            decide(&old, at(10, 1, 0), 1),
+            Decision::Run(Trigger::Retry { attempt: 2 })
+        );
+    }
+
+    #[test]
+    fn interrupted_runs_are_retried_a_bounded_number_of_times() {
+        let b = backup(None, Some(interrupted(Some(2), None)));
+        assert_eq!(
+            decide(&b, at(10, 1, 0), 1),
+            Decision::GiveUp { interruptions: 2 }
+        );
+        assert_eq!(
+            decide(&b, at(10, 1, 0), 2),
+            Decision::Run(Trigger::Retry { attempt: 3 })
+        );
+        let b = backup(Some("@daily"), Some(interrupted(Some(1), None)));
+        assert_eq!(
+            decide(&b, at(10, 1, 0), 0),
+            Decision::GiveUp { interruptions: 1 }
+        );
+        // An invalid schedule does not hide an interrupted run: it is still settled.
+        let b = backup(Some("61 * * * *"), Some(interrupted(Some(1), None)));
+        assert_eq!(
+            decide(&b, at(10, 1, 0), 1),
+            Decision::Run(Trigger::Retry { attempt: 2 })
+        );
+    }
+
+    #[test]
+    fn runs_say_which_attempt_they_are() {
+        assert_eq!(
+            new_run("p", &Trigger::Initial, at(10, 0, 0)).attempt,
+            Some(1)
+        );
+        let retry = new_run("p", &Trigger::Retry { attempt: 2 }, at(10, 0, 0));
+        assert_eq!((retry.trigger.as_str(), retry.attempt), ("retry", Some(2)));
+    }
+
+    #[test]
+    fn given_up_runs_say_how_often_they_were_interrupted() {
+        let err = RunError::Interrupted {
+            interruptions: 2,
+            retries: 1,
+        };
+        assert_eq!(err.reason(), "Interrupted");
+        let message = err.to_string();
+        assert!(message.contains("interrupted 2 times"), "{message}");
+        assert!(message.contains("retried 1 time"), "{message}");
+        let once = RunError::Interrupted {
+            interruptions: 1,
+            retries: 0,
+        };
+        assert!(once.to_string().contains("interrupted 1 time "), "{once}");
+        assert_eq!(
+            RunError::from(engine::BackupError::Cancelled).reason(),
+            "Interrupted"
         );
     }
 
@@ -889,19 +1279,19 @@ mod tests {
                 .collect(),
         );
         assert_eq!(
-            decide(&b, at(10, 1, 0)),
+            decide(&b, at(10, 1, 0), 1),
             Decision::Run(Trigger::Manual("1".into()))
         );
         b.status = Some(BackupStatus {
             last_manual_trigger: Some("1".into()),
             ..BackupStatus::default()
         });
-        assert!(matches!(decide(&b, at(10, 1, 0)), Decision::Wait { .. }));
+        assert!(matches!(decide(&b, at(10, 1, 0), 1), Decision::Wait { .. }));
     }
 
     #[test]
     fn invalid_schedule_is_reported_not_run() {
-        match decide(&backup(Some("61 * * * *"), None), at(10, 1, 0)) {
+        match decide(&backup(Some("61 * * * *"), None), at(10, 1, 0), 1) {
             Decision::InvalidSchedule(msg) => assert!(msg.contains("61"), "{msg}"),
             other => panic!("{other:?}"),
         }
@@ -916,7 +1306,7 @@ mod tests {
                 .collect(),
         );
         assert!(matches!(
-            decide(&b, at(10, 1, 0)),
+            decide(&b, at(10, 1, 0), 1),
             Decision::InvalidSchedule(_)
         ));
     }
@@ -927,7 +1317,7 @@ mod tests {
         b.spec.time_zone = Some("Europe/Copenhagen".into());
         // 02:00 in Copenhagen (winter, UTC+1) is 01:00 UTC.
         assert_eq!(
-            decide(&b, at(10, 1, 0)),
+            decide(&b, at(10, 1, 0), 1),
             Decision::Wait {
                 next: Utc.with_ymd_and_hms(2025, 1, 22, 1, 0, 0).unwrap()
             }

@@ -1,8 +1,78 @@
-//! Reconcile loops and what they share.
+//! The operator: reconcile loops that decide, the run pool that executes runs, and what they
+//! share.
 
 pub mod backup;
 pub mod conditions;
 pub mod crds;
 pub mod report;
 pub mod restore;
+pub mod runs;
 pub mod watch;
+
+use std::time::Duration;
+
+use kube::Client;
+
+use runs::Shutdown;
+
+/// Backups running at the same time, unless told otherwise.
+pub const DEFAULT_BACKUP_CONCURRENCY: usize = 2;
+/// Restores running at the same time, unless told otherwise.
+pub const DEFAULT_RESTORE_CONCURRENCY: usize = 2;
+/// How often a run the operator was interrupted in (stopped or killed mid-run) is run again
+/// before it ends `Failed`.
+pub const DEFAULT_RUN_RETRIES: u32 = 1;
+/// How long runs in flight get, after SIGTERM or SIGINT, to stop and record that they were
+/// interrupted: well inside the 30 s Kubernetes gives a pod before it kills it.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How `cluster-backup run` runs the operator.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Watch only this namespace (default: all).
+    pub namespace: Option<String>,
+    pub backup_concurrency: usize,
+    pub restore_concurrency: usize,
+    pub run_retries: u32,
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            namespace: None,
+            backup_concurrency: DEFAULT_BACKUP_CONCURRENCY,
+            restore_concurrency: DEFAULT_RESTORE_CONCURRENCY,
+            run_retries: DEFAULT_RUN_RETRIES,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+/// Runs the Backup and Restore controllers until SIGTERM or SIGINT; then cancels the runs in
+/// flight and returns once they have recorded that, or when the shutdown timeout is up.
+pub async fn run(client: Client, settings: Settings) {
+    let shutdown = Shutdown::new(settings.shutdown_timeout);
+    let both = async {
+        tokio::join!(
+            backup::run_until(
+                client.clone(),
+                settings.namespace.clone(),
+                settings.backup_concurrency,
+                settings.run_retries,
+                &shutdown,
+            ),
+            restore::run_until(
+                client,
+                settings.namespace.clone(),
+                settings.restore_concurrency,
+                settings.run_retries,
+                &shutdown,
+            ),
+        );
+    };
+    tokio::select! {
+        () = both => {}
+        () = shutdown.on_signal() => {}
+    }
+}

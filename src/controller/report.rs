@@ -9,16 +9,21 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::crds::FIELD_MANAGER;
+use super::runs::Runs;
 
-/// Shared by every reconcile of both controllers.
+/// Shared by the reconciles and runs of one controller.
 pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
+    /// The pool this controller's runs execute in.
+    pub runs: Runs,
+    /// How often a run the operator was interrupted in is run again before it is given up.
+    pub run_retries: u32,
 }
 
 impl Context {
     /// Events name this operator as reporter, and the pod (`POD_NAME`) as instance.
-    pub fn new(client: Client) -> Context {
+    pub fn new(client: Client, runs: Runs, run_retries: u32) -> Context {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_string(),
             instance: std::env::var("POD_NAME").ok(),
@@ -26,6 +31,8 @@ impl Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            runs,
+            run_retries,
         }
     }
 }

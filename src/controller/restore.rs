@@ -1,10 +1,14 @@
-//! The Restore reconciler: a one-shot run of the restore engine, reported in status and as
-//! Events.
+//! The Restore controller: a one-shot run of the restore engine, reported in status and as
+//! Events. `reconcile` only hands unfinished Restores to the run pool ([`super::runs`]); the
+//! run, a job of its own, checks the spec, waits for a free slot, and writes phases, progress,
+//! the result and the Events.
 //!
-//! Phases: `New` → `Validating` (manifest, target) → `Downloading` (`validateOnly` only) →
-//! `Restoring` → `Completed` | `PartiallyFailed` | `Failed`. A finished Restore never runs again;
-//! a Restore found mid-run (the operator restarted) runs again from the start, which is safe
-//! because existing objects are handled by `conflictResolution`.
+//! Phases: `New` (also while waiting for a free run slot) → `Validating` (manifest, target) →
+//! `Downloading` (`validateOnly` only) → `Restoring` → `Completed` | `PartiallyFailed` |
+//! `Failed`. A finished Restore never runs again. A Restore found mid-run (the operator
+//! stopped during it: killed, or shut down, which says so in `message`) runs again from the
+//! start, which is safe because existing objects are handled by `conflictResolution`; at most
+//! `run_retries` times, then it ends `Failed` saying how often it was interrupted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +17,14 @@ use chrono::Utc;
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::conditions::set_condition;
 use super::report;
+use super::runs::{self, FollowUp, RunKey, RunPool, Shutdown, Ticket};
 use super::watch::{QuickBackoff, log_result};
 use crate::api::{Backup, Restore, RestorePhase, RestoreStatus, StorageLocation, to_time};
 use crate::core::restore::status::Action as ItemAction;
@@ -28,10 +34,15 @@ use crate::storage::{self, Storage};
 
 /// How often a running restore writes its progress to status.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
-/// Back-off after a reconcile error (API server trouble); never a hot loop.
+/// Back-off after a reconcile or run error (API server trouble); never a hot loop.
 const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 /// Condition and Event reason of a spec that cannot work.
 const INVALID_SPEC: &str = "InvalidSpec";
+/// Reconciles at once. They only hand Restores to the pool, so this bounds nothing that runs.
+const RECONCILE_CONCURRENCY: u16 = 16;
+/// Pause before the next reconcile when a job found nothing to do: the controller's cache was
+/// behind the API server, and its watch event is due.
+const CACHE_BEHIND_PAUSE: Duration = Duration::from_secs(1);
 
 pub use super::report::Context;
 
@@ -68,6 +79,14 @@ pub enum SourceError {
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
     Engine(#[from] engine::RestoreError),
+    /// Given up: the operator stopped during every attempt.
+    #[error(
+        "the restore was interrupted {} (the operator stopped during it) and is not run again: \
+         interrupted restores are retried {retries} {}",
+        times(*interruptions),
+        if *retries == 1 { "time" } else { "times" }
+    )]
+    Interrupted { interruptions: u32, retries: u32 },
 }
 
 impl SourceError {
@@ -78,7 +97,17 @@ impl SourceError {
             SourceError::NoCompleteBackup { .. } => "BackupIncomplete",
             SourceError::Storage(_) => "StorageError",
             SourceError::Engine(err) => err.reason(),
+            SourceError::Interrupted { .. } => "Interrupted",
         }
+    }
+}
+
+/// `1 time`, `2 times`.
+fn times(n: u32) -> String {
+    if n == 1 {
+        "1 time".to_string()
+    } else {
+        format!("{n} times")
     }
 }
 
@@ -90,20 +119,86 @@ pub fn is_finished(phase: Option<RestorePhase>) -> bool {
     )
 }
 
-/// Runs the Restore controller until a shutdown signal. `namespace` limits it to one namespace.
+/// What a Restore's job does, from its status alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Finished: a Restore runs once.
+    Done,
+    /// Never started (or waiting for a slot): the first attempt.
+    Start,
+    /// The operator stopped during the previous attempt; this is attempt `attempt`.
+    Retry { attempt: u32 },
+    /// Interrupted more often than restores are retried: it ends `Failed`.
+    GiveUp { interruptions: u32 },
+}
+
+/// Pure: decides from the status alone. A Restore in a running phase has no job (its job
+/// would be registered, and nothing is decided then), so the operator stopped during it.
+pub fn decide(status: Option<&RestoreStatus>, run_retries: u32) -> Decision {
+    match status.and_then(|s| s.phase) {
+        None | Some(RestorePhase::New) => Decision::Start,
+        Some(RestorePhase::Completed | RestorePhase::PartiallyFailed | RestorePhase::Failed) => {
+            Decision::Done
+        }
+        Some(RestorePhase::Validating | RestorePhase::Downloading | RestorePhase::Restoring) => {
+            let interruptions = status.and_then(|s| s.attempt).unwrap_or(1).max(1);
+            if interruptions <= run_retries {
+                Decision::Retry {
+                    attempt: interruptions + 1,
+                }
+            } else {
+                Decision::GiveUp { interruptions }
+            }
+        }
+    }
+}
+
+/// Runs the Restore controller until SIGTERM or SIGINT, with the default concurrency, retries
+/// and shutdown timeout. `namespace` limits it to one namespace. Dropping the future aborts
+/// runs in flight (as a killed operator would leave them).
 pub async fn run(client: Client, namespace: Option<String>) {
+    let shutdown = Shutdown::new(super::DEFAULT_SHUTDOWN_TIMEOUT);
+    let controller = run_until(
+        client,
+        namespace,
+        super::DEFAULT_RESTORE_CONCURRENCY,
+        super::DEFAULT_RUN_RETRIES,
+        &shutdown,
+    );
+    tokio::select! {
+        () = controller => {}
+        () = shutdown.on_signal() => {}
+    }
+}
+
+/// Runs the Restore controller and its run pool (`concurrency` restores at once, interrupted
+/// ones retried `run_retries` times) until `shutdown`; then cancels the restores in flight and
+/// waits for them until the shutdown deadline.
+pub async fn run_until(
+    client: Client,
+    namespace: Option<String>,
+    concurrency: usize,
+    run_retries: u32,
+    shutdown: &Shutdown,
+) {
     let api: Api<Restore> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let ctx = Arc::new(Context::new(client));
-    Controller::new(api, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(2))
+    let (followups, mut ended) = mpsc::unbounded_channel::<RunKey>();
+    let pool = RunPool::new("restore", concurrency, shutdown.token(), followups);
+    let ctx = Arc::new(Context::new(client, pool.runs(), run_retries));
+    let ended = futures::stream::poll_fn(move |cx| ended.poll_recv(cx))
+        .map(|key| ObjectRef::<Restore>::new(&key.name).within(&key.namespace));
+    let stopping = shutdown.clone();
+    let controller = Controller::new(api, watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(RECONCILE_CONCURRENCY))
         .trigger_backoff(QuickBackoff::default())
-        .shutdown_on_signal()
+        .reconcile_on(ended)
+        .graceful_shutdown_on(async move { stopping.requested().await })
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move { log_result("Restore", result) })
-        .await;
+        .for_each(|result| async move { log_result("Restore", result) });
+    runs::run_controller("restore", controller, pool, shutdown).await;
 }
 
 fn error_policy(restore: Arc<Restore>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
@@ -115,39 +210,176 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
     if is_finished(restore.status.as_ref().and_then(|s| s.phase)) {
         return Ok(Action::await_change());
     }
-    // The watch cache can still hold our own earlier status write (e.g. `Restoring`) after the
-    // run finished; decide from the API server's current object so a restore never runs twice.
-    let api: Api<Restore> =
-        Api::namespaced(ctx.client.clone(), &restore.namespace().unwrap_or_default());
-    let Some(fresh) =
-        api.get_opt(&restore.name_any())
-            .await
-            .map_err(|source| ReconcileError::Read {
-                name: restore.name_any(),
-                source,
-            })?
-    else {
+    let Some(key) = RunKey::of(restore.as_ref()) else {
         return Ok(Action::await_change());
     };
-    let status = fresh.status.clone().unwrap_or_default();
-    if is_finished(status.phase) {
-        return Ok(Action::await_change());
+    // Its job writes the status while it lives, and has the object reconciled when it ends.
+    if !ctx.runs.is_registered(&key) {
+        let job_ctx = ctx.clone();
+        let job_key = key.clone();
+        ctx.runs
+            .submit(key, move |ticket| job(job_ctx, job_key, ticket));
     }
-    execute(&fresh, &ctx, status).await?;
     Ok(Action::await_change())
 }
 
+/// How a job ended, for what the controller does next.
+enum JobEnd {
+    /// It wrote the object's status.
+    Acted,
+    /// The object as the API server has it needed nothing (or the operator stopped first).
+    Nothing,
+}
+
+/// One Restore's job in the run pool: everything from the decision on the API server's object
+/// to the final status write.
+async fn job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
+    match run_job(&ctx, &key, &ticket).await {
+        Ok(JobEnd::Acted) => FollowUp::Now,
+        Ok(JobEnd::Nothing) => FollowUp::After(CACHE_BEHIND_PAUSE),
+        Err(err) => {
+            tracing::warn!(restore = %key, error = %err, "restore run failed; checking again in 15 s");
+            FollowUp::After(ERROR_REQUEUE)
+        }
+    }
+}
+
+async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd, ReconcileError> {
+    let mut holds_slot = false;
+    loop {
+        // The controller's cache can still hold this operator's own earlier status write
+        // (e.g. `Restoring`) after the run finished; decide from the API server's object so a
+        // restore never runs twice.
+        let Some(fetched) = ticket.unless_cancelled(fetch(ctx, key)).await else {
+            return Ok(JobEnd::Nothing);
+        };
+        let Some(restore) = fetched? else {
+            return Ok(JobEnd::Nothing);
+        };
+        let status = restore.status.clone().unwrap_or_default();
+        let attempt = match decide(restore.status.as_ref(), ctx.run_retries) {
+            Decision::Done => return Ok(JobEnd::Nothing),
+            Decision::Start => 1,
+            Decision::Retry { attempt } => attempt,
+            Decision::GiveUp { interruptions } => {
+                give_up(ctx, &restore, status, interruptions).await?;
+                return Ok(JobEnd::Acted);
+            }
+        };
+        // Before any storage or cluster access, and without a slot, so one message lists every
+        // problem at once instead of the first step that trips over one.
+        let source = match validate_spec(&restore.spec) {
+            Ok(source) => source,
+            Err(err) => {
+                report_invalid_spec(ctx, &restore, status, &err).await?;
+                return Ok(JobEnd::Acted);
+            }
+        };
+        if !holds_slot && let Err(busy) = ticket.try_start() {
+            report_waiting(ctx, &restore, status, &ticket.describe(busy)).await?;
+            if ticket.start().await.is_err() {
+                return Ok(JobEnd::Nothing);
+            }
+            holds_slot = true;
+            // The object may have changed (or gone) during the wait.
+            continue;
+        }
+        execute(&restore, ctx, status, source, attempt, ticket).await?;
+        return Ok(JobEnd::Acted);
+    }
+}
+
+/// The Restore of `key` as the API server has it now; `None` when it is gone (or is a new
+/// object under the same name).
+async fn fetch(ctx: &Context, key: &RunKey) -> Result<Option<Restore>, ReconcileError> {
+    let api: Api<Restore> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let found = api
+        .get_opt(&key.name)
+        .await
+        .map_err(|source| ReconcileError::Read {
+            name: key.name.clone(),
+            source,
+        })?;
+    Ok(found.filter(|r| r.uid().as_deref() == Some(key.uid.as_str())))
+}
+
+/// No slot is free: the Restore says it waits for one. Its phase stays (`New` for one not
+/// started yet), so an interrupted restore waiting for its retry is still counted as one.
+async fn report_waiting(
+    ctx: &Context,
+    restore: &Restore,
+    mut status: RestoreStatus,
+    busy: &str,
+) -> Result<(), ReconcileError> {
+    let message = format!("Waiting for a free run slot ({busy})");
+    if status.message.as_deref() == Some(message.as_str()) {
+        return Ok(());
+    }
+    if status.phase.is_none() {
+        status.phase = Some(RestorePhase::New);
+    }
+    set_condition(
+        &mut status.conditions,
+        "Running",
+        false,
+        "WaitingForRunSlot",
+        &message,
+        restore.metadata.generation,
+    );
+    status.message = Some(message);
+    write_status(ctx, restore, &status).await?;
+    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), "restore waits for a free slot");
+    Ok(())
+}
+
+/// Interrupted `interruptions` times and not run again: `Failed`, saying so.
+async fn give_up(
+    ctx: &Context,
+    restore: &Restore,
+    mut status: RestoreStatus,
+    interruptions: u32,
+) -> Result<(), ReconcileError> {
+    let err = SourceError::Interrupted {
+        interruptions,
+        retries: ctx.run_retries,
+    };
+    let message = format!("Restore failed: {err}");
+    let generation = restore.metadata.generation;
+    status.phase = Some(RestorePhase::Failed);
+    status.completion_time = Some(to_time(Utc::now()));
+    status.message = Some(message.clone());
+    set_condition(
+        &mut status.conditions,
+        "Running",
+        false,
+        "Finished",
+        "no restore in progress",
+        generation,
+    );
+    set_condition(
+        &mut status.conditions,
+        "Ready",
+        false,
+        err.reason(),
+        &message,
+        generation,
+    );
+    write_status(ctx, restore, &status).await?;
+    publish(ctx, restore, EventType::Warning, "RestoreFailed", &message).await;
+    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), interruptions, "restore given up after interruptions");
+    Ok(())
+}
+
+/// Runs one restore (attempt `attempt`), holding a slot: phases and progress as it goes, then
+/// the result; or, when the operator shuts down mid-run, the interruption.
 async fn execute(
     restore: &Restore,
     ctx: &Context,
     mut status: RestoreStatus,
+    source: Source<'_>,
+    attempt: u32,
+    ticket: &Ticket,
 ) -> Result<(), ReconcileError> {
-    // Before any storage or cluster access, so one message lists every problem instead of
-    // the first step that trips over one.
-    let source = match validate_spec(&restore.spec) {
-        Ok(source) => source,
-        Err(err) => return report_invalid_spec(ctx, restore, status, &err).await,
-    };
     let generation = restore.metadata.generation;
     let started = Utc::now();
     status = RestoreStatus {
@@ -155,6 +387,7 @@ async fn execute(
         message: Some("Reading the backup's manifest".to_string()),
         start_time: Some(to_time(started)),
         observed_generation: generation,
+        attempt: Some(attempt),
         conditions: status.conditions,
         ..RestoreStatus::default()
     };
@@ -167,17 +400,32 @@ async fn execute(
         generation,
     );
     write_status(ctx, restore, &status).await?;
-    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), "restore started");
+    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), attempt, "restore started");
+    let retry_note = if attempt > 1 {
+        format!(
+            "; attempt {attempt}: the operator stopped during the previous {}",
+            if attempt > 2 { "ones" } else { "one" }
+        )
+    } else {
+        String::new()
+    };
     publish(
         ctx,
         restore,
         EventType::Normal,
         "RestoreStarted",
-        &format!("restore started ({})", describe_source(source)),
+        &format!("restore started ({}){retry_note}", describe_source(source)),
     )
     .await;
 
-    let result = run_with_progress(restore, source, ctx, &mut status).await;
+    // Dropped half-way when the operator shuts down, as a kill would: what was created stays,
+    // and the next attempt skips or overwrites it (`conflictResolution`).
+    let result = ticket
+        .unless_cancelled(run_with_progress(restore, source, ctx, &mut status))
+        .await;
+    let Some(result) = result else {
+        return record_interrupted(ctx, restore, status).await;
+    };
 
     let finished = Utc::now();
     let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
@@ -220,6 +468,32 @@ async fn execute(
     write_status(ctx, restore, &status).await?;
     publish(ctx, restore, event_type, reason, &message).await;
     tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), reason, %message, "restore finished");
+    Ok(())
+}
+
+/// The operator shuts down mid-run: the Restore keeps its phase (so the next operator start
+/// counts the interruption and runs it again or gives up) and says what happened.
+async fn record_interrupted(
+    ctx: &Context,
+    restore: &Restore,
+    mut status: RestoreStatus,
+) -> Result<(), ReconcileError> {
+    let message = format!(
+        "Restore interrupted: the operator stopped during the run; the next operator start \
+         runs it again from the start (or gives up after {} retries)",
+        ctx.run_retries
+    );
+    set_condition(
+        &mut status.conditions,
+        "Running",
+        false,
+        "Interrupted",
+        &message,
+        restore.metadata.generation,
+    );
+    status.message = Some(message);
+    write_status(ctx, restore, &status).await?;
+    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), "restore interrupted by the shutdown");
     Ok(())
 }
 
@@ -578,6 +852,71 @@ mod tests {
             },
         );
         assert_eq!(status.phase, Some(RestorePhase::Downloading));
+    }
+
+    fn status(phase: Option<RestorePhase>, attempt: Option<u32>) -> RestoreStatus {
+        RestoreStatus {
+            phase,
+            attempt,
+            ..RestoreStatus::default()
+        }
+    }
+
+    #[test]
+    fn new_and_waiting_restores_start() {
+        assert_eq!(decide(None, 1), Decision::Start);
+        assert_eq!(decide(Some(&status(None, None)), 1), Decision::Start);
+        assert_eq!(
+            decide(Some(&status(Some(RestorePhase::New), None)), 0),
+            Decision::Start
+        );
+        for phase in [
+            RestorePhase::Completed,
+            RestorePhase::PartiallyFailed,
+            RestorePhase::Failed,
+        ] {
+            assert_eq!(
+                decide(Some(&status(Some(phase), Some(3))), 1),
+                Decision::Done
+            );
+        }
+    }
+
+    #[test]
+    fn interrupted_restores_are_retried_a_bounded_number_of_times() {
+        for phase in [
+            RestorePhase::Validating,
+            RestorePhase::Downloading,
+            RestorePhase::Restoring,
+        ] {
+            // Written before the attempt counter existed: a first attempt.
+            assert_eq!(
+                decide(Some(&status(Some(phase), None)), 1),
+                Decision::Retry { attempt: 2 }
+            );
+            assert_eq!(
+                decide(Some(&status(Some(phase), Some(2))), 1),
+                Decision::GiveUp { interruptions: 2 }
+            );
+            assert_eq!(
+                decide(Some(&status(Some(phase), Some(2))), 2),
+                Decision::Retry { attempt: 3 }
+            );
+            assert_eq!(
+                decide(Some(&status(Some(phase), Some(1))), 0),
+                Decision::GiveUp { interruptions: 1 }
+            );
+        }
+    }
+
+    #[test]
+    fn given_up_restores_say_how_often_they_were_interrupted() {
+        let err = SourceError::Interrupted {
+            interruptions: 2,
+            retries: 1,
+        };
+        assert_eq!(err.reason(), "Interrupted");
+        assert!(err.to_string().contains("interrupted 2 times"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::retention;
 use crate::api::{BackupSpec, RunResult};
@@ -102,6 +103,9 @@ pub enum BackupError {
     /// Several problems of the spec at once ([`check_spec`]).
     #[error("{}", problems.join("; "))]
     InvalidSpec { problems: Vec<String> },
+    /// Stopped from outside before the manifest was written (see [`run_backup`]).
+    #[error("the run was cancelled before its manifest was written")]
+    Cancelled,
 }
 
 impl BackupError {
@@ -115,6 +119,7 @@ impl BackupError {
             | BackupError::ServerVersion { .. } => "KubernetesApiError",
             BackupError::Storage(_) => "StorageError",
             BackupError::Manifest { .. } => "InternalError",
+            BackupError::Cancelled => "Interrupted",
         }
     }
 
@@ -216,6 +221,11 @@ pub async fn check_spec(client: &Client, spec: &BackupSpec) -> Result<CheckedSpe
 /// does not exist) make the result `PartiallyFailed`; a storage failure fails the whole run and
 /// leaves no manifest, so the partial data is never presented as restorable.
 /// `checked` is what [`check_spec`] returned for this spec.
+///
+/// When `stop` is cancelled (the operator shuts down) before the manifest upload starts, the
+/// run ends at once with [`BackupError::Cancelled`] and writes no manifest: a cancelled run
+/// never looks complete. Once started, the manifest upload (one small object) is finished,
+/// and the run is complete.
 pub async fn run_backup(
     client: &Client,
     storage: &Storage,
@@ -223,7 +233,43 @@ pub async fn run_backup(
     checked: &CheckedSpec,
     run: &RunContext,
     progress: &watch::Sender<Progress>,
+    stop: &CancellationToken,
 ) -> Result<BackupOutcome, BackupError> {
+    let stored = tokio::select! {
+        biased;
+        () = stop.cancelled() => return Err(BackupError::Cancelled),
+        stored = store_objects(client, storage, spec, checked, run, progress) => stored?,
+    };
+    if stop.is_cancelled() {
+        return Err(BackupError::Cancelled);
+    }
+    let (manifest, result) = stored;
+    let bytes = manifest
+        .to_bytes()
+        .map_err(|source| BackupError::Manifest { source })?;
+    // The manifest goes last: only a run that got this far is complete.
+    storage
+        .put(
+            &layout::manifest_key(&manifest.backup_path),
+            Bytes::from(bytes),
+        )
+        .await
+        .map_err(|source| BackupError::Storage(Box::new(source)))?;
+    faults::crash_point("after-manifest");
+
+    Ok(BackupOutcome::from_manifest(manifest, result))
+}
+
+/// Everything of a run but the commit: lists and stores every object, and returns the manifest
+/// that makes the run complete once stored.
+async fn store_objects(
+    client: &Client,
+    storage: &Storage,
+    spec: &BackupSpec,
+    checked: &CheckedSpec,
+    run: &RunContext,
+    progress: &watch::Sender<Progress>,
+) -> Result<(Manifest, RunResult), BackupError> {
     let CheckedSpec { types, label_query } = checked;
     if !types.unavailable_defaults.is_empty() {
         tracing::warn!(
@@ -377,17 +423,7 @@ pub async fn run_backup(
         objects: entries,
         errors: item_errors,
     };
-    let bytes = manifest
-        .to_bytes()
-        .map_err(|source| BackupError::Manifest { source })?;
-    // The manifest goes last: only a run that got this far is complete.
-    storage
-        .put(&layout::manifest_key(&run_path), Bytes::from(bytes))
-        .await
-        .map_err(storage_err)?;
-    faults::crash_point("after-manifest");
-
-    Ok(BackupOutcome::from_manifest(manifest, result))
+    Ok((manifest, result))
 }
 
 impl BackupOutcome {

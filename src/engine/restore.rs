@@ -264,6 +264,7 @@ pub async fn run_restore(
         .await?;
     }
 
+    crate::engine::faults::pause_point("before-restore").await;
     // `fail` stops at the first conflict: nothing may be in flight beside it.
     let concurrency = if run.conflict == ConflictResolution::Fail {
         1

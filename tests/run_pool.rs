@@ -1,0 +1,686 @@
+//! Runs are jobs of the run pool, not reconciles: the operator runs as its own process
+//! (`cluster-backup run`, as in a pod) against the real API server and S3 server, and
+//!
+//! * with one backup slot taken by a long run, another Backup's invalid spec is still reported
+//!   at once, and a third Backup says it waits for a free run slot, then runs after the first;
+//! * SIGTERM mid-run: the process exits within its `--shutdown-timeout`, the Backup's
+//!   `currentRun` ends `Failed` saying the operator stopped, no manifest is stored, and the
+//!   next operator start runs it again to completion;
+//! * a run interrupted more often than `--run-retries` allows (crash points kill the process
+//!   at a known point each time) ends `Failed` saying how often it was interrupted;
+//! * the same for a Restore: a crash is retried to completion, a shutdown is recorded and
+//!   retried, and repeated crashes end `Failed`.
+//!
+//! Long runs come from the engine's pause points and kills from its crash points (see
+//! `cluster_backup::engine::faults`); they are read once per process, hence one operator
+//! process per step. No timing is asserted beyond generous timeouts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster_backup::api::{
+    Backup, BackupPhase, BackupStatus, Restore, RestorePhase, RestoreStatus, RunResult, from_time,
+};
+use cluster_backup::controller::crds::install_crds;
+use cluster_backup::core::layout;
+use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
+use common::{
+    TestBucket, TestEnv, TestNamespace, create_json, repo_root, short_unique_name, wait_for_backup,
+    wait_for_restore,
+};
+use futures::TryStreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+/// Longest wait for anything that should happen (runs here take seconds).
+const TIMEOUT: Duration = Duration::from_secs(120);
+/// The operator's shutdown timeout in these tests.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a paused run holds its slot: far longer than validating a spec takes.
+const LONG_RUN_PAUSE: &str = "15";
+
+/// `cluster-backup run` as its own process, watching one namespace.
+struct Operator {
+    child: Child,
+}
+
+impl Operator {
+    /// `args` go after `run --namespace NS`; `fault` is a crash (`CLUSTER_BACKUP_CRASH_AT`) or
+    /// pause (`CLUSTER_BACKUP_PAUSE_AT`) point.
+    fn start(
+        env: &TestEnv,
+        namespace: &str,
+        args: &[&str],
+        fault: Option<(&str, &str)>,
+        log: &str,
+    ) -> Operator {
+        let log_dir = repo_root().join("target").join("run-pool-logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_dir.join(format!("{log}.log")))
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cluster-backup"));
+        command
+            .args(["run", "--namespace", namespace])
+            .args([
+                "--shutdown-timeout",
+                &format!("{}s", SHUTDOWN_TIMEOUT.as_secs()),
+            ])
+            .args(args)
+            .env("KUBECONFIG", &env.kubeconfig)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        // Only what the test says: nothing from the environment the tests run in.
+        for var in [
+            CRASH_ENV,
+            PAUSE_ENV,
+            "WATCH_NAMESPACE",
+            "BACKUP_CONCURRENCY",
+            "RESTORE_CONCURRENCY",
+            "RUN_RETRIES",
+            "SHUTDOWN_TIMEOUT",
+        ] {
+            command.env_remove(var);
+        }
+        if let Some((var, point)) = fault {
+            command.env(var, point);
+        }
+        Operator {
+            child: command.spawn().expect("start cluster-backup run"),
+        }
+    }
+
+    /// SIGTERM, as Kubernetes sends a pod it stops.
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to end by itself; `None` on timeout.
+    async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One test's namespace for Backups and Restores, a namespace to back up with `objects`
+/// ConfigMaps, and a bucket.
+struct Scene {
+    env: TestEnv,
+    client: Client,
+    control: TestNamespace,
+    source: TestNamespace,
+    bucket: TestBucket,
+}
+
+impl Scene {
+    async fn new(prefix: &str, objects: usize) -> Scene {
+        let env = TestEnv::load();
+        let client = env.client().await;
+        install_crds(&client, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let control = TestNamespace::named(&client, &short_unique_name(prefix)).await;
+        let source = TestNamespace::named(&client, &short_unique_name("src")).await;
+        for i in 0..objects {
+            create_json(
+                &client,
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("cm-{i}"), "namespace": source.name},
+                    "data": {"index": i.to_string()}}),
+            )
+            .await;
+        }
+        let bucket = TestBucket::new(&env, &short_unique_name("pool"));
+        eprintln!(
+            "{prefix}: objects in {}, source {}, bucket {}",
+            control.name, source.name, bucket.name
+        );
+        Scene {
+            env,
+            client,
+            control,
+            source,
+            bucket,
+        }
+    }
+
+    fn operator(&self, args: &[&str], fault: Option<(&str, &str)>, log: &str) -> Operator {
+        let log = format!("{}-{log}", self.control.name);
+        Operator::start(&self.env, &self.control.name, args, fault, &log)
+    }
+
+    fn backups(&self) -> Api<Backup> {
+        Api::namespaced(self.client.clone(), &self.control.name)
+    }
+
+    fn restores(&self) -> Api<Restore> {
+        Api::namespaced(self.client.clone(), &self.control.name)
+    }
+
+    /// A one-shot Backup of the source's ConfigMaps; `types` replaces `["configmaps"]`.
+    async fn create_backup(&self, name: &str, types: &[&str]) {
+        let backup: Backup = serde_json::from_value(json!({
+            "apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
+            "metadata": {"name": name, "namespace": self.control.name},
+            "spec": {
+                "source": {"namespaces": [self.source.name], "resourceTypes": types},
+                "storageLocation": self.env.storage_location(&self.bucket.name),
+            }
+        }))
+        .unwrap();
+        self.backups()
+            .create(&PostParams::default(), &backup)
+            .await
+            .unwrap();
+    }
+
+    async fn wait_backup(&self, name: &str, done: impl Fn(&BackupStatus) -> bool) -> BackupStatus {
+        wait_for_backup(&self.backups(), name, TIMEOUT, done)
+            .await
+            .status
+            .unwrap()
+    }
+
+    /// Waits until a one-shot Backup has no run in flight and a final phase.
+    async fn wait_backup_final(&self, name: &str) -> BackupStatus {
+        self.wait_backup(name, |s| {
+            s.current_run.is_none()
+                && matches!(
+                    s.phase,
+                    Some(
+                        BackupPhase::Completed | BackupPhase::PartiallyFailed | BackupPhase::Failed
+                    )
+                )
+        })
+        .await
+    }
+
+    /// Object keys of the bucket that are manifests.
+    async fn manifests(&self) -> Vec<String> {
+        let storage = self.bucket.storage();
+        // No run may have got as far as creating it.
+        storage.ensure_bucket().await.unwrap();
+        let keys: Vec<String> = storage
+            .list("")
+            .map_ok(|o| o.key)
+            .try_collect()
+            .await
+            .unwrap();
+        keys.into_iter()
+            .filter(|k| k.ends_with("manifest.json"))
+            .collect()
+    }
+
+    /// Waits until a run has created the bucket: it is then inside the backup engine.
+    async fn wait_bucket(&self) {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.bucket.storage().list("").try_next().await.is_err() {
+            assert!(Instant::now() < deadline, "no run created the bucket");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn has_manifest(&self, run_path: &str) -> bool {
+        self.bucket
+            .storage()
+            .get(&layout::manifest_key(run_path))
+            .await
+            .is_ok()
+    }
+
+    /// A Restore of Backup `backup` into a new namespace; returns the target namespace.
+    async fn create_restore(&self, name: &str, backup: &str) -> TestNamespace {
+        let target = short_unique_name("rt");
+        let restore: Restore = serde_json::from_value(json!({
+            "apiVersion": "backup.cnd.dk/v1", "kind": "Restore",
+            "metadata": {"name": name, "namespace": self.control.name},
+            "spec": {
+                "source": {"backupName": backup},
+                "target": {"namespaceMapping": {(self.source.name.clone()): target}},
+                "options": {"createNamespaces": true},
+            }
+        }))
+        .unwrap();
+        self.restores()
+            .create(&PostParams::default(), &restore)
+            .await
+            .unwrap();
+        TestNamespace::adopt(&self.client, &target)
+    }
+
+    async fn wait_restore(
+        &self,
+        name: &str,
+        done: impl Fn(&RestoreStatus) -> bool,
+    ) -> RestoreStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let restore = self.restores().get(name).await.unwrap();
+            let status = restore.status.unwrap_or_default();
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "restore {name} did not reach the expected state; status: {status:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Names of the user's ConfigMaps in `namespace`.
+    async fn configmaps(&self, namespace: &str) -> Vec<String> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let mut names: Vec<String> = api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|cm| cm.metadata.name)
+            .filter(|n| n != "kube-root-ca.crt")
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Reasons of the Events about `kind` `name`.
+    async fn event_reasons(&self, kind: &str, name: &str) -> Vec<String> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &self.control.name);
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| {
+                let regarding = e.regarding.as_ref();
+                regarding.and_then(|r| r.name.as_deref()) == Some(name)
+                    && regarding.and_then(|r| r.kind.as_deref()) == Some(kind)
+            })
+            .filter_map(|e| e.reason)
+            .collect()
+    }
+
+    /// Waits for an Event `reason` about `kind` `name` (Events go out after the status write).
+    async fn wait_event(&self, kind: &str, name: &str, reason: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let reasons = self.event_reasons(kind, name).await;
+            if reasons.iter().any(|r| r == reason) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {reason} Event for {kind} {name}: {reasons:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A complete one-shot Backup `name` of the source, made by an operator that is stopped
+    /// afterwards.
+    async fn complete_backup(&self, name: &str) {
+        let _operator = self.operator(&[], None, "backup");
+        self.create_backup(name, &["configmaps"]).await;
+        let status = self.wait_backup_final(name).await;
+        assert_eq!(status.phase, Some(BackupPhase::Completed), "{status:#?}");
+    }
+}
+
+async fn crash(operator: &mut Operator, point: &str) {
+    let exit = operator.wait_exit(TIMEOUT).await;
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "the operator did not crash at {point}: {exit:?}"
+    );
+}
+
+fn message(status: &BackupStatus) -> String {
+    status.message.clone().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_full_pool_still_validates_and_queues() {
+    let scene = Scene::new("pool-full", 2).await;
+    let _operator = scene.operator(
+        &["--concurrency", "1"],
+        Some((PAUSE_ENV, &format!("before-list:{LONG_RUN_PAUSE}"))),
+        "operator",
+    );
+    scene.create_backup("long", &["configmaps"]).await;
+    scene.wait_backup("long", |s| s.current_run.is_some()).await;
+
+    // The only slot is taken: neither of these can run now.
+    scene.create_backup("invalid", &["deploymnts"]).await;
+    scene.create_backup("queued", &["configmaps"]).await;
+
+    let invalid = scene
+        .wait_backup("invalid", |s| s.phase == Some(BackupPhase::Failed))
+        .await;
+    assert!(
+        message(&invalid).contains("\"deploymnts\"")
+            && message(&invalid).contains("did you mean \"deployments\""),
+        "{invalid:#?}"
+    );
+    scene.wait_event("Backup", "invalid", "BackupFailed").await;
+
+    let waiting = scene
+        .wait_backup("queued", |s| {
+            s.message
+                .as_deref()
+                .is_some_and(|m| m.contains("Waiting for a free run slot"))
+        })
+        .await;
+    eprintln!("queued: {}", message(&waiting));
+    assert!(
+        message(&waiting).contains("1 of 1 backup runs in progress"),
+        "{waiting:#?}"
+    );
+    assert_eq!(waiting.phase, Some(BackupPhase::New), "{waiting:#?}");
+    assert!(waiting.current_run.is_none() && waiting.last_run.is_none());
+    let running = waiting
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Running")
+        .expect("Running condition");
+    assert_eq!(
+        (running.status.as_str(), running.reason.as_str()),
+        ("False", "WaitingForRunSlot")
+    );
+
+    let long = scene.wait_backup_final("long").await;
+    let queued = scene.wait_backup_final("queued").await;
+    for status in [&long, &queued] {
+        assert_eq!(status.phase, Some(BackupPhase::Completed), "{status:#?}");
+        assert_eq!(status.history.len(), 1, "{status:#?}");
+    }
+    let long_run = long.last_run.unwrap();
+    let long_end = from_time(long_run.completion_time.as_ref().unwrap());
+    // The invalid spec was reported while the long run held the slot, not after it.
+    let invalid_end = from_time(
+        invalid
+            .last_run
+            .as_ref()
+            .unwrap()
+            .completion_time
+            .as_ref()
+            .unwrap(),
+    );
+    assert!(invalid_end < long_end, "{invalid_end} vs {long_end}");
+    // The queued run started only once the long one had ended.
+    let queued_start = from_time(&queued.last_run.as_ref().unwrap().start_time);
+    assert!(queued_start >= long_end, "{queued_start} vs {long_end}");
+    assert_eq!(scene.manifests().await.len(), 2);
+}
+
+#[tokio::test]
+async fn shutdown_mid_run_is_recorded_and_the_run_is_retried() {
+    let scene = Scene::new("pool-term", 3).await;
+    let mut operator = scene.operator(&[], Some((PAUSE_ENV, "before-list:60")), "first");
+    scene.create_backup("nightly", &["configmaps"]).await;
+    scene
+        .wait_backup("nightly", |s| s.current_run.is_some())
+        .await;
+    // The run is held at its pause point, right before it lists the first type.
+    scene.wait_bucket().await;
+
+    let sent = Instant::now();
+    operator.terminate();
+    let exit = operator.wait_exit(SHUTDOWN_TIMEOUT + TIMEOUT).await;
+    let took = sent.elapsed();
+    eprintln!("SIGTERM → exit after {took:?}: {exit:?}");
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
+    // Generous: the run is cancelled at once; the timeout is what the operator promises.
+    assert!(
+        took < SHUTDOWN_TIMEOUT + Duration::from_secs(5),
+        "took {took:?}"
+    );
+
+    let interrupted = scene
+        .backups()
+        .get("nightly")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    let run = interrupted.current_run.clone().expect("currentRun stays");
+    assert_eq!(run.result, Some(RunResult::Failed), "{interrupted:#?}");
+    assert_eq!(run.attempt, Some(1));
+    assert!(
+        run.message
+            .as_deref()
+            .is_some_and(|m| m.contains("the operator stopped during the run")),
+        "{interrupted:#?}"
+    );
+    assert!(run.completion_time.is_some());
+    assert!(
+        message(&interrupted).contains("Backup interrupted"),
+        "{interrupted:#?}"
+    );
+    let running = interrupted
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Running")
+        .unwrap();
+    assert_eq!(
+        (running.status.as_str(), running.reason.as_str()),
+        ("False", "Interrupted")
+    );
+    assert!(!scene.has_manifest(&run.backup_path).await);
+    assert!(scene.manifests().await.is_empty());
+    assert_eq!(interrupted.backup_count, 0);
+
+    let _operator = scene.operator(&[], None, "second");
+    let done = scene.wait_backup_final("nightly").await;
+    assert_eq!(done.phase, Some(BackupPhase::Completed), "{done:#?}");
+    assert_eq!(done.history.len(), 2, "{done:#?}");
+    let (retry, first) = (&done.history[0], &done.history[1]);
+    assert_eq!(
+        (retry.trigger.as_str(), retry.attempt, retry.result),
+        ("retry", Some(2), Some(RunResult::Completed))
+    );
+    assert_eq!(first.backup_path, run.backup_path);
+    assert_eq!(first.result, Some(RunResult::Failed));
+    assert!(first.message.as_deref().unwrap().contains("interrupted"));
+    assert_eq!(done.backup_count, 1);
+    assert!(scene.has_manifest(&retry.backup_path).await);
+    assert!(!scene.has_manifest(&first.backup_path).await);
+}
+
+#[tokio::test]
+async fn a_run_interrupted_more_often_than_retries_allow_ends_failed() {
+    let scene = Scene::new("pool-bound", 2).await;
+    scene.create_backup("crashy", &["configmaps"]).await;
+    // Default --run-retries: 1. Killed in the first attempt and in its retry.
+    for (attempt, log) in [(1, "crash-1"), (2, "crash-2")] {
+        let mut operator = scene.operator(&[], Some((CRASH_ENV, "before-upload")), log);
+        crash(&mut operator, "before-upload").await;
+        let status = scene.backups().get("crashy").await.unwrap().status.unwrap();
+        let run = status
+            .current_run
+            .clone()
+            .expect("the killed run is in currentRun");
+        assert_eq!(run.attempt, Some(attempt), "{status:#?}");
+        assert_eq!(run.result, None, "killed, nothing recorded: {status:#?}");
+    }
+
+    let _operator = scene.operator(&[], None, "last");
+    let done = scene.wait_backup_final("crashy").await;
+    assert_eq!(done.phase, Some(BackupPhase::Failed), "{done:#?}");
+    let last = done.last_run.clone().unwrap();
+    assert_eq!(last.result, Some(RunResult::Failed));
+    assert_eq!((last.trigger.as_str(), last.attempt), ("retry", Some(2)));
+    assert!(
+        message(&done).contains("interrupted 2 times"),
+        "{}",
+        message(&done)
+    );
+    assert_eq!(last.message, done.message);
+    let ready = done.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Interrupted")
+    );
+    assert_eq!(done.history.len(), 2, "{done:#?}");
+    assert_eq!(done.backup_count, 0);
+    assert!(scene.manifests().await.is_empty());
+    scene.wait_event("Backup", "crashy", "BackupFailed").await;
+    // Never retried again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = scene.backups().get("crashy").await.unwrap().status.unwrap();
+    assert_eq!(later.history.len(), 2);
+    assert!(later.current_run.is_none());
+}
+
+#[tokio::test]
+async fn no_retries_gives_up_after_the_first_interruption() {
+    let scene = Scene::new("pool-noretry", 1).await;
+    scene.create_backup("once", &["configmaps"]).await;
+    let mut operator = scene.operator(&[], Some((CRASH_ENV, "before-upload")), "crash");
+    crash(&mut operator, "before-upload").await;
+    let _operator = scene.operator(&["--run-retries", "0"], None, "last");
+    let done = scene.wait_backup_final("once").await;
+    assert_eq!(done.phase, Some(BackupPhase::Failed), "{done:#?}");
+    assert!(
+        message(&done).contains("interrupted 1 time "),
+        "{}",
+        message(&done)
+    );
+    assert_eq!(done.history.len(), 1);
+    assert!(scene.manifests().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_interrupted_restore_is_retried_then_bounded() {
+    let scene = Scene::new("pool-rst", 6).await;
+    scene.complete_backup("base").await;
+    let expected = scene.configmaps(&scene.source.name).await;
+    assert_eq!(expected.len(), 6);
+
+    // Killed once half-way: run again from the start, to the end.
+    let target = scene.create_restore("once", "base").await;
+    let mut operator = scene.operator(&[], Some((CRASH_ENV, "restore:3")), "once-crash");
+    crash(&mut operator, "restore:3").await;
+    let interrupted = scene.restores().get("once").await.unwrap().status.unwrap();
+    assert!(
+        matches!(interrupted.phase, Some(RestorePhase::Restoring)),
+        "{interrupted:#?}"
+    );
+    {
+        let _operator = scene.operator(&[], None, "once-retry");
+        let done = wait_for_restore(&scene.restores(), "once", TIMEOUT)
+            .await
+            .status
+            .unwrap();
+        assert_eq!(done.phase, Some(RestorePhase::Completed), "{done:#?}");
+        assert_eq!(done.attempt, Some(2));
+        assert_eq!(scene.configmaps(&target.name).await, expected);
+        scene
+            .wait_event("Restore", "once", "RestoreCompleted")
+            .await;
+        let reasons = scene.event_reasons("Restore", "once").await;
+        assert_eq!(
+            reasons.iter().filter(|r| *r == "RestoreStarted").count(),
+            2,
+            "{reasons:?}"
+        );
+    }
+
+    // Killed in the first attempt and in its retry: given up.
+    let _target = scene.create_restore("twice", "base").await;
+    for log in ["twice-crash-1", "twice-crash-2"] {
+        let mut operator = scene.operator(&[], Some((CRASH_ENV, "restore:3")), log);
+        crash(&mut operator, "restore:3").await;
+    }
+    let status = scene.restores().get("twice").await.unwrap().status.unwrap();
+    assert_eq!(status.attempt, Some(2), "{status:#?}");
+    let _operator = scene.operator(&[], None, "twice-last");
+    let done = wait_for_restore(&scene.restores(), "twice", TIMEOUT)
+        .await
+        .status
+        .unwrap();
+    assert_eq!(done.phase, Some(RestorePhase::Failed), "{done:#?}");
+    let message = done.message.clone().unwrap_or_default();
+    assert!(message.contains("interrupted 2 times"), "{message}");
+    let ready = done.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.reason, "Interrupted");
+    scene.wait_event("Restore", "twice", "RestoreFailed").await;
+}
+
+#[tokio::test]
+async fn shutdown_mid_restore_is_recorded_and_the_restore_is_retried() {
+    let scene = Scene::new("pool-rst-term", 4).await;
+    scene.complete_backup("base").await;
+    let expected = scene.configmaps(&scene.source.name).await;
+
+    let target = scene.create_restore("copy", "base").await;
+    let mut operator = scene.operator(&[], Some((PAUSE_ENV, "before-restore:60")), "first");
+    scene
+        .wait_restore("copy", |s| s.phase == Some(RestorePhase::Restoring))
+        .await;
+    let sent = Instant::now();
+    operator.terminate();
+    let exit = operator.wait_exit(SHUTDOWN_TIMEOUT + TIMEOUT).await;
+    let took = sent.elapsed();
+    eprintln!("SIGTERM → exit after {took:?}: {exit:?}");
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
+    assert!(
+        took < SHUTDOWN_TIMEOUT + Duration::from_secs(5),
+        "took {took:?}"
+    );
+    let interrupted = scene.restores().get("copy").await.unwrap().status.unwrap();
+    assert_eq!(interrupted.phase, Some(RestorePhase::Restoring));
+    let message = interrupted.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("Restore interrupted: the operator stopped during the run"),
+        "{interrupted:#?}"
+    );
+    let running = interrupted
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Running")
+        .unwrap();
+    assert_eq!(
+        (running.status.as_str(), running.reason.as_str()),
+        ("False", "Interrupted")
+    );
+
+    let _operator = scene.operator(&[], None, "second");
+    let done = wait_for_restore(&scene.restores(), "copy", TIMEOUT)
+        .await
+        .status
+        .unwrap();
+    assert_eq!(done.phase, Some(RestorePhase::Completed), "{done:#?}");
+    assert_eq!(done.attempt, Some(2));
+    assert_eq!(scene.configmaps(&target.name).await, expected);
+}
