@@ -119,9 +119,12 @@ async fn short_names_of_stored_crds_select_their_custom_resources() {
         started: Utc::now(),
     };
     let (progress, _) = watch::channel(Progress::default());
-    let backed_up = run_backup(&client, &storage, &backup, &checked, &run, &progress)
-        .await
-        .expect("backup");
+    let never = tokio_util::sync::CancellationToken::new();
+    let backed_up = run_backup(
+        &client, &storage, &backup, &checked, &run, &progress, &never,
+    )
+    .await
+    .expect("backup");
     assert_eq!(backed_up.total_objects, 3, "{:?}", backed_up.counts);
 
     // Restore by the CRD's short name only, next to the original; a type the backup lacks and a
