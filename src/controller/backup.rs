@@ -15,19 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
-use tokio::sync::{mpsc, watch};
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::conditions::set_condition;
+use super::lifecycle::{self, JobEnd};
 use super::report;
-use super::runs::{self, FollowUp, RunKey, RunPool, Shutdown, Ticket};
-use super::watch::{QuickBackoff, log_result};
+use super::runs::{FollowUp, RunKey, Shutdown, Ticket};
 use crate::api::{
     Backup, BackupPhase, BackupRun, BackupStatus, RUN_NOW_ANNOTATION, RunResult, from_time, to_time,
 };
@@ -40,16 +37,8 @@ use crate::storage::{self, Storage};
 pub const HISTORY_LIMIT: usize = 10;
 /// How often a running backup writes its progress to status.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
-/// Back-off after a reconcile or run error (API server trouble); never a hot loop.
-const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 /// A scheduled slot older than this when picked up counts as missed (operator was down).
 const MISSED_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(90);
-/// Reconciles at once. They only decide (runs execute in the pool), so this bounds API calls,
-/// not runs.
-const RECONCILE_CONCURRENCY: u16 = 16;
-/// Pause before the next reconcile when a job found nothing to do: the controller's cache was
-/// behind the API server, and its watch event is due.
-const CACHE_BEHIND_PAUSE: Duration = Duration::from_secs(1);
 /// `currentRun.message` of a run the operator stopped during.
 const STOPPED_DURING_RUN: &str = "interrupted: the operator stopped during the run";
 
@@ -213,10 +202,7 @@ pub async fn run(client: Client, namespace: Option<String>, concurrency: u16) {
         super::DEFAULT_RUN_RETRIES,
         &shutdown,
     );
-    tokio::select! {
-        () = controller => {}
-        () = shutdown.on_signal() => {}
-    }
+    lifecycle::until_signal(controller, &shutdown).await;
 }
 
 /// Runs the Backup controller and its run pool (`concurrency` runs at once, interrupted runs
@@ -229,29 +215,16 @@ pub async fn run_until(
     run_retries: u32,
     shutdown: &Shutdown,
 ) {
-    let api: Api<Backup> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let (followups, mut ended) = mpsc::unbounded_channel::<RunKey>();
-    let pool = RunPool::new("backup", concurrency, shutdown.token(), followups);
-    let ctx = Arc::new(Context::new(client, pool.runs(), run_retries));
-    let ended = futures::stream::poll_fn(move |cx| ended.poll_recv(cx))
-        .map(|key| ObjectRef::<Backup>::new(&key.name).within(&key.namespace));
-    let stopping = shutdown.clone();
-    let controller = Controller::new(api, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(RECONCILE_CONCURRENCY))
-        .trigger_backoff(QuickBackoff::default())
-        .reconcile_on(ended)
-        .graceful_shutdown_on(async move { stopping.requested().await })
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move { log_result("Backup", result) });
-    runs::run_controller("backup", controller, pool, shutdown).await;
-}
-
-fn error_policy(backup: Arc<Backup>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(backup = %backup.name_any(), error = %err, "reconcile failed; retrying in 15 s");
-    Action::requeue(ERROR_REQUEUE)
+    lifecycle::run_controller::<Backup, _, _>(
+        "backup",
+        client,
+        namespace,
+        concurrency,
+        run_retries,
+        shutdown,
+        reconcile,
+    )
+    .await;
 }
 
 pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -350,25 +323,11 @@ fn requeue_at(next: DateTime<Utc>, now: DateTime<Utc>) -> Action {
     Action::requeue(wait + Duration::from_millis(500))
 }
 
-/// How a job ended, for what the controller does next.
-enum JobEnd {
-    /// It wrote the object's status.
-    Acted,
-    /// The object as the API server has it needed nothing (or the operator stopped first).
-    Nothing,
-}
-
 /// One Backup's job in the run pool: everything from the decision on the API server's object
 /// to the final status write.
 async fn job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
-    match run_job(&ctx, &key, &ticket).await {
-        Ok(JobEnd::Acted) => FollowUp::Now,
-        Ok(JobEnd::Nothing) => FollowUp::After(CACHE_BEHIND_PAUSE),
-        Err(err) => {
-            tracing::warn!(backup = %key, error = %err, "backup run failed; checking again in 15 s");
-            FollowUp::After(ERROR_REQUEUE)
-        }
-    }
+    let ended = run_job(&ctx, &key, &ticket).await;
+    lifecycle::follow_up("backup", &key, ended)
 }
 
 async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd, ReconcileError> {
@@ -446,18 +405,13 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
     }
 }
 
-/// The Backup of `key` as the API server has it now; `None` when it is gone (or is a new object
-/// under the same name).
 async fn fetch(ctx: &Context, key: &RunKey) -> Result<Option<Backup>, ReconcileError> {
-    let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let found = api
-        .get_opt(&key.name)
+    lifecycle::fetch(&ctx.client, key)
         .await
         .map_err(|source| ReconcileError::Read {
             name: key.name.clone(),
             source,
-        })?;
-    Ok(found.filter(|b| b.uid().as_deref() == Some(key.uid.as_str())))
+        })
 }
 
 fn run_context(backup: &Backup, started: DateTime<Utc>) -> RunContext {
@@ -527,24 +481,20 @@ async fn report_waiting(
     mut status: BackupStatus,
     busy: &str,
 ) -> Result<(), ReconcileError> {
-    let message = format!("Waiting for a free run slot ({busy})");
-    if status.message.as_deref() == Some(message.as_str()) {
+    let generation = backup.metadata.generation;
+    if !lifecycle::mark_waiting(
+        &mut status.message,
+        &mut status.conditions,
+        busy,
+        generation,
+    ) {
         return Ok(());
     }
     if status.phase.is_none() {
         status.phase = Some(BackupPhase::New);
     }
-    set_condition(
-        &mut status.conditions,
-        "Running",
-        false,
-        "WaitingForRunSlot",
-        &message,
-        backup.metadata.generation,
-    );
-    status.message = Some(message);
     write_status(ctx, backup, &status).await?;
-    tracing::info!(backup = %format!("{}/{}", backup.namespace().unwrap_or_default(), backup.name_any()), "backup run waits for a free slot");
+    tracing::info!(backup = %lifecycle::display_name(backup), "backup run waits for a free slot");
     Ok(())
 }
 
@@ -668,7 +618,7 @@ async fn record_interrupted(
     );
     status.message = Some(message);
     write_status(ctx, backup, &status).await?;
-    tracing::info!(backup = %format!("{}/{}", backup.namespace().unwrap_or_default(), backup.name_any()), "backup run interrupted by the shutdown");
+    tracing::info!(backup = %lifecycle::display_name(backup), "backup run interrupted by the shutdown");
     Ok(())
 }
 
@@ -779,7 +729,7 @@ async fn finish(
     }
     crate::engine::faults::crash_point("before-final-status");
     write_status(ctx, backup, &status).await?;
-    tracing::info!(backup = %format!("{}/{}", backup.namespace().unwrap_or_default(), backup.name_any()), reason, %message, "backup run finished");
+    tracing::info!(backup = %lifecycle::display_name(backup), reason, %message, "backup run finished");
     publish(ctx, backup, event_type, reason, "Backup", &message).await;
     Ok(())
 }
@@ -941,7 +891,7 @@ pub enum RunError {
     #[error(
         "the run was interrupted {} (the operator stopped during it) and is not run again: \
          interrupted runs are retried {retries} {}",
-        times(*interruptions),
+        lifecycle::times(*interruptions),
         if *retries == 1 { "time" } else { "times" }
     )]
     Interrupted { interruptions: u32, retries: u32 },
@@ -963,15 +913,6 @@ impl RunError {
             RunError::Engine(err) => err.reason(),
             RunError::Cancelled | RunError::Interrupted { .. } => "Interrupted",
         }
-    }
-}
-
-/// `1 time`, `2 times`.
-fn times(n: u32) -> String {
-    if n == 1 {
-        "1 time".to_string()
-    } else {
-        format!("{n} times")
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod conditions;
 pub mod crds;
+pub mod lifecycle;
 pub mod report;
 pub mod restore;
 pub mod runs;

@@ -14,18 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures::StreamExt;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::conditions::set_condition;
+use super::lifecycle::{self, JobEnd};
 use super::report;
-use super::runs::{self, FollowUp, RunKey, RunPool, Shutdown, Ticket};
-use super::watch::{QuickBackoff, log_result};
+use super::runs::{FollowUp, RunKey, Shutdown, Ticket};
 use crate::api::{Backup, Restore, RestorePhase, RestoreStatus, StorageLocation, to_time};
 use crate::core::restore::status::Action as ItemAction;
 use crate::engine::restore::{self as engine, RestoreOutcome, RestoreProgress, Stage};
@@ -34,15 +31,8 @@ use crate::storage::{self, Storage};
 
 /// How often a running restore writes its progress to status.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
-/// Back-off after a reconcile or run error (API server trouble); never a hot loop.
-const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 /// Condition and Event reason of a spec that cannot work.
 const INVALID_SPEC: &str = "InvalidSpec";
-/// Reconciles at once. They only hand Restores to the pool, so this bounds nothing that runs.
-const RECONCILE_CONCURRENCY: u16 = 16;
-/// Pause before the next reconcile when a job found nothing to do: the controller's cache was
-/// behind the API server, and its watch event is due.
-const CACHE_BEHIND_PAUSE: Duration = Duration::from_secs(1);
 
 pub use super::report::Context;
 
@@ -83,7 +73,7 @@ pub enum SourceError {
     #[error(
         "the restore was interrupted {} (the operator stopped during it) and is not run again: \
          interrupted restores are retried {retries} {}",
-        times(*interruptions),
+        lifecycle::times(*interruptions),
         if *retries == 1 { "time" } else { "times" }
     )]
     Interrupted { interruptions: u32, retries: u32 },
@@ -99,15 +89,6 @@ impl SourceError {
             SourceError::Engine(err) => err.reason(),
             SourceError::Interrupted { .. } => "Interrupted",
         }
-    }
-}
-
-/// `1 time`, `2 times`.
-fn times(n: u32) -> String {
-    if n == 1 {
-        "1 time".to_string()
-    } else {
-        format!("{n} times")
     }
 }
 
@@ -165,10 +146,7 @@ pub async fn run(client: Client, namespace: Option<String>) {
         super::DEFAULT_RUN_RETRIES,
         &shutdown,
     );
-    tokio::select! {
-        () = controller => {}
-        () = shutdown.on_signal() => {}
-    }
+    lifecycle::until_signal(controller, &shutdown).await;
 }
 
 /// Runs the Restore controller and its run pool (`concurrency` restores at once, interrupted
@@ -181,29 +159,16 @@ pub async fn run_until(
     run_retries: u32,
     shutdown: &Shutdown,
 ) {
-    let api: Api<Restore> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let (followups, mut ended) = mpsc::unbounded_channel::<RunKey>();
-    let pool = RunPool::new("restore", concurrency, shutdown.token(), followups);
-    let ctx = Arc::new(Context::new(client, pool.runs(), run_retries));
-    let ended = futures::stream::poll_fn(move |cx| ended.poll_recv(cx))
-        .map(|key| ObjectRef::<Restore>::new(&key.name).within(&key.namespace));
-    let stopping = shutdown.clone();
-    let controller = Controller::new(api, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(RECONCILE_CONCURRENCY))
-        .trigger_backoff(QuickBackoff::default())
-        .reconcile_on(ended)
-        .graceful_shutdown_on(async move { stopping.requested().await })
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move { log_result("Restore", result) });
-    runs::run_controller("restore", controller, pool, shutdown).await;
-}
-
-fn error_policy(restore: Arc<Restore>, err: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(restore = %restore.name_any(), error = %err, "reconcile failed; retrying in 15 s");
-    Action::requeue(ERROR_REQUEUE)
+    lifecycle::run_controller::<Restore, _, _>(
+        "restore",
+        client,
+        namespace,
+        concurrency,
+        run_retries,
+        shutdown,
+        reconcile,
+    )
+    .await;
 }
 
 pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -223,25 +188,11 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
     Ok(Action::await_change())
 }
 
-/// How a job ended, for what the controller does next.
-enum JobEnd {
-    /// It wrote the object's status.
-    Acted,
-    /// The object as the API server has it needed nothing (or the operator stopped first).
-    Nothing,
-}
-
 /// One Restore's job in the run pool: everything from the decision on the API server's object
 /// to the final status write.
 async fn job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
-    match run_job(&ctx, &key, &ticket).await {
-        Ok(JobEnd::Acted) => FollowUp::Now,
-        Ok(JobEnd::Nothing) => FollowUp::After(CACHE_BEHIND_PAUSE),
-        Err(err) => {
-            tracing::warn!(restore = %key, error = %err, "restore run failed; checking again in 15 s");
-            FollowUp::After(ERROR_REQUEUE)
-        }
-    }
+    let ended = run_job(&ctx, &key, &ticket).await;
+    lifecycle::follow_up("restore", &key, ended)
 }
 
 async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd, ReconcileError> {
@@ -289,18 +240,13 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
     }
 }
 
-/// The Restore of `key` as the API server has it now; `None` when it is gone (or is a new
-/// object under the same name).
 async fn fetch(ctx: &Context, key: &RunKey) -> Result<Option<Restore>, ReconcileError> {
-    let api: Api<Restore> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let found = api
-        .get_opt(&key.name)
+    lifecycle::fetch(&ctx.client, key)
         .await
         .map_err(|source| ReconcileError::Read {
             name: key.name.clone(),
             source,
-        })?;
-    Ok(found.filter(|r| r.uid().as_deref() == Some(key.uid.as_str())))
+        })
 }
 
 /// No slot is free: the Restore says it waits for one. Its phase stays (`New` for one not
@@ -311,24 +257,20 @@ async fn report_waiting(
     mut status: RestoreStatus,
     busy: &str,
 ) -> Result<(), ReconcileError> {
-    let message = format!("Waiting for a free run slot ({busy})");
-    if status.message.as_deref() == Some(message.as_str()) {
+    let generation = restore.metadata.generation;
+    if !lifecycle::mark_waiting(
+        &mut status.message,
+        &mut status.conditions,
+        busy,
+        generation,
+    ) {
         return Ok(());
     }
     if status.phase.is_none() {
         status.phase = Some(RestorePhase::New);
     }
-    set_condition(
-        &mut status.conditions,
-        "Running",
-        false,
-        "WaitingForRunSlot",
-        &message,
-        restore.metadata.generation,
-    );
-    status.message = Some(message);
     write_status(ctx, restore, &status).await?;
-    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), "restore waits for a free slot");
+    tracing::info!(restore = %lifecycle::display_name(restore), "restore waits for a free slot");
     Ok(())
 }
 
@@ -345,28 +287,17 @@ async fn give_up(
     };
     let message = format!("Restore failed: {err}");
     let generation = restore.metadata.generation;
-    status.phase = Some(RestorePhase::Failed);
     status.completion_time = Some(to_time(Utc::now()));
-    status.message = Some(message.clone());
-    set_condition(
-        &mut status.conditions,
-        "Running",
-        false,
-        "Finished",
-        "no restore in progress",
-        generation,
-    );
-    set_condition(
-        &mut status.conditions,
-        "Ready",
-        false,
+    set_final(
+        &mut status,
+        RestorePhase::Failed,
         err.reason(),
         &message,
         generation,
     );
     write_status(ctx, restore, &status).await?;
     publish(ctx, restore, EventType::Warning, "RestoreFailed", &message).await;
-    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), interruptions, "restore given up after interruptions");
+    tracing::info!(restore = %lifecycle::display_name(restore), interruptions, "restore given up after interruptions");
     Ok(())
 }
 
@@ -400,7 +331,7 @@ async fn execute(
         generation,
     );
     write_status(ctx, restore, &status).await?;
-    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), attempt, "restore started");
+    tracing::info!(restore = %lifecycle::display_name(restore), attempt, "restore started");
     let retry_note = if attempt > 1 {
         format!(
             "; attempt {attempt}: the operator stopped during the previous {}",
@@ -443,31 +374,14 @@ async fn execute(
             format!("Restore failed: {err}"),
         ),
     };
-    status.phase = Some(phase);
-    status.message = Some(message.clone());
-    set_condition(
-        &mut status.conditions,
-        "Running",
-        false,
-        "Finished",
-        "no restore in progress",
-        generation,
-    );
     let ready_reason = match &result {
         Ok(_) => format!("{phase:?}"),
         Err(err) => err.reason().to_string(),
     };
-    set_condition(
-        &mut status.conditions,
-        "Ready",
-        phase == RestorePhase::Completed,
-        &ready_reason,
-        &message,
-        generation,
-    );
+    set_final(&mut status, phase, &ready_reason, &message, generation);
     write_status(ctx, restore, &status).await?;
     publish(ctx, restore, event_type, reason, &message).await;
-    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), reason, %message, "restore finished");
+    tracing::info!(restore = %lifecycle::display_name(restore), reason, %message, "restore finished");
     Ok(())
 }
 
@@ -493,7 +407,7 @@ async fn record_interrupted(
     );
     status.message = Some(message);
     write_status(ctx, restore, &status).await?;
-    tracing::info!(restore = %format!("{}/{}", restore.namespace().unwrap_or_default(), restore.name_any()), "restore interrupted by the shutdown");
+    tracing::info!(restore = %lifecycle::display_name(restore), "restore interrupted by the shutdown");
     Ok(())
 }
 
@@ -508,14 +422,35 @@ async fn report_invalid_spec(
     let now = to_time(Utc::now());
     let message = format!("Restore failed: {err}");
     let mut status = RestoreStatus {
-        phase: Some(RestorePhase::Failed),
-        message: Some(message.clone()),
         start_time: Some(now.clone()),
         completion_time: Some(now),
         observed_generation: generation,
         conditions: status.conditions,
         ..RestoreStatus::default()
     };
+    set_final(
+        &mut status,
+        RestorePhase::Failed,
+        INVALID_SPEC,
+        &message,
+        generation,
+    );
+    write_status(ctx, restore, &status).await?;
+    publish(ctx, restore, EventType::Warning, INVALID_SPEC, &message).await;
+    Ok(())
+}
+
+/// How a restore ended, in status: its final `phase` and `message`, `Running=False`, and
+/// `Ready` (true only when `Completed`) with `reason`.
+fn set_final(
+    status: &mut RestoreStatus,
+    phase: RestorePhase,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    status.phase = Some(phase);
+    status.message = Some(message.to_string());
     set_condition(
         &mut status.conditions,
         "Running",
@@ -527,14 +462,11 @@ async fn report_invalid_spec(
     set_condition(
         &mut status.conditions,
         "Ready",
-        false,
-        INVALID_SPEC,
-        &message,
+        phase == RestorePhase::Completed,
+        reason,
+        message,
         generation,
     );
-    write_status(ctx, restore, &status).await?;
-    publish(ctx, restore, EventType::Warning, INVALID_SPEC, &message).await;
-    Ok(())
 }
 
 /// Final phase, Event and message of a restore that ran.
