@@ -158,6 +158,17 @@ impl Scene {
         }
     }
 
+    /// A scene on the second test ground (`second`, an independent control plane) with both
+    /// operators, sharing this scene's bucket: where cross-cluster restores land.
+    pub async fn second_cluster(&self, prefix: &str) -> Scene {
+        Scene::builder(prefix)
+            .ground("second")
+            .bucket(&self.bucket.name)
+            .operators(Operators::BackupAndRestore)
+            .start()
+            .await
+    }
+
     /// Starts (another) Backup operator on this scene's namespace; it stops when the handle
     /// drops.
     pub fn start_backup_operator(&self) -> OperatorHandle {
@@ -214,6 +225,29 @@ impl Scene {
             .await
             .unwrap_or_else(|e| panic!("read {key}: {e}"));
         Manifest::from_bytes(&bytes).unwrap_or_else(|e| panic!("{key}: {e}"))
+    }
+}
+
+impl Scene {
+    /// Writes the status of `kind` (`Backup`, `Restore`) `name` as a previous operator would
+    /// have left it (for tests that start the operator afterwards).
+    pub async fn preset_status(&self, kind: &str, name: &str, status: impl serde::Serialize) {
+        let patch = json!({ "apiVersion": "backup.cnd.dk/v1", "kind": kind, "status": status });
+        let params = PatchParams::apply(cluster_backup::controller::crds::FIELD_MANAGER).force();
+        let written = match kind {
+            "Backup" => self
+                .backups
+                .patch_status(name, &params, &Patch::Apply(&patch))
+                .await
+                .map(drop),
+            "Restore" => self
+                .restores
+                .patch_status(name, &params, &Patch::Apply(&patch))
+                .await
+                .map(drop),
+            other => panic!("preset_status: no status for kind {other}"),
+        };
+        written.unwrap_or_else(|e| panic!("preset status of {kind} {name}: {e}"));
     }
 }
 
@@ -284,20 +318,6 @@ impl Scene {
     /// Triggers Backup `name` with `backup.cnd.dk/run-now: <value>`.
     pub async fn run_now(&self, name: &str, value: &str) {
         self.annotate(name, &[(RUN_NOW_ANNOTATION, value)]).await;
-    }
-
-    /// Writes a Backup's status as a previous operator would have left it (for tests that
-    /// start the operator afterwards).
-    pub async fn preset_backup_status(&self, name: &str, status: &BackupStatus) {
-        let patch = json!({ "apiVersion": "backup.cnd.dk/v1", "kind": "Backup", "status": status });
-        self.backups
-            .patch_status(
-                name,
-                &PatchParams::apply(cluster_backup::controller::crds::FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("preset status of backup {name}: {e}"));
     }
 
     pub async fn backup_status(&self, name: &str) -> BackupStatus {
