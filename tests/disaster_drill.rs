@@ -16,36 +16,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cluster_backup::api::{Backup, Restore, RestorePhase, RunResult};
-use cluster_backup::controller::crds::install_crds;
+use cluster_backup::api::{RestorePhase, RunResult};
 use cluster_backup::engine::restore::RESTORE_FIELD_MANAGER;
-use common::{
-    TestEnv, TestNamespace, create_json, short_unique_name, start_operator, start_restore_operator,
-    wait_for_backup, wait_for_restore,
-};
+use common::{Scene, create_json, eventually};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
+use kube::api::{DeleteParams, ListParams, PropagationPolicy};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 async fn populate(client: &Client, ns: &str) -> String {
     create_json(client, json!({
@@ -194,26 +175,18 @@ async fn snapshot(client: &Client, ns: &str) -> Value {
 
 #[tokio::test]
 async fn delete_the_namespace_restore_it_and_compare() {
-    let env = TestEnv::load();
-    let client = env.client().await;
-    install_crds(&client, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let control = TestNamespace::new(&client, "drill").await;
-    let app = short_unique_name("drill");
-    common::create_namespace(&client, &app).await;
-    let _cleanup = TestNamespace::adopt(&client, &app);
-    let bucket = short_unique_name("drill");
-    let _operator = start_operator(&client, &control.name);
-    let _restorer = start_restore_operator(&client, &control.name);
+    let scene = Scene::restores("drill").await;
+    let client = scene.client.clone();
+    let app_ns = scene.new_namespace("drill").await;
+    let app = app_ns.name.clone();
 
     let old_deployment_uid = populate(&client, &app).await;
     // The Deployment controller makes a ReplicaSet, which makes two Pods (never scheduled).
-    let old_rs = eventually("the Deployment's ReplicaSet", || async {
+    let old_rs = eventually("the Deployment's ReplicaSet", TIMEOUT, || async {
         replica_sets(&client, &app).await.into_iter().next()
     })
     .await;
-    let old_pods = eventually("the ReplicaSet's two Pods", || async {
+    let old_pods = eventually("the ReplicaSet's two Pods", TIMEOUT, || async {
         let names = pod_names(&client, &app).await;
         (names.len() == 2).then_some(names)
     })
@@ -226,22 +199,23 @@ async fn delete_the_namespace_restore_it_and_compare() {
 
     // Back up the namespace: its Namespace object, the workload with what its controllers made,
     // configuration, identity and RBAC.
-    let backups: Api<Backup> = Api::namespaced(client.clone(), &control.name);
-    let backup: Backup = serde_json::from_value(json!({
-        "apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
-        "metadata": {"name": "drill", "namespace": control.name},
-        "spec": {"source": {"namespaces": [app],
-                            "resourceTypes": ["namespaces", "deployments", "replicasets", "pods",
-                                              "configmaps", "secrets", "serviceaccounts",
-                                              "roles", "rolebindings"]},
-                 "storageLocation": env.storage_location(&bucket)}
-    }))
-    .unwrap();
-    backups
-        .create(&PostParams::default(), &backup)
-        .await
-        .unwrap();
-    let done = wait_for_backup(&backups, "drill", TIMEOUT, |s| s.last_run.is_some()).await;
+    let backup = scene.backup_json(
+        "drill",
+        &[&app],
+        &[
+            "namespaces",
+            "deployments",
+            "replicasets",
+            "pods",
+            "configmaps",
+            "secrets",
+            "serviceaccounts",
+            "roles",
+            "rolebindings",
+        ],
+    );
+    scene.create_backup(&backup).await;
+    let done = scene.wait_backup("drill", |s| s.last_run.is_some()).await;
     let status = done.status.unwrap();
     let run = status.last_run.clone().unwrap();
     assert_eq!(run.result, Some(RunResult::Completed), "{run:?}");
@@ -260,7 +234,7 @@ async fn delete_the_namespace_restore_it_and_compare() {
         .await
         .unwrap();
     let deleted_at = Instant::now();
-    eventually("the namespace to be gone", || async {
+    eventually("the namespace to be gone", TIMEOUT, || async {
         namespaces
             .get_opt(&app)
             .await
@@ -275,19 +249,9 @@ async fn delete_the_namespace_restore_it_and_compare() {
     );
 
     // Restore.
-    let restores: Api<Restore> = Api::namespaced(client.clone(), &control.name);
-    let restore: Restore = serde_json::from_value(json!({
-        "apiVersion": "backup.cnd.dk/v1", "kind": "Restore",
-        "metadata": {"name": "drill", "namespace": control.name},
-        "spec": {"source": {"backupName": "drill"}}
-    }))
-    .unwrap();
-    restores
-        .create(&PostParams::default(), &restore)
-        .await
-        .unwrap();
-    let restored = wait_for_restore(&restores, "drill", TIMEOUT).await;
-    let status = restored.status.unwrap();
+    let status = scene
+        .restore("drill", json!({ "source": { "backupName": "drill" } }))
+        .await;
     assert_eq!(
         status.phase,
         Some(RestorePhase::Completed),
@@ -415,19 +379,24 @@ async fn delete_the_namespace_restore_it_and_compare() {
         .delete("web-config", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the garbage collector to remove the dependents", || async {
-        let sets = replica_sets(&client, &app).await;
-        let owned = Api::<ConfigMap>::namespaced(client.clone(), &app)
-            .get_opt("web-owned")
-            .await
-            .unwrap();
-        let derived = Api::<Secret>::namespaced(client.clone(), &app)
-            .get_opt("web-config-derived")
-            .await
-            .unwrap();
-        let pods = pod_names(&client, &app).await;
-        (sets.is_empty() && pods.is_empty() && owned.is_none() && derived.is_none()).then_some(())
-    })
+    eventually(
+        "the garbage collector to remove the dependents",
+        TIMEOUT,
+        || async {
+            let sets = replica_sets(&client, &app).await;
+            let owned = Api::<ConfigMap>::namespaced(client.clone(), &app)
+                .get_opt("web-owned")
+                .await
+                .unwrap();
+            let derived = Api::<Secret>::namespaced(client.clone(), &app)
+                .get_opt("web-config-derived")
+                .await
+                .unwrap();
+            let pods = pod_names(&client, &app).await;
+            (sets.is_empty() && pods.is_empty() && owned.is_none() && derived.is_none())
+                .then_some(())
+        },
+    )
     .await;
     // Unowned objects stay.
     assert!(
