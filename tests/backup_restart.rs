@@ -9,26 +9,21 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cluster_backup::api::{BackupPhase, BackupRun, BackupStatus, RunResult, to_time};
-use common::objects::configmap;
 use common::{Scene, TestNamespace};
-use serde_json::json;
 
 /// A scene whose operator the test starts itself, and a namespace with one ConfigMap.
 async fn setup(prefix: &str) -> (Scene, TestNamespace) {
     let scene = Scene::bare(prefix).await;
-    let source = scene.new_namespace("src").await;
-    scene
-        .create(configmap(&source.name, "settings", json!({})))
-        .await;
+    let source = scene.namespace_with_configmap("src", "settings").await;
     (scene, source)
 }
 
 #[tokio::test]
 async fn missed_schedule_runs_once_after_restart() {
     let (scene, source) = setup("missed").await;
-    let mut doc = scene.one_shot("nightly", &source.name);
-    doc["spec"]["schedule"] = json!("@daily");
-    scene.create_backup(&doc).await;
+    scene
+        .create_backup(&scene.scheduled("nightly", &source.name, "@daily"))
+        .await;
     // The last slot this Backup ran was two days ago: yesterday's and today's midnight were
     // missed while "the operator was down".
     let two_days_ago = Utc::now() - chrono::TimeDelta::days(2);

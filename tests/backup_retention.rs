@@ -8,16 +8,13 @@ mod common;
 use cluster_backup::api::RunResult;
 use cluster_backup::engine::retention;
 use common::Scene;
-use common::objects::configmap;
 use serde_json::json;
 
 #[tokio::test]
 async fn keep_last_deletes_older_runs_from_storage() {
     let scene = Scene::backups("retention").await;
-    let source = scene.new_namespace("src").await;
-    scene.create(configmap(&source.name, "c", json!({}))).await;
-    let mut doc = scene.one_shot("kept", &source.name);
-    doc["spec"]["schedule"] = json!("@yearly");
+    let source = scene.namespace_with_configmap("src", "c").await;
+    let mut doc = scene.scheduled("kept", &source.name, "@yearly");
     doc["spec"]["retention"] = json!({ "keepLast": 2 });
     scene.create_backup(&doc).await;
 

@@ -7,24 +7,19 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cluster_backup::api::{BackupPhase, RUN_NOW_ANNOTATION};
+use cluster_backup::api::{Backup, BackupPhase, RUN_NOW_ANNOTATION};
 use common::Scene;
-use common::objects::configmap;
 use common::scene::message;
-use serde_json::json;
 
 /// A scheduled Backup runs once per new value of the run-now annotation: the same value again
 /// (even with the object otherwise changed) does not run; a new value runs again to a new path.
 #[tokio::test]
 async fn run_now_annotation_runs_exactly_once_per_new_value() {
     let scene = Scene::backups("bk-trigger").await;
-    let source = scene.new_namespace("s").await;
+    let source = scene.namespace_with_configmap("s", "cfg").await;
     scene
-        .create(configmap(&source.name, "cfg", json!({})))
+        .create_backup(&scene.scheduled("nightly", &source.name, "@yearly"))
         .await;
-    let mut doc = scene.one_shot("nightly", &source.name);
-    doc["spec"]["schedule"] = json!("@yearly");
-    scene.create_backup(&doc).await;
     let waiting = scene
         .wait_backup("nightly", |s| s.phase == Some(BackupPhase::Scheduled))
         .await;
@@ -34,13 +29,7 @@ async fn run_now_annotation_runs_exactly_once_per_new_value() {
     assert!(status.last_run.is_none() && status.history.is_empty());
 
     scene.run_now("nightly", "first").await;
-    let after_first = scene
-        .wait_backup("nightly", |s| {
-            s.backup_count == 1
-                && s.current_run.is_none()
-                && s.phase == Some(BackupPhase::Scheduled)
-        })
-        .await;
+    let after_first = wait_scheduled_after_runs(&scene, "nightly", 1).await;
     let first = scene.verify_run(&after_first).await;
     let status = after_first.status.as_ref().unwrap();
     assert_eq!(status.last_run.as_ref().unwrap().trigger, "manual");
@@ -64,13 +53,7 @@ async fn run_now_annotation_runs_exactly_once_per_new_value() {
     }
 
     scene.run_now("nightly", "second").await;
-    let after_second = scene
-        .wait_backup("nightly", |s| {
-            s.backup_count == 2
-                && s.current_run.is_none()
-                && s.phase == Some(BackupPhase::Scheduled)
-        })
-        .await;
+    let after_second = wait_scheduled_after_runs(&scene, "nightly", 2).await;
     let second = scene.verify_run(&after_second).await;
     assert_ne!(first.path, second.path);
     let status = after_second.status.as_ref().unwrap();
@@ -90,9 +73,9 @@ async fn run_now_annotation_runs_exactly_once_per_new_value() {
 async fn invalid_cron_schedule_is_reported_and_never_runs() {
     let scene = Scene::backups("bk-bad-cron").await;
     let source = scene.new_namespace("s").await;
-    let mut doc = scene.one_shot("bad-cron", &source.name);
-    doc["spec"]["schedule"] = json!("61 * * * *");
-    scene.create_backup(&doc).await;
+    scene
+        .create_backup(&scene.scheduled("bad-cron", &source.name, "61 * * * *"))
+        .await;
     let backup = scene
         .wait_backup("bad-cron", |s| s.phase == Some(BackupPhase::Failed))
         .await;
@@ -117,4 +100,15 @@ async fn invalid_cron_schedule_is_reported_and_never_runs() {
     assert!(note.contains("61 * * * *"), "{note}");
 
     scene.good_backup_still_completes("good").await;
+}
+
+/// Waits until Backup `name` has `runs` complete runs and waits as `Scheduled` again.
+async fn wait_scheduled_after_runs(scene: &Scene, name: &str, runs: i64) -> Backup {
+    scene
+        .wait_backup(name, |s| {
+            s.backup_count == runs
+                && s.current_run.is_none()
+                && s.phase == Some(BackupPhase::Scheduled)
+        })
+        .await
 }

@@ -11,17 +11,35 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use cluster_backup::api::{BackupPhase, RunResult};
+use cluster_backup::api::{Backup, BackupPhase, RunResult};
 use common::objects::{
     WIDGET_CRD, cluster_role, configmap, delete_quietly, deployment, ingress, install_widget_crd,
     pvc, secret, service, service_account_token,
 };
-use common::scene::phase;
-use common::stored::{cluster_key, keys, ns_key};
+use common::scene::{assert_last_run, phase};
+use common::stored::{StoredRun, cluster_key, keys, ns_key};
 use common::{Scene, unique_name};
 use serde_json::json;
 
 const COMPREHENSIVE: &str = "backup_v1_comprehensive_examples_v2.yaml";
+
+/// Runs example `name` of `file` (a `"*"` Backup) once with namespace `excluded` added to
+/// its exclusions; the Backup and what it stored.
+async fn run_excluding(
+    scene: &Scene,
+    file: &str,
+    name: &str,
+    excluded: &str,
+) -> (Backup, StoredRun) {
+    let mut doc = scene.backup_sample(file, name, &[]);
+    doc["spec"]["source"]["excludeNamespaces"]
+        .as_array_mut()
+        .expect("the example excludes namespaces")
+        .push(json!(excluded));
+    let backup = scene.run_scheduled(&doc).await;
+    let run = scene.verify_run(&backup).await;
+    (backup, run)
+}
 
 /// `single-namespace-backup`: the legacy `namespace` field and four resource types. Objects of
 /// other types in that namespace, and other namespaces, are not stored.
@@ -48,12 +66,7 @@ async fn single_namespace_example_stores_exactly_the_listed_types() {
         &[("production", ns)],
     );
     let backup = scene.run_scheduled(&doc).await;
-    let status = backup.status.as_ref().unwrap();
-    assert_eq!(
-        status.last_run.as_ref().unwrap().result,
-        Some(RunResult::Completed),
-        "{status:#?}"
-    );
+    assert_last_run(&backup, RunResult::Completed);
 
     let run = scene.verify_run(&backup).await;
     assert_eq!(
@@ -121,12 +134,7 @@ async fn production_example_stores_only_labelled_objects_of_its_three_namespaces
         ],
     );
     let backup = scene.run_scheduled(&doc).await;
-    let status = backup.status.as_ref().unwrap();
-    assert_eq!(
-        status.last_run.as_ref().unwrap().result,
-        Some(RunResult::Completed),
-        "{status:#?}"
-    );
+    assert_last_run(&backup, RunResult::Completed);
     let run = scene.verify_run(&backup).await;
     assert_eq!(run.keys(), expected);
     let mut namespaces = vec![
@@ -163,13 +171,7 @@ async fn config_example_stores_configmaps_and_secrets_of_every_namespace_but_exc
         ])
         .await;
 
-    let mut doc = scene.backup_sample(COMPREHENSIVE, "config-backup", &[]);
-    doc["spec"]["source"]["excludeNamespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!(excluded.name));
-    let backup = scene.run_scheduled(&doc).await;
-    let run = scene.verify_run(&backup).await;
+    let (_, run) = run_excluding(&scene, COMPREHENSIVE, "config-backup", &excluded.name).await;
 
     assert_eq!(
         run.keys_in(ns),
@@ -249,13 +251,7 @@ async fn full_cluster_example(sample_file: &str, sample_name: &str) {
         ])
         .await;
 
-    let mut doc = scene.backup_sample(sample_file, sample_name, &[]);
-    doc["spec"]["source"]["excludeNamespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!(excluded.name));
-    let backup = scene.run_scheduled(&doc).await;
-    let run = scene.verify_run(&backup).await;
+    let (backup, run) = run_excluding(&scene, sample_file, sample_name, &excluded.name).await;
 
     assert_eq!(
         run.keys_in(ns),

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use cluster_backup::api::BackupPhase;
 use cluster_backup::core::layout;
 use common::Scene;
-use common::objects::configmap;
-use common::scene::{message, phase};
+use common::scene::{assert_phase, message};
 use common::stored::{keys, ns_key};
 use futures::TryStreamExt;
 use serde_json::json;
@@ -26,10 +25,7 @@ async fn backups_sharing_a_bucket_never_share_a_path() {
         .bucket(&first.bucket.name)
         .start()
         .await;
-    let source = first.new_namespace("s").await;
-    first
-        .create(configmap(&source.name, "cfg", json!({})))
-        .await;
+    let source = first.namespace_with_configmap("s", "cfg").await;
 
     first
         .create_backup(&first.one_shot("alpha", &source.name))
@@ -45,12 +41,7 @@ async fn backups_sharing_a_bucket_never_share_a_path() {
     let mut all_keys = BTreeSet::new();
     for (scene, name) in [(&first, "alpha"), (&first, "beta"), (&second, "alpha")] {
         let backup = scene.wait_finished(name).await;
-        assert_eq!(
-            phase(&backup),
-            BackupPhase::Completed,
-            "{:#?}",
-            backup.status
-        );
+        assert_phase(&backup, BackupPhase::Completed);
         let run = scene.verify_run(&backup).await;
         assert_eq!(
             run.keys(),
@@ -105,12 +96,7 @@ async fn bucket_that_cannot_be_created_says_why() {
 async fn unreachable_endpoint_fails_quickly_with_connection_refused() {
     let scene = Scene::backups("bk-bad-endpoint").await;
     let source = scene.new_namespace("s").await;
-    // A port that was free a moment ago: nothing listens there.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = common::unused_local_endpoint();
     let mut doc = scene.one_shot("unreachable", &source.name);
     doc["spec"]["storageLocation"]["endpoint"] = json!(endpoint);
     let started = Instant::now();

@@ -8,7 +8,7 @@ mod common;
 
 use cluster_backup::api::{BackupPhase, RunResult};
 use common::objects::configmap;
-use common::scene::{message, phase};
+use common::scene::{assert_phase, message};
 use common::stored::{keys, ns_key};
 use common::{Scene, unique_name};
 use serde_json::json;
@@ -110,12 +110,7 @@ async fn missing_namespace_is_named_and_the_rest_is_stored() {
     scene.create_backup(&doc).await;
 
     let backup = scene.wait_finished("production-backup").await;
-    assert_eq!(
-        phase(&backup),
-        BackupPhase::PartiallyFailed,
-        "{:#?}",
-        backup.status
-    );
+    assert_phase(&backup, BackupPhase::PartiallyFailed);
     let status = backup.status.as_ref().unwrap();
     let last = status.last_run.as_ref().unwrap();
     assert_eq!(last.result, Some(RunResult::PartiallyFailed));

@@ -8,14 +8,11 @@ mod common;
 use bytes::Bytes;
 use cluster_backup::storage::catalogue;
 use common::Scene;
-use common::objects::configmap;
-use serde_json::json;
 
 #[tokio::test]
 async fn catalogue_lists_complete_backups_and_flags_incomplete_runs() {
     let scene = Scene::backups("cat").await;
-    let source = scene.new_namespace("src").await;
-    scene.create(configmap(&source.name, "c", json!({}))).await;
+    let source = scene.namespace_with_configmap("src", "c").await;
     scene
         .create_backup(&scene.one_shot("listed", &source.name))
         .await;

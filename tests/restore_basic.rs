@@ -13,7 +13,7 @@ use std::time::Duration;
 use cluster_backup::api::RestorePhase;
 use common::objects::{
     APP_OBJECTS, APP_TYPES, create_gizmo, create_gizmo_crd, delete_object, get_object,
-    namespace_exists, populate_shop,
+    namespace_exists, shop_app,
 };
 use common::restored::{assert_restored, count, created_apart_from_default_sa, normalized};
 use common::{Scene, TestNamespace, short_unique_name};
@@ -27,7 +27,7 @@ async fn same_cluster_restore_with_mapping_and_in_place() {
     let client = &scene.client;
     let group = create_gizmo_crd(client).await;
     let shop = scene.new_namespace("shop").await;
-    populate_shop(&scene.client, &shop.name).await;
+    scene.create_all(shop_app(&shop.name)).await;
     create_gizmo(client, &group, &shop.name, "w1").await;
     let gizmo_type = format!("gizmos.{group}");
     let mut types: Vec<&str> = APP_TYPES.to_vec();
@@ -54,7 +54,7 @@ async fn same_cluster_restore_with_mapping_and_in_place() {
             RestorePhase::Completed
         ]
     );
-    let _copy_guard = TestNamespace::adopt(client, &copy);
+    let _copy_guard = scene.adopt_namespace(&copy);
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(count(&status, "failed"), 0);
     // 7 app objects + the gizmo, plus the namespace itself; the CRD exists (skipped).
@@ -142,8 +142,8 @@ async fn workshop_samples_run_as_described() {
     let client = &scene.client;
     let default_ns = scene.new_namespace("sdef").await;
     let test_ns = scene.new_namespace("stst").await;
-    populate_shop(&scene.client, &default_ns.name).await;
-    populate_shop(&scene.client, &test_ns.name).await;
+    scene.create_all(shop_app(&default_ns.name)).await;
+    scene.create_all(shop_app(&test_ns.name)).await;
     for kind in ["Deployment", "Service"] {
         let spec = if kind == "Service" {
             json!({ "selector": { "app": "web-server" }, "ports": [{ "port": 80 }] })
@@ -168,10 +168,7 @@ async fn workshop_samples_run_as_described() {
         )
         .await;
     let fresh: Vec<String> = (0..5).map(|_| short_unique_name("sx")).collect();
-    let _guards: Vec<TestNamespace> = fresh
-        .iter()
-        .map(|ns| TestNamespace::adopt(client, ns))
-        .collect();
+    let _guards: Vec<TestNamespace> = fresh.iter().map(|ns| scene.adopt_namespace(ns)).collect();
     let renames = [
         ("default", default_ns.name.as_str()),
         ("test", test_ns.name.as_str()),

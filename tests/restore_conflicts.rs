@@ -5,9 +5,9 @@
 
 mod common;
 
-use cluster_backup::api::RestorePhase;
+use cluster_backup::api::{RestorePhase, RestoreStatus};
 use common::Scene;
-use common::objects::{api_resource, populate_shop};
+use common::objects::api_resource;
 use common::restored::count;
 use kube::api::{DynamicObject, PostParams};
 use kube::{Api, Client};
@@ -18,10 +18,8 @@ use serde_json::json;
 async fn conflict_resolution() {
     let scene = Scene::restores("conflicts").await;
     let client = &scene.client;
-    let shop = scene.new_namespace("cshop").await;
-    populate_shop(&scene.client, &shop.name).await;
-    let path = scene
-        .back_up("cshop", &[&shop.name], &["configmaps", "secrets"])
+    let (shop, path) = scene
+        .backed_up_shop("cshop", &["configmaps", "secrets"])
         .await;
 
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
@@ -50,13 +48,7 @@ async fn conflict_resolution() {
     let cm = cms.get("app-config").await.unwrap();
     assert_eq!(cm.data.unwrap()["greeting"], "changed");
 
-    let status = scene
-        .restore(
-            "overwrite",
-            json!({ "source": scene.by_path(&path),
-                    "target": { "conflictResolution": "overwrite" } }),
-        )
-        .await;
+    let status = restore_resolving(&scene, "overwrite", &path, "overwrite").await;
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(
         count(&status, "overwritten"),
@@ -68,13 +60,7 @@ async fn conflict_resolution() {
     assert_eq!(cm.data.unwrap()["greeting"], "hello");
 
     change().await;
-    let status = scene
-        .restore(
-            "fail",
-            json!({ "source": scene.by_path(&path),
-                    "target": { "conflictResolution": "fail" } }),
-        )
-        .await;
+    let status = restore_resolving(&scene, "fail", &path, "fail").await;
     assert_eq!(status.phase, Some(RestorePhase::Failed), "{status:?}");
     let message = status.message.clone().unwrap_or_default();
     // Secrets restore before ConfigMaps (restore order): the Secret is the first conflict and
@@ -168,13 +154,7 @@ async fn existing_node_port_service_is_a_conflict() {
     );
     assert_eq!(tier(&services.get("edge").await.unwrap()), "changed");
 
-    let status = scene
-        .restore(
-            "np-overwrite",
-            json!({ "source": scene.by_path(&path),
-                    "target": { "conflictResolution": "overwrite" } }),
-        )
-        .await;
+    let status = restore_resolving(&scene, "np-overwrite", &path, "overwrite").await;
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(
         count(&status, "overwritten"),
@@ -186,13 +166,7 @@ async fn existing_node_port_service_is_a_conflict() {
     assert_eq!(tier(&restored), "edge");
     assert_eq!(node_port(&restored), Some(port as i32));
 
-    let status = scene
-        .restore(
-            "np-fail",
-            json!({ "source": scene.by_path(&path),
-                    "target": { "conflictResolution": "fail" } }),
-        )
-        .await;
+    let status = restore_resolving(&scene, "np-fail", &path, "fail").await;
     assert_eq!(status.phase, Some(RestorePhase::Failed), "{status:?}");
     let message = status.message.unwrap_or_default();
     assert!(
@@ -202,4 +176,20 @@ async fn existing_node_port_service_is_a_conflict() {
         )),
         "{message}"
     );
+}
+
+/// Restores `path` in place with `conflictResolution: <resolution>`.
+async fn restore_resolving(
+    scene: &Scene,
+    name: &str,
+    path: &str,
+    resolution: &str,
+) -> RestoreStatus {
+    scene
+        .restore(
+            name,
+            json!({ "source": scene.by_path(path),
+                    "target": { "conflictResolution": resolution } }),
+        )
+        .await
 }

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use cluster_backup::api::RestorePhase;
 use common::objects::{
-    APP_OBJECTS, APP_TYPES, create_gizmo, create_gizmo_crd, get_object, namespace_exists,
-    populate_shop,
+    APP_OBJECTS, APP_TYPES, create_gizmo, create_gizmo_crd, get_object, namespace_exists, shop_app,
 };
 use common::restored::{assert_restored, count, normalized};
-use common::{Scene, TestNamespace, short_unique_name};
+use common::{Scene, short_unique_name};
 use kube::Api;
 use serde_json::json;
 
@@ -32,7 +31,7 @@ async fn cross_cluster_restore_by_path() {
 
     let group = create_gizmo_crd(&a.client).await;
     let shop = a.new_namespace("xshop").await;
-    populate_shop(&a.client, &shop.name).await;
+    a.create_all(shop_app(&shop.name)).await;
     create_gizmo(&a.client, &group, &shop.name, "w1").await;
     create_gizmo(&a.client, &group, &shop.name, "w2").await;
     // ClusterRoles outlive a test's namespaces: remove the ones earlier runs of this test left
@@ -71,7 +70,7 @@ async fn cross_cluster_restore_by_path() {
             }),
         )
         .await;
-    let _guard = TestNamespace::adopt(&b.client, &shop.name);
+    let _guard = b.adopt_namespace(&shop.name);
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(count(&status, "failed"), 0);
     assert_eq!(count(&status, "created/customresourcedefinitions"), 1);

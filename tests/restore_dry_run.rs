@@ -6,10 +6,8 @@
 mod common;
 
 use cluster_backup::api::RestorePhase;
-use common::objects::{
-    APP_OBJECTS, APP_TYPES, delete_object, get_object, namespace_exists, populate_shop,
-};
-use common::restored::count;
+use common::objects::{APP_OBJECTS, APP_TYPES, delete_object, get_object, namespace_exists};
+use common::restored::{count, message};
 use common::{Scene, short_unique_name};
 use serde_json::json;
 
@@ -19,9 +17,7 @@ use serde_json::json;
 async fn dry_run_and_validate_only_write_nothing() {
     let scene = Scene::restores("dry-run").await;
     let client = &scene.client;
-    let shop = scene.new_namespace("dshop").await;
-    populate_shop(&scene.client, &shop.name).await;
-    let path = scene.back_up("dshop", &[&shop.name], &APP_TYPES).await;
+    let (shop, path) = scene.backed_up_shop("dshop", &APP_TYPES).await;
 
     // Into a new namespace: everything would be created.
     let copy = short_unique_name("dcopy");
@@ -52,13 +48,7 @@ async fn dry_run_and_validate_only_write_nothing() {
             .iter()
             .all(|r| r.action.as_deref() == Some("created (dry run)"))
     );
-    assert!(
-        status
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .contains("Dry run")
-    );
+    assert!(message(&status).contains("Dry run"));
     assert!(
         !namespace_exists(client, &copy).await,
         "dry run created a namespace"
@@ -110,14 +100,10 @@ async fn dry_run_and_validate_only_write_nothing() {
     assert_eq!(count(&status, "created"), 0);
     assert_eq!(count(&status, "failed"), 0);
     assert!(
-        status
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .contains(&format!(
-                "{} objects verified",
-                status.backup_info.as_ref().unwrap().total_resources
-            )),
+        message(&status).contains(&format!(
+            "{} objects verified",
+            status.backup_info.as_ref().unwrap().total_resources
+        )),
         "{:?}",
         status.message
     );

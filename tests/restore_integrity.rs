@@ -7,9 +7,9 @@
 mod common;
 
 use bytes::Bytes;
-use cluster_backup::api::RestorePhase;
-use common::objects::{APP_OBJECTS, APP_TYPES, get_object, populate_shop};
-use common::restored::{assert_restored, count, created_apart_from_default_sa};
+use cluster_backup::api::{RestorePhase, RestoreStatus};
+use common::objects::{APP_OBJECTS, APP_TYPES, get_object};
+use common::restored::{assert_restored, count, created_apart_from_default_sa, message};
 use common::{Scene, TestNamespace, short_unique_name};
 use serde_json::json;
 
@@ -18,9 +18,7 @@ use serde_json::json;
 async fn corrupted_object_is_reported_and_the_rest_restores() {
     let scene = Scene::restores("corrupt").await;
     let client = &scene.client;
-    let shop = scene.new_namespace("kshop").await;
-    populate_shop(&scene.client, &shop.name).await;
-    let path = scene.back_up("kshop", &[&shop.name], &APP_TYPES).await;
+    let (shop, path) = scene.backed_up_shop("kshop", &APP_TYPES).await;
 
     let storage = scene.storage();
     let manifest = scene.manifest(&path).await;
@@ -37,18 +35,7 @@ async fn corrupted_object_is_reported_and_the_rest_restores() {
     bytes = text.into_bytes();
     storage.put(&key, Bytes::from(bytes)).await.unwrap();
 
-    let copy = short_unique_name("kcopy");
-    let status = scene
-        .restore(
-            "corrupt",
-            json!({
-                "source": scene.by_path(&path),
-                "target": { "namespaceMapping": { shop.name.clone(): copy } },
-                "options": { "createNamespaces": true },
-            }),
-        )
-        .await;
-    let _guard = TestNamespace::adopt(client, &copy);
+    let (copy, status) = restore_into_new_namespace(&scene, "corrupt", &path, &shop.name).await;
     assert_eq!(
         status.phase,
         Some(RestorePhase::PartiallyFailed),
@@ -71,20 +58,16 @@ async fn corrupted_object_is_reported_and_the_rest_restores() {
         "{error}"
     );
     assert!(
-        status
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .contains("app-secret"),
+        message(&status).contains("app-secret"),
         "{:?}",
         status.message
     );
     assert!(
-        get_object(client, APP_OBJECTS[3], Some(&copy))
+        get_object(client, APP_OBJECTS[3], Some(&copy.name))
             .await
             .is_none()
     );
-    assert_restored(client, &shop.name, client, &copy, &APP_OBJECTS[..3]).await;
+    assert_restored(client, &shop.name, client, &copy.name, &APP_OBJECTS[..3]).await;
     scene
         .event_reasons("Restore", "corrupt", &["RestorePartiallyFailed"])
         .await;
@@ -97,10 +80,7 @@ async fn corrupted_object_is_reported_and_the_rest_restores() {
 async fn untrusted_storage_contents_are_item_errors() {
     use cluster_backup::core::manifest::Sha256Digest;
     let scene = Scene::restores("untrusted").await;
-    let client = &scene.client;
-    let shop = scene.new_namespace("ushop").await;
-    populate_shop(&scene.client, &shop.name).await;
-    let path = scene.back_up("ushop", &[&shop.name], &APP_TYPES).await;
+    let (shop, path) = scene.backed_up_shop("ushop", &APP_TYPES).await;
 
     let storage = scene.storage();
     let manifest_key = format!("{path}/manifest.json");
@@ -126,18 +106,7 @@ async fn untrusted_storage_contents_are_item_errors() {
         .await
         .unwrap();
 
-    let copy = short_unique_name("ucopy");
-    let status = scene
-        .restore(
-            "untrusted",
-            json!({
-                "source": scene.by_path(&path),
-                "target": { "namespaceMapping": { shop.name.clone(): copy } },
-                "options": { "createNamespaces": true },
-            }),
-        )
-        .await;
-    let _guard = TestNamespace::adopt(client, &copy);
+    let (_copy, status) = restore_into_new_namespace(&scene, "untrusted", &path, &shop.name).await;
     assert_eq!(
         status.phase,
         Some(RestorePhase::PartiallyFailed),
@@ -152,21 +121,14 @@ async fn untrusted_storage_contents_are_item_errors() {
             .and_then(|f| f.error.clone())
             .unwrap_or_else(|| panic!("no failure for {kind}: {:?}", status.failed_resources))
     };
-    assert!(
-        error_of("ConfigMap").contains("not valid JSON"),
-        "{}",
-        error_of("ConfigMap")
-    );
-    assert!(
-        error_of("Secret").contains("not downloaded"),
-        "{}",
-        error_of("Secret")
-    );
-    assert!(
-        error_of("Role").contains("cannot read stored object"),
-        "{}",
-        error_of("Role")
-    );
+    for (kind, reason) in [
+        ("ConfigMap", "not valid JSON"),
+        ("Secret", "not downloaded"),
+        ("Role", "cannot read stored object"),
+    ] {
+        let error = error_of(kind);
+        assert!(error.contains(reason), "{error}");
+    }
     // The other four objects and the namespace.
     assert_eq!(
         created_apart_from_default_sa(&status),
@@ -174,4 +136,26 @@ async fn untrusted_storage_contents_are_item_errors() {
         "{:?}",
         status.resource_counts
     );
+}
+
+/// Restores `path` with namespace `from` mapped to a new namespace that the restore creates
+/// (deleted when the test ends).
+async fn restore_into_new_namespace(
+    scene: &Scene,
+    name: &str,
+    path: &str,
+    from: &str,
+) -> (TestNamespace, RestoreStatus) {
+    let copy = scene.adopt_namespace(&short_unique_name("copy"));
+    let status = scene
+        .restore(
+            name,
+            json!({
+                "source": scene.by_path(path),
+                "target": { "namespaceMapping": { from: copy.name } },
+                "options": { "createNamespaces": true },
+            }),
+        )
+        .await;
+    (copy, status)
 }

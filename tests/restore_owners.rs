@@ -15,7 +15,7 @@ use common::objects::{
     namespace_exists, owner_ref, uid_of,
 };
 use common::restored::count;
-use common::{Scene, TestNamespace, short_unique_name};
+use common::{Scene, short_unique_name};
 use kube::Client;
 use serde_json::{Value, json};
 
@@ -129,7 +129,7 @@ async fn owner_references_point_at_the_restored_owners() {
 
     // The dry run into a namespace it would create: owners are never a failure.
     let dry = short_unique_name("owndry");
-    let _dry_guard = TestNamespace::adopt(client, &dry);
+    let _dry_guard = scene.adopt_namespace(&dry);
     let status = scene
         .restore(
             "owners-dry",
@@ -249,7 +249,7 @@ async fn a_namespace_owned_by_a_later_object_is_restored_first() {
                               "ownerReferences": [owner_ref(CR, "ClusterRole", &tenant,
                                                             &old_uid, false)] } }))
         .await;
-    let _src_guard = TestNamespace::adopt(client, &src);
+    let _src_guard = scene.adopt_namespace(&src);
     scene
         .create(json!({ "apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": { "name": "settings", "namespace": src,
@@ -272,7 +272,7 @@ async fn a_namespace_owned_by_a_later_object_is_restored_first() {
         .await
         .unwrap();
     let copy = short_unique_name("nsowncp");
-    let _copy_guard = TestNamespace::adopt(client, &copy);
+    let _copy_guard = scene.adopt_namespace(&copy);
     let status = scene
         .restore(
             "nsown",

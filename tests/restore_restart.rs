@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use cluster_backup::api::RestorePhase;
 use common::Scene;
+use common::restored::message;
 use serde_json::json;
 
 /// A finished Restore never runs again (even when the operator starts afresh); one the
@@ -32,11 +33,7 @@ async fn finished_restores_stay_finished_and_interrupted_ones_rerun() {
     let status = scene.wait_restore("interrupted").await;
     assert_eq!(status.phase, Some(RestorePhase::Failed));
     assert!(
-        status
-            .message
-            .as_deref()
-            .unwrap_or_default()
-            .contains("Backup missing not found"),
+        message(&status).contains("Backup missing not found"),
         "{status:?}"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -8,35 +8,33 @@ mod common;
 
 use bytes::Bytes;
 use cluster_backup::api::RestorePhase;
-use common::objects::populate_shop;
 use common::{Scene, short_unique_name, try_create_json};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Bad input ends in Failed with a specific message, never a crash.
 #[tokio::test]
 async fn bad_input_fails_with_specific_messages() {
     let scene = Scene::restores("bad-input").await;
 
-    let status = scene
-        .restore("no-backup", json!({ "source": { "backupName": "nope" } }))
-        .await;
-    assert_eq!(status.phase, Some(RestorePhase::Failed));
-    let message = status.message.unwrap_or_default();
-    assert!(message.contains("Backup nope not found"), "{message}");
+    expect_failed(
+        &scene,
+        "no-backup",
+        json!({ "source": { "backupName": "nope" } }),
+        "Backup nope not found",
+    )
+    .await;
 
     // A Backup that has not produced a complete run (its storage is unreachable).
-    let mut never = scene.backup_json("never", &["default"], &["configmaps"]);
-    never["spec"]["schedule"] = json!("0 0 1 1 *");
-    scene.create_backup(&never).await;
-    let status = scene
-        .restore("never-ran", json!({ "source": { "backupName": "never" } }))
+    scene
+        .create_backup(&scene.scheduled("never", "default", "0 0 1 1 *"))
         .await;
-    assert_eq!(status.phase, Some(RestorePhase::Failed));
-    let message = status.message.unwrap_or_default();
-    assert!(
-        message.contains("Backup never has no complete backup yet"),
-        "{message}"
-    );
+    expect_failed(
+        &scene,
+        "never-ran",
+        json!({ "source": { "backupName": "never" } }),
+        "Backup never has no complete backup yet",
+    )
+    .await;
 
     // A path without manifest.json (an incomplete run or no backup at all).
     let storage = scene.storage();
@@ -52,17 +50,13 @@ async fn bad_input_fails_with_specific_messages() {
         ("incomplete", "backups/x/y/2020-01-01T00-00-00Z"),
         ("nothing", "no/such/backup"),
     ] {
-        let status = scene
-            .restore(name, json!({ "source": scene.by_path(path) }))
-            .await;
-        assert_eq!(status.phase, Some(RestorePhase::Failed));
-        let message = status.message.unwrap_or_default();
-        assert!(
-            message.contains(&format!(
-                "backup at {path} has no manifest.json: it is incomplete or not a backup"
-            )),
-            "{message}"
-        );
+        expect_failed(
+            &scene,
+            name,
+            json!({ "source": scene.by_path(path) }),
+            format!("backup at {path} has no manifest.json: it is incomplete or not a backup"),
+        )
+        .await;
     }
 
     // An unknown conflictResolution is refused by the API server (the CRD's enum).
@@ -84,22 +78,15 @@ async fn bad_input_fails_with_specific_messages() {
     );
 
     // An invalid namespace mapping is refused before anything is written.
-    let shop = scene.new_namespace("bshop").await;
-    populate_shop(&scene.client, &shop.name).await;
-    let path = scene.back_up("bshop", &[&shop.name], &["configmaps"]).await;
-    let status = scene
-        .restore(
-            "bad-mapping",
-            json!({ "source": scene.by_path(&path),
+    let (shop, path) = scene.backed_up_shop("bshop", &["configmaps"]).await;
+    expect_failed(
+        &scene,
+        "bad-mapping",
+        json!({ "source": scene.by_path(&path),
                     "target": { "namespaceMapping": { shop.name.clone(): "Bad_NS" } } }),
-        )
-        .await;
-    assert_eq!(status.phase, Some(RestorePhase::Failed));
-    let message = status.message.unwrap_or_default();
-    assert!(
-        message.contains("\"Bad_NS\" is not a valid namespace name"),
-        "{message}"
-    );
+        "\"Bad_NS\" is not a valid namespace name",
+    )
+    .await;
 
     // Without createNamespaces, objects for a missing namespace are item errors naming it.
     let missing = short_unique_name("miss");
@@ -173,4 +160,12 @@ async fn spec_problems_are_reported_together_before_any_io() {
         !reasons.iter().any(|r| r == "RestoreStarted"),
         "{reasons:?}"
     );
+}
+
+/// Restores with `spec`, which must end `Failed` with a message containing `needle`.
+async fn expect_failed(scene: &Scene, name: &str, spec: Value, needle: impl AsRef<str>) {
+    let status = scene.restore(name, spec).await;
+    assert_eq!(status.phase, Some(RestorePhase::Failed));
+    let message = status.message.unwrap_or_default();
+    assert!(message.contains(needle.as_ref()), "{message}");
 }

@@ -61,9 +61,9 @@ async fn storage_outage_fails_the_run_cleanly_and_the_next_run_succeeds() {
     let scene = Scene::backups("outage").await;
     let source = scene.new_namespace("src").await;
     seed(&scene.client, &source.name).await;
-    let mut doc = scene.one_shot("outage", &source.name);
-    doc["spec"]["schedule"] = json!("@daily");
-    scene.create_backup(&doc).await;
+    scene
+        .create_backup(&scene.scheduled("outage", &source.name, "@daily"))
+        .await;
     scene
         .wait_backup("outage", |s| s.phase == Some(BackupPhase::Scheduled))
         .await;

@@ -230,12 +230,7 @@ async fn wrong_keys_are_auth_errors_without_the_secret() {
 #[tokio::test]
 async fn unreachable_endpoint_fails_within_seconds() {
     let env = common::TestEnv::load();
-    // A port that was free a moment ago: nothing listens there.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = common::unused_local_endpoint();
     let location = StorageLocation {
         endpoint: Some(endpoint.clone()),
         ..env.storage_location("unreachable")

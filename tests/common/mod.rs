@@ -195,6 +195,15 @@ impl TestEnv {
     }
 }
 
+/// `http://127.0.0.1:<port>` where nothing listens: the port was free a moment ago.
+pub fn unused_local_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free local port")
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
 /// The documents of a multi-document YAML text (empty ones left out).
 pub fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
     yaml_serde::Deserializer::from_str(text)
@@ -302,6 +311,8 @@ pub fn fresh_bucket_name(prefix: &str) -> String {
 pub struct TestNamespace {
     pub name: String,
     client: Client,
+    /// Known for namespaces of a [`Scene`]: their deletion is then certain (see `Drop`).
+    env: Option<TestEnv>,
 }
 
 impl TestNamespace {
@@ -322,6 +333,17 @@ impl TestNamespace {
         TestNamespace {
             name: name.to_string(),
             client: client.clone(),
+            env: None,
+        }
+    }
+
+    /// [`TestNamespace::adopt`] on the ground `env`, so that dropping it deletes the namespace
+    /// for certain, even when the test panics.
+    pub fn adopt_on(env: &TestEnv, client: &Client, name: &str) -> TestNamespace {
+        TestNamespace {
+            name: name.to_string(),
+            client: client.clone(),
+            env: Some(env.clone()),
         }
     }
 
@@ -346,13 +368,19 @@ pub async fn create_namespace(client: &Client, name: &str) {
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        // Best effort when a test ends or fails: the ground's controller manager then empties
-        // and removes the namespace, but a deletion spawned while the test's runtime shuts
-        // down may never be sent. Names are unique per test so nothing collides, and
-        // `scripts/testenv.sh down` removes the whole control plane. (Blocking here would
-        // deadlock: the client's worker runs on the test's own runtime.)
-        let client = self.client.clone();
         let name = self.name.clone();
+        if let Some(env) = self.env.take() {
+            // The ground's controller manager then empties and removes the namespace.
+            run_detached(move || async move {
+                let api: Api<Namespace> = Api::all(env.client().await);
+                let _ = api.delete(&name, &DeleteParams::default()).await;
+            });
+            return;
+        }
+        // Best effort without the ground's details: a deletion spawned while the test's
+        // runtime shuts down may never be sent. Names are unique per test so nothing collides,
+        // and `scripts/testenv.sh down` removes the whole control plane.
+        let client = self.client.clone();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 let api: Api<Namespace> = Api::all(client);
@@ -362,7 +390,28 @@ impl Drop for TestNamespace {
     }
 }
 
-/// Deletes every object of a test bucket when dropped (best effort).
+/// Runs the future `make` returns on a runtime of its own, in a thread of its own, and waits
+/// (at most 60 s) for it: cleanup in `Drop`, where the test's runtime is shutting down or
+/// blocked on this very thread (its clients cannot be used; blocking on them would deadlock).
+fn run_detached<F, Fut>(make: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let cleanup = std::thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(60), make()).await;
+            });
+        }
+    });
+    let _ = cleanup.join();
+}
+
+/// Deletes every object of a test bucket when dropped.
 pub struct TestBucket {
     pub name: String,
     env: TestEnv,
@@ -393,13 +442,10 @@ impl TestBucket {
 
 impl Drop for TestBucket {
     fn drop(&mut self) {
-        // Best effort, like TestNamespace; `scripts/testenv.sh down` removes all S3 data.
-        let storage = self.storage();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = storage.delete_all().await;
-            });
-        }
+        let (env, name) = (self.env.clone(), self.name.clone());
+        run_detached(move || async move {
+            let _ = env.storage(&name).delete_all().await;
+        });
     }
 }
 
@@ -479,6 +525,37 @@ where
     .await
 }
 
+/// Polls object `name` until `done` says so, or panics after `timeout` showing its last
+/// status.
+pub async fn wait_for<K>(
+    api: &Api<K>,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&K) -> bool,
+) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&Default::default()).to_string();
+    poll_until(&format!("{kind} {name} {what}"), timeout, || async {
+        let object = api
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e}"));
+        if done(&object) {
+            return Ok(object);
+        }
+        let status = serde_json::to_value(&object).unwrap()["status"].clone();
+        Err(format!(
+            "status: {}",
+            serde_json::to_string_pretty(&status).unwrap()
+        ))
+    })
+    .await
+}
+
 /// Polls a Backup until `done` says so, or panics after `timeout` showing the last status.
 pub async fn wait_for_backup(
     api: &Api<cluster_backup::api::Backup>,
@@ -486,19 +563,8 @@ pub async fn wait_for_backup(
     timeout: Duration,
     done: impl Fn(&cluster_backup::api::BackupStatus) -> bool,
 ) -> cluster_backup::api::Backup {
-    let what = format!("backup {name} to reach the expected state");
-    poll_until(&what, timeout, || async {
-        let backup = api
-            .get(name)
-            .await
-            .unwrap_or_else(|e| panic!("get backup {name}: {e}"));
-        if backup.status.as_ref().is_some_and(&done) {
-            return Ok(backup);
-        }
-        Err(format!(
-            "status: {}",
-            serde_json::to_string_pretty(&backup.status).unwrap()
-        ))
+    wait_for(api, name, timeout, "to reach the expected state", |b| {
+        b.status.as_ref().is_some_and(&done)
     })
     .await
 }
@@ -510,20 +576,8 @@ pub async fn wait_for_restore(
     name: &str,
     timeout: Duration,
 ) -> cluster_backup::api::Restore {
-    let what = format!("restore {name} to finish");
-    poll_until(&what, timeout, || async {
-        let restore = api
-            .get(name)
-            .await
-            .unwrap_or_else(|e| panic!("get restore {name}: {e}"));
-        let phase = restore.status.as_ref().and_then(|s| s.phase);
-        if cluster_backup::controller::restore::is_finished(phase) {
-            return Ok(restore);
-        }
-        Err(format!(
-            "status: {}",
-            serde_json::to_string_pretty(&restore.status).unwrap()
-        ))
+    wait_for(api, name, timeout, "to finish", |r| {
+        cluster_backup::controller::restore::is_finished(r.status.as_ref().and_then(|s| s.phase))
     })
     .await
 }

@@ -9,7 +9,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use super::{create_all, create_json, eventually, short_unique_name};
+use super::{create_json, eventually, short_unique_name};
 
 // ---------------------------------------------------------------------------------------------
 // Sample objects (JSON)
@@ -180,11 +180,6 @@ pub fn shop_app(ns: &str) -> Vec<Value> {
     ]
 }
 
-/// Creates [`shop_app`] in `ns`.
-pub async fn populate_shop(client: &Client, ns: &str) {
-    create_all(client, shop_app(ns)).await;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Test CRDs
 // ---------------------------------------------------------------------------------------------
@@ -298,6 +293,38 @@ pub fn dynamic_api(client: &Client, object: ObjectRef<'_>, ns: Option<&str>) -> 
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     }
+}
+
+/// A namespaced k8s-openapi type (ConfigMap, Deployment, …).
+pub trait NamespacedKind:
+    kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> NamespacedKind for K where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
+/// A namespaced object of a typed kind, if it exists.
+pub async fn get_opt<K: NamespacedKind>(client: &Client, ns: &str, name: &str) -> Option<K> {
+    Api::<K>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap_or_else(|e| panic!("get {} {ns}/{name}: {e}", K::kind(&())))
+}
+
+/// A namespaced object of a typed kind that must exist.
+pub async fn get<K: NamespacedKind>(client: &Client, ns: &str, name: &str) -> K {
+    get_opt(client, ns, name)
+        .await
+        .unwrap_or_else(|| panic!("{} {ns}/{name} does not exist", K::kind(&())))
 }
 
 /// The object as JSON, if it exists.

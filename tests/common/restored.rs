@@ -80,6 +80,11 @@ pub async fn assert_restored(
     }
 }
 
+/// `status.message` (empty without one).
+pub fn message(status: &RestoreStatus) -> &str {
+    status.message.as_deref().unwrap_or_default()
+}
+
 /// `status.resourceCounts[key]` (0 when absent).
 pub fn count(status: &RestoreStatus, key: &str) -> i64 {
     status.resource_counts.get(key).copied().unwrap_or(0)

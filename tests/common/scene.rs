@@ -26,12 +26,11 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use super::objects::configmap;
 use super::stored::{keys, ns_key};
 use super::{
     OperatorHandle, RUN_TIMEOUT, TestBucket, TestEnv, TestNamespace, assert_loopback, create_all,
-    create_json, poll_until, short_unique_name, start_operator, start_restore_operator,
-    unique_name, wait_for_backup, wait_for_restore,
+    create_json, create_namespace, poll_until, short_unique_name, start_operator,
+    start_restore_operator, unique_name, wait_for_backup, wait_for_restore,
 };
 
 /// Which operators a scene runs from the start.
@@ -94,7 +93,9 @@ impl SceneBuilder {
             .expect("CRDs install and become Established");
         // Short names: the test ground's S3 server limits bucket + key length
         // (see `short_unique_name`).
-        let ns = TestNamespace::named(&client, &short_unique_name("t")).await;
+        let ns = short_unique_name("t");
+        create_namespace(&client, &ns).await;
+        let ns = TestNamespace::adopt_on(&env, &client, &ns);
         let bucket =
             TestBucket::named(&env, &self.bucket.unwrap_or_else(|| short_unique_name("b")));
         eprintln!(
@@ -193,7 +194,33 @@ impl Scene {
     /// A fresh namespace (short unique name starting with `prefix`), deleted when the test
     /// ends: something to back up, or to restore into.
     pub async fn new_namespace(&self, prefix: &str) -> TestNamespace {
-        TestNamespace::named(&self.client, &short_unique_name(prefix)).await
+        let name = short_unique_name(prefix);
+        create_namespace(&self.client, &name).await;
+        self.adopt_namespace(&name)
+    }
+
+    /// Takes charge of namespace `name` that something else creates (e.g. a restore): it is
+    /// deleted when the test ends.
+    pub fn adopt_namespace(&self, name: &str) -> TestNamespace {
+        TestNamespace::adopt_on(&self.env, &self.client, name)
+    }
+
+    /// A fresh namespace holding one ConfigMap `configmap`: the smallest thing to back up.
+    pub async fn namespace_with_configmap(&self, prefix: &str, configmap: &str) -> TestNamespace {
+        let ns = self.new_namespace(prefix).await;
+        self.create(super::objects::configmap(&ns.name, configmap, json!({})))
+            .await;
+        ns
+    }
+
+    /// A fresh namespace holding the "shop" application
+    /// ([`shop_app`](super::objects::shop_app)), backed up once with `types`: the namespace and
+    /// the run's `backupPath`. The Backup is named after the namespace prefix.
+    pub async fn backed_up_shop(&self, prefix: &str, types: &[&str]) -> (TestNamespace, String) {
+        let shop = self.new_namespace(prefix).await;
+        self.create_all(super::objects::shop_app(&shop.name)).await;
+        let path = self.back_up(prefix, &[&shop.name], types).await;
+        (shop, path)
     }
 
     /// Creates one object given as JSON.
@@ -272,6 +299,13 @@ impl Scene {
     /// A one-shot Backup of the ConfigMaps in `source`.
     pub fn one_shot(&self, name: &str, source: &str) -> Value {
         self.backup_json(name, &[source], &["configmaps"])
+    }
+
+    /// A Backup of the ConfigMaps in `source` on `schedule` (cron or `@daily`…).
+    pub fn scheduled(&self, name: &str, source: &str, schedule: &str) -> Value {
+        let mut doc = self.one_shot(name, source);
+        doc["spec"]["schedule"] = json!(schedule);
+        doc
     }
 
     pub async fn create_backup(&self, doc: &Value) {
@@ -388,7 +422,7 @@ impl Scene {
         let name = doc["metadata"]["name"].as_str().unwrap();
         self.create_backup(doc).await;
         let backup = self.wait_finished(name).await;
-        assert_eq!(phase(&backup), BackupPhase::Failed, "{:#?}", backup.status);
+        assert_phase(&backup, BackupPhase::Failed);
         let status = backup.status.as_ref().unwrap();
         let last = status.last_run.as_ref().unwrap();
         assert_eq!(last.result, Some(RunResult::Failed));
@@ -413,17 +447,10 @@ impl Scene {
 
     /// A one-shot Backup of ConfigMaps still completes: the operator survived the bad case.
     pub async fn good_backup_still_completes(&self, name: &str) {
-        let source = self.new_namespace("g").await;
-        self.create(configmap(&source.name, "still-works", json!({})))
-            .await;
+        let source = self.namespace_with_configmap("g", "still-works").await;
         self.create_backup(&self.one_shot(name, &source.name)).await;
         let backup = self.wait_finished(name).await;
-        assert_eq!(
-            phase(&backup),
-            BackupPhase::Completed,
-            "{:#?}",
-            backup.status
-        );
+        assert_phase(&backup, BackupPhase::Completed);
         let run = self.verify_run(&backup).await;
         assert_eq!(
             run.keys(),
@@ -439,6 +466,22 @@ pub fn phase(backup: &Backup) -> BackupPhase {
         .as_ref()
         .and_then(|s| s.phase)
         .expect("status.phase")
+}
+
+/// Asserts a Backup's `status.phase`, showing the whole status when it differs.
+pub fn assert_phase(backup: &Backup, expected: BackupPhase) {
+    assert_eq!(phase(backup), expected, "{:#?}", backup.status);
+}
+
+/// Asserts how a Backup's last run ended (`status.lastRun.result`), showing the whole status
+/// when it differs.
+pub fn assert_last_run(backup: &Backup, expected: RunResult) {
+    let status = backup.status.as_ref().expect("status");
+    assert_eq!(
+        status.last_run.as_ref().expect("status.lastRun").result,
+        Some(expected),
+        "{status:#?}"
+    );
 }
 
 /// `status.message` of a Backup (empty without one).
