@@ -9,33 +9,15 @@ mod common;
 use std::time::Duration;
 
 use cluster_backup::controller::crds::install_crds;
-use common::{TestEnv, TestNamespace, repo_root};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use common::{Scene, TestEnv, try_create_json};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Api, Client};
 use serde_json::Value;
-
-async fn client_with_crds() -> (TestEnv, Client) {
-    let env = TestEnv::load();
-    let client = env.client().await;
-    install_crds(&client, Duration::from_secs(60))
-        .await
-        .expect("CRDs install and become Established");
-    (env, client)
-}
 
 fn api_for(client: &Client, ns: &str, kind: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("backup.cnd.dk", "v1", kind);
     let resource = ApiResource::from_gvk(&gvk);
     Api::namespaced_with(client.clone(), ns, &resource)
-}
-
-fn yaml_documents(text: &str) -> Vec<Value> {
-    yaml_serde::Deserializer::from_str(text)
-        .filter_map(|doc| {
-            let value: Value = serde::Deserialize::deserialize(doc).expect("valid YAML");
-            (!value.is_null()).then_some(value)
-        })
-        .collect()
 }
 
 /// Every field of `expected` is present in `actual` with the same value (the server may add
@@ -72,9 +54,9 @@ async fn server_version_is_real_kube_apiserver() {
 
 #[tokio::test]
 async fn crds_install_and_become_established() {
-    let (_env, client) = client_with_crds().await;
+    let scene = Scene::bare("crds").await;
     // Installing twice is idempotent (server-side apply).
-    let names = install_crds(&client, Duration::from_secs(30))
+    let names = install_crds(&scene.client, Duration::from_secs(30))
         .await
         .expect("second install");
     assert_eq!(
@@ -84,21 +66,19 @@ async fn crds_install_and_become_established() {
 }
 
 async fn apply_samples_and_compare(file: &str, kind: &str) {
-    let (env, client) = client_with_crds().await;
-    let ns = TestNamespace::new(&client, "samples").await;
-    let text = std::fs::read_to_string(repo_root().join("config/samples").join(file)).unwrap();
-    let docs = yaml_documents(&env.localize_yaml(&text));
+    let scene = Scene::bare("samples").await;
+    let ns = scene.namespace();
+    let docs = scene.env.sample_documents(file);
     assert!(!docs.is_empty(), "{file} has documents");
     for mut doc in docs {
         assert_eq!(doc["kind"], kind, "{file}");
         // The samples name `default` (or nothing); each test runs in its own namespace.
-        doc["metadata"]["namespace"] = Value::String(ns.name.clone());
+        doc["metadata"]["namespace"] = Value::String(ns.to_string());
         let name = doc["metadata"]["name"].as_str().unwrap().to_string();
-        let object: DynamicObject = serde_json::from_value(doc.clone()).unwrap();
-        let api = api_for(&client, &ns.name, kind);
-        api.create(&PostParams::default(), &object)
+        try_create_json(&scene.client, doc.clone())
             .await
             .unwrap_or_else(|e| panic!("{file}: {kind} {name} refused: {e}"));
+        let api = api_for(&scene.client, ns, kind);
         let stored = api.get(&name).await.unwrap();
         let stored = serde_json::to_value(&stored).unwrap();
         assert_contains(&stored["spec"], &doc["spec"], &format!("{name}.spec"));
@@ -125,21 +105,13 @@ async fn design_doc_backup_examples_are_accepted_unchanged() {
 
 #[tokio::test]
 async fn credentials_secret_is_not_pruned() {
-    let (env, client) = client_with_crds().await;
-    let ns = TestNamespace::new(&client, "credsecret").await;
-    let text = std::fs::read_to_string(
-        repo_root().join("config/samples/backup_v1_test_namespace_backup.yaml"),
-    )
-    .unwrap();
-    let mut doc = yaml_documents(&env.localize_yaml(&text)).remove(0);
-    doc["metadata"]["namespace"] = Value::String(ns.name.clone());
-    let api = api_for(&client, &ns.name, "Backup");
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(doc).unwrap(),
-    )
-    .await
-    .unwrap();
+    let scene = Scene::bare("credsecret").await;
+    let doc = scene.sample(
+        "backup_v1_test_namespace_backup.yaml",
+        "test-namespace-backup",
+    );
+    scene.create(doc).await;
+    let api = api_for(&scene.client, scene.namespace(), "Backup");
     let stored = serde_json::to_value(api.get("test-namespace-backup").await.unwrap()).unwrap();
     assert_eq!(
         stored["spec"]["storageLocation"]["credentialsSecret"],
@@ -159,10 +131,9 @@ async fn stage5_restore_examples_are_accepted_unchanged() {
 
 #[tokio::test]
 async fn invalid_objects_are_rejected_by_the_schema() {
-    let (env, client) = client_with_crds().await;
-    let ns = TestNamespace::new(&client, "invalid").await;
+    let scene = Scene::bare("invalid").await;
     let location = serde_json::json!({
-        "provider": "minio", "bucket": "b", "endpoint": env.s3_endpoint
+        "provider": "minio", "bucket": "b", "endpoint": scene.env.s3_endpoint
     });
     let cases = [
         (
@@ -213,13 +184,11 @@ async fn invalid_objects_are_rejected_by_the_schema() {
         ),
     ];
     for (kind, name, spec) in cases {
-        let object: DynamicObject = serde_json::from_value(serde_json::json!({
+        let object = serde_json::json!({
             "apiVersion": "backup.cnd.dk/v1", "kind": kind,
-            "metadata": {"name": name, "namespace": ns.name}, "spec": spec
-        }))
-        .unwrap();
-        let err = api_for(&client, &ns.name, kind)
-            .create(&PostParams::default(), &object)
+            "metadata": {"name": name, "namespace": scene.namespace()}, "spec": spec
+        });
+        let err = try_create_json(&scene.client, object)
             .await
             .expect_err(&format!("{kind} {name} must be rejected"));
         match err {

@@ -8,83 +8,38 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
-use cluster_backup::api::{Backup, BackupSpec, BackupStatus, RunResult, to_time};
-use cluster_backup::controller::crds::{FIELD_MANAGER, install_crds};
-use common::{
-    TestEnv, TestNamespace, create_json, fresh_bucket_name, start_operator, wait_for_backup,
-};
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client};
-use serde_json::json;
+use cluster_backup::api::{BackupPhase, BackupRun, BackupStatus, RunResult, to_time};
+use common::{Scene, TestNamespace};
 
-async fn setup(prefix: &str) -> (TestEnv, Client, TestNamespace, TestNamespace) {
-    let env = TestEnv::load();
-    let client = env.client().await;
-    install_crds(&client, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let ns = TestNamespace::new(&client, prefix).await;
-    let source = TestNamespace::new(&client, &format!("{prefix}-src")).await;
-    create_json(
-        &client,
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "settings", "namespace": source.name}, "data": {"a": "1"}}),
-    )
-    .await;
-    (env, client, ns, source)
-}
-
-fn spec(env: &TestEnv, source: &str, schedule: Option<&str>) -> BackupSpec {
-    let mut spec: BackupSpec = serde_json::from_value(json!({
-        "source": {"namespaces": [source], "resourceTypes": ["configmaps"]},
-        "storageLocation": {"provider": "minio", "bucket": "x"}
-    }))
-    .unwrap();
-    spec.schedule = schedule.map(str::to_string);
-    spec.storage_location = env.storage_location(&fresh_bucket_name("restart"));
-    spec
-}
-
-/// Writes status as a previous operator would have left it (the operator is not running).
-async fn preset_status(api: &Api<Backup>, name: &str, status: BackupStatus) {
-    let patch = json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Backup", "status": status});
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .unwrap();
+/// A scene whose operator the test starts itself, and a namespace with one ConfigMap.
+async fn setup(prefix: &str) -> (Scene, TestNamespace) {
+    let scene = Scene::bare(prefix).await;
+    let source = scene.namespace_with_configmap("src", "settings").await;
+    (scene, source)
 }
 
 #[tokio::test]
 async fn missed_schedule_runs_once_after_restart() {
-    let (env, client, ns, source) = setup("missed").await;
-    let api: Api<Backup> = Api::namespaced(client.clone(), &ns.name);
-    api.create(
-        &PostParams::default(),
-        &Backup::new("nightly", spec(&env, &source.name, Some("@daily"))),
-    )
-    .await
-    .unwrap();
+    let (scene, source) = setup("missed").await;
+    scene
+        .create_backup(&scene.scheduled("nightly", &source.name, "@daily"))
+        .await;
     // The last slot this Backup ran was two days ago: yesterday's and today's midnight were
     // missed while "the operator was down".
     let two_days_ago = Utc::now() - chrono::TimeDelta::days(2);
-    preset_status(
-        &api,
-        "nightly",
-        BackupStatus {
-            last_schedule_time: Some(to_time(two_days_ago)),
-            ..BackupStatus::default()
-        },
-    )
-    .await;
+    scene
+        .preset_status(
+            "Backup",
+            "nightly",
+            BackupStatus {
+                last_schedule_time: Some(to_time(two_days_ago)),
+                ..BackupStatus::default()
+            },
+        )
+        .await;
 
-    let _operator = start_operator(&client, &ns.name);
-    let done = wait_for_backup(&api, "nightly", Duration::from_secs(60), |s| {
-        s.backup_count >= 1
-    })
-    .await;
+    let operator = scene.start_backup_operator();
+    let done = scene.wait_backup("nightly", |s| s.backup_count >= 1).await;
     let status = done.status.unwrap();
     let run = status.last_run.unwrap();
     assert_eq!(run.trigger, "missed-schedule");
@@ -97,10 +52,10 @@ async fn missed_schedule_runs_once_after_restart() {
     );
 
     // A restarted operator does not run the same slot again.
-    drop(_operator);
-    let _operator = start_operator(&client, &ns.name);
+    drop(operator);
+    let _operator = scene.start_backup_operator();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let status = api.get("nightly").await.unwrap().status.unwrap();
+    let status = scene.backup_status("nightly").await;
     assert_eq!(
         status.backup_count, 1,
         "the missed slot ran twice: {:?}",
@@ -113,19 +68,15 @@ async fn missed_schedule_runs_once_after_restart() {
 
 #[tokio::test]
 async fn interrupted_run_is_marked_and_retried_once() {
-    let (env, client, ns, source) = setup("interrupted").await;
-    let api: Api<Backup> = Api::namespaced(client.clone(), &ns.name);
-    api.create(
-        &PostParams::default(),
-        &Backup::new("once", spec(&env, &source.name, None)),
-    )
-    .await
-    .unwrap();
+    let (scene, source) = setup("interrupted").await;
+    scene
+        .create_backup(&scene.one_shot("once", &source.name))
+        .await;
     // An operator died in the middle of the run.
     let status = BackupStatus {
-        phase: Some(cluster_backup::api::BackupPhase::Running),
-        current_run: Some(cluster_backup::api::BackupRun {
-            backup_path: format!("backups/{}/once/2020-01-01T00-00-00Z", ns.name),
+        phase: Some(BackupPhase::Running),
+        current_run: Some(BackupRun {
+            backup_path: format!("backups/{}/once/2020-01-01T00-00-00Z", scene.namespace()),
             trigger: "initial".into(),
             attempt: None,
             start_time: to_time(Utc::now() - chrono::TimeDelta::minutes(5)),
@@ -139,13 +90,10 @@ async fn interrupted_run_is_marked_and_retried_once() {
         }),
         ..BackupStatus::default()
     };
-    preset_status(&api, "once", status).await;
+    scene.preset_status("Backup", "once", status).await;
 
-    let _operator = start_operator(&client, &ns.name);
-    let done = wait_for_backup(&api, "once", Duration::from_secs(60), |s| {
-        s.backup_count >= 1
-    })
-    .await;
+    let operator = scene.start_backup_operator();
+    let done = scene.wait_backup("once", |s| s.backup_count >= 1).await;
     let status = done.status.unwrap();
     assert_eq!(status.history.len(), 2, "{:?}", status.history);
     assert_eq!(status.history[1].result, Some(RunResult::Failed));
@@ -161,10 +109,10 @@ async fn interrupted_run_is_marked_and_retried_once() {
     assert!(status.current_run.is_none());
 
     // A one-shot Backup that completed is not run again by a restarted operator.
-    drop(_operator);
-    let _operator = start_operator(&client, &ns.name);
+    drop(operator);
+    let _operator = scene.start_backup_operator();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let status = api.get("once").await.unwrap().status.unwrap();
+    let status = scene.backup_status("once").await;
     assert_eq!(status.backup_count, 1);
     assert_eq!(format!("{:?}", status.phase), "Some(Completed)");
 }
@@ -173,28 +121,21 @@ async fn interrupted_run_is_marked_and_retried_once() {
 /// mistake a finished run for an interrupted one and run a one-shot Backup again.
 #[tokio::test]
 async fn one_shot_backups_run_exactly_once_under_load() {
-    let (env, client, ns, source) = setup("once-each").await;
-    let api: Api<Backup> = Api::namespaced(client.clone(), &ns.name);
-    let _operator = start_operator(&client, &ns.name);
+    let (scene, source) = setup("once-each").await;
+    let _operator = scene.start_backup_operator();
     let names: Vec<String> = (0..20).map(|i| format!("b{i:02}")).collect();
     for name in &names {
-        api.create(
-            &PostParams::default(),
-            &Backup::new(name, spec(&env, &source.name, None)),
-        )
-        .await
-        .unwrap();
+        scene
+            .create_backup(&scene.one_shot(name, &source.name))
+            .await;
     }
     for name in &names {
-        wait_for_backup(&api, name, Duration::from_secs(120), |s| {
-            s.last_run.is_some()
-        })
-        .await;
+        scene.wait_backup(name, |s| s.last_run.is_some()).await;
     }
     // Give a stale reconcile the chance to do harm.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for name in &names {
-        let status = api.get(name).await.unwrap().status.unwrap();
+        let status = scene.backup_status(name).await;
         assert_eq!(
             status.history.len(),
             1,

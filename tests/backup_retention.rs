@@ -5,57 +5,23 @@
 
 mod common;
 
-use std::time::Duration;
-
-use cluster_backup::api::{Backup, BackupSpec, RUN_NOW_ANNOTATION, RunResult};
-use cluster_backup::controller::crds::install_crds;
+use cluster_backup::api::RunResult;
 use cluster_backup::engine::retention;
-use common::{TestBucket, TestEnv, TestNamespace, create_json, start_operator, wait_for_backup};
-use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use common::Scene;
 use serde_json::json;
 
 #[tokio::test]
 async fn keep_last_deletes_older_runs_from_storage() {
-    let env = TestEnv::load();
-    let client = env.client().await;
-    install_crds(&client, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let ns = TestNamespace::new(&client, "retention").await;
-    let source = TestNamespace::new(&client, "retention-src").await;
-    create_json(
-        &client,
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "c", "namespace": source.name}, "data": {"k": "v"}}),
-    )
-    .await;
-    let bucket = TestBucket::new(&env, "retention");
-    let mut spec: BackupSpec = serde_json::from_value(json!({
-        "source": {"namespaces": [source.name], "resourceTypes": ["configmaps"]},
-        "schedule": "@yearly",
-        "storageLocation": {"provider": "minio", "bucket": "x"},
-        "retention": {"keepLast": 2}
-    }))
-    .unwrap();
-    spec.storage_location = env.storage_location(&bucket.name);
-    let api: Api<Backup> = Api::namespaced(client.clone(), &ns.name);
-    api.create(&PostParams::default(), &Backup::new("kept", spec))
-        .await
-        .unwrap();
-    let _operator = start_operator(&client, &ns.name);
+    let scene = Scene::backups("retention").await;
+    let source = scene.namespace_with_configmap("src", "c").await;
+    let mut doc = scene.scheduled("kept", &source.name, "@yearly");
+    doc["spec"]["retention"] = json!({ "keepLast": 2 });
+    scene.create_backup(&doc).await;
 
     let mut paths = Vec::new();
     for run in 1..=3 {
-        let patch =
-            json!({"metadata": {"annotations": {RUN_NOW_ANNOTATION: format!("run-{run}")}}});
-        api.patch("kept", &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .unwrap();
-        let done = wait_for_backup(&api, "kept", Duration::from_secs(60), |s| {
-            s.backup_count >= run
-        })
-        .await;
+        scene.run_now("kept", &format!("run-{run}")).await;
+        let done = scene.wait_backup("kept", |s| s.backup_count >= run).await;
         let status = done.status.unwrap();
         assert_eq!(
             status.last_run.as_ref().unwrap().result,
@@ -72,8 +38,8 @@ async fn keep_last_deletes_older_runs_from_storage() {
         "{paths:?}"
     );
 
-    let storage = bucket.storage();
-    let runs = retention::list_runs(&storage, &ns.name, "kept")
+    let storage = scene.storage();
+    let runs = retention::list_runs(&storage, scene.namespace(), "kept")
         .await
         .unwrap();
     let mut dirs: Vec<String> = runs.iter().map(|r| r.dir.clone()).collect();

@@ -16,108 +16,63 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cluster_backup::api::{Backup, Restore, RestorePhase, RunResult};
-use cluster_backup::controller::crds::install_crds;
+use cluster_backup::api::{RestorePhase, RunResult};
 use cluster_backup::engine::restore::RESTORE_FIELD_MANAGER;
-use common::{
-    TestEnv, TestNamespace, create_json, short_unique_name, start_operator, start_restore_operator,
-    wait_for_backup, wait_for_restore,
-};
+use common::objects::{get, get_opt};
+use common::{Scene, create_all, eventually};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
+use kube::api::{DeleteParams, ListParams, PropagationPolicy};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 async fn populate(client: &Client, ns: &str) -> String {
-    create_json(client, json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": ns, "labels": {"app": "web"}},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"serviceAccountName": "web",
-                                       "containers": [{"name": "web", "image": "nginx:1.27",
-                                                       "envFrom": [{"configMapRef": {"name": "web-config"}}]}]}}}
-    })).await;
-    create_json(
-        client,
+    create_all(client, [
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "web", "namespace": ns, "labels": {"app": "web"}},
+               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                        "template": {"metadata": {"labels": {"app": "web"}},
+                                     "spec": {"serviceAccountName": "web",
+                                              "containers": [{"name": "web", "image": "nginx:1.27",
+                                                              "envFrom": [{"configMapRef": {"name": "web-config"}}]}]}}}}),
         json!({"apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": "web", "namespace": ns}}),
-    )
-    .await;
-    create_json(
-        client,
+               "metadata": {"name": "web", "namespace": ns}}),
         json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "web-config", "namespace": ns},
-        "data": {"MODE": "production", "WORKERS": "4"}}),
-    )
-    .await;
-    create_json(
-        client,
+               "metadata": {"name": "web-config", "namespace": ns},
+               "data": {"MODE": "production", "WORKERS": "4"}}),
         json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "web-secret", "namespace": ns}, "type": "Opaque",
-        "stringData": {"password": "s3cr3t"}}),
-    )
-    .await;
-    create_json(
-        client,
+               "metadata": {"name": "web-secret", "namespace": ns}, "type": "Opaque",
+               "stringData": {"password": "s3cr3t"}}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-        "metadata": {"name": "web-reader", "namespace": ns},
-        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}),
-    )
-    .await;
-    create_json(
-        client,
+               "metadata": {"name": "web-reader", "namespace": ns},
+               "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "web-reader", "namespace": ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "web-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": ns}]}),
-    )
+               "metadata": {"name": "web-reader", "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "web-reader"},
+               "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": ns}]}),
+    ])
     .await;
     // Objects owned by the Deployment and by a ConfigMap (not controllers' children: only the
     // ownerReference ties them to their owner).
-    let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
-        .get("web")
-        .await
-        .unwrap();
-    let config = Api::<ConfigMap>::namespaced(client.clone(), ns)
-        .get("web-config")
-        .await
-        .unwrap();
-    create_json(
+    let deployment = get::<Deployment>(client, ns, "web").await;
+    let config = get::<ConfigMap>(client, ns, "web-config").await;
+    create_all(
         client,
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "web-owned", "namespace": ns, "ownerReferences": [{
-            "apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
-            "uid": deployment.uid().unwrap()}]},
-        "data": {"owned-by": "deployment"}}),
-    )
-    .await;
-    create_json(
-        client,
-        json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "web-config-derived", "namespace": ns, "ownerReferences": [{
-            "apiVersion": "v1", "kind": "ConfigMap", "name": "web-config",
-            "uid": config.uid().unwrap()}]},
-        "type": "Opaque", "stringData": {"derived": "yes"}}),
+        [
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "web-owned", "namespace": ns, "ownerReferences": [{
+                   "apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                   "uid": deployment.uid().unwrap()}]},
+               "data": {"owned-by": "deployment"}}),
+            json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "web-config-derived", "namespace": ns, "ownerReferences": [{
+                   "apiVersion": "v1", "kind": "ConfigMap", "name": "web-config",
+                   "uid": config.uid().unwrap()}]},
+               "type": "Opaque", "stringData": {"derived": "yes"}}),
+        ],
     )
     .await;
     deployment.uid().unwrap()
@@ -156,30 +111,14 @@ fn owner_uids(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
 
 /// What the drill compares: user-visible content, without server-populated fields.
 async fn snapshot(client: &Client, ns: &str) -> Value {
-    let cm = |name: &'static str| {
-        let api = Api::<ConfigMap>::namespaced(client.clone(), ns);
-        async move { json!(api.get(name).await.unwrap().data) }
-    };
-    let secret = |name: &'static str| {
-        let api = Api::<Secret>::namespaced(client.clone(), ns);
-        async move { json!(api.get(name).await.unwrap().data) }
-    };
-    let deployment = Api::<Deployment>::namespaced(client.clone(), ns)
-        .get("web")
-        .await
-        .unwrap();
-    let role = Api::<Role>::namespaced(client.clone(), ns)
-        .get("web-reader")
-        .await
-        .unwrap();
-    let binding = Api::<RoleBinding>::namespaced(client.clone(), ns)
-        .get("web-reader")
-        .await
-        .unwrap();
-    let sa = Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .get("web")
-        .await
-        .unwrap();
+    let cm =
+        |name: &'static str| async move { json!(get::<ConfigMap>(client, ns, name).await.data) };
+    let secret =
+        |name: &'static str| async move { json!(get::<Secret>(client, ns, name).await.data) };
+    let deployment = get::<Deployment>(client, ns, "web").await;
+    let role = get::<Role>(client, ns, "web-reader").await;
+    let binding = get::<RoleBinding>(client, ns, "web-reader").await;
+    let sa = get::<ServiceAccount>(client, ns, "web").await;
     json!({
         "configmaps": {"web-config": cm("web-config").await, "web-owned": cm("web-owned").await},
         "secrets": {"web-secret": secret("web-secret").await,
@@ -194,26 +133,18 @@ async fn snapshot(client: &Client, ns: &str) -> Value {
 
 #[tokio::test]
 async fn delete_the_namespace_restore_it_and_compare() {
-    let env = TestEnv::load();
-    let client = env.client().await;
-    install_crds(&client, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let control = TestNamespace::new(&client, "drill").await;
-    let app = short_unique_name("drill");
-    common::create_namespace(&client, &app).await;
-    let _cleanup = TestNamespace::adopt(&client, &app);
-    let bucket = short_unique_name("drill");
-    let _operator = start_operator(&client, &control.name);
-    let _restorer = start_restore_operator(&client, &control.name);
+    let scene = Scene::restores("drill").await;
+    let client = scene.client.clone();
+    let app_ns = scene.new_namespace("drill").await;
+    let app = app_ns.name.clone();
 
     let old_deployment_uid = populate(&client, &app).await;
     // The Deployment controller makes a ReplicaSet, which makes two Pods (never scheduled).
-    let old_rs = eventually("the Deployment's ReplicaSet", || async {
+    let old_rs = eventually("the Deployment's ReplicaSet", TIMEOUT, || async {
         replica_sets(&client, &app).await.into_iter().next()
     })
     .await;
-    let old_pods = eventually("the ReplicaSet's two Pods", || async {
+    let old_pods = eventually("the ReplicaSet's two Pods", TIMEOUT, || async {
         let names = pod_names(&client, &app).await;
         (names.len() == 2).then_some(names)
     })
@@ -226,22 +157,23 @@ async fn delete_the_namespace_restore_it_and_compare() {
 
     // Back up the namespace: its Namespace object, the workload with what its controllers made,
     // configuration, identity and RBAC.
-    let backups: Api<Backup> = Api::namespaced(client.clone(), &control.name);
-    let backup: Backup = serde_json::from_value(json!({
-        "apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
-        "metadata": {"name": "drill", "namespace": control.name},
-        "spec": {"source": {"namespaces": [app],
-                            "resourceTypes": ["namespaces", "deployments", "replicasets", "pods",
-                                              "configmaps", "secrets", "serviceaccounts",
-                                              "roles", "rolebindings"]},
-                 "storageLocation": env.storage_location(&bucket)}
-    }))
-    .unwrap();
-    backups
-        .create(&PostParams::default(), &backup)
-        .await
-        .unwrap();
-    let done = wait_for_backup(&backups, "drill", TIMEOUT, |s| s.last_run.is_some()).await;
+    let backup = scene.backup_json(
+        "drill",
+        &[&app],
+        &[
+            "namespaces",
+            "deployments",
+            "replicasets",
+            "pods",
+            "configmaps",
+            "secrets",
+            "serviceaccounts",
+            "roles",
+            "rolebindings",
+        ],
+    );
+    scene.create_backup(&backup).await;
+    let done = scene.wait_backup("drill", |s| s.last_run.is_some()).await;
     let status = done.status.unwrap();
     let run = status.last_run.clone().unwrap();
     assert_eq!(run.result, Some(RunResult::Completed), "{run:?}");
@@ -260,7 +192,7 @@ async fn delete_the_namespace_restore_it_and_compare() {
         .await
         .unwrap();
     let deleted_at = Instant::now();
-    eventually("the namespace to be gone", || async {
+    eventually("the namespace to be gone", TIMEOUT, || async {
         namespaces
             .get_opt(&app)
             .await
@@ -275,19 +207,9 @@ async fn delete_the_namespace_restore_it_and_compare() {
     );
 
     // Restore.
-    let restores: Api<Restore> = Api::namespaced(client.clone(), &control.name);
-    let restore: Restore = serde_json::from_value(json!({
-        "apiVersion": "backup.cnd.dk/v1", "kind": "Restore",
-        "metadata": {"name": "drill", "namespace": control.name},
-        "spec": {"source": {"backupName": "drill"}}
-    }))
-    .unwrap();
-    restores
-        .create(&PostParams::default(), &restore)
-        .await
-        .unwrap();
-    let restored = wait_for_restore(&restores, "drill", TIMEOUT).await;
-    let status = restored.status.unwrap();
+    let status = scene
+        .restore("drill", json!({ "source": { "backupName": "drill" } }))
+        .await;
     assert_eq!(
         status.phase,
         Some(RestorePhase::Completed),
@@ -306,10 +228,7 @@ async fn delete_the_namespace_restore_it_and_compare() {
     // The restored ReplicaSet belongs to the restored Deployment, and the Deployment controller
     // adopts it instead of making a second one (it would if the template hash differed), or
     // the same one before the restore could (it would if the Deployment came first).
-    let deployment = Api::<Deployment>::namespaced(client.clone(), &app)
-        .get("web")
-        .await
-        .unwrap();
+    let deployment = get::<Deployment>(&client, &app, "web").await;
     let new_uid = deployment.uid().unwrap();
     assert_ne!(new_uid, old_deployment_uid);
     // Time for the controllers to act on what was restored.
@@ -384,19 +303,10 @@ async fn delete_the_namespace_restore_it_and_compare() {
         "{:?}",
         status.resource_counts
     );
-    let owned = Api::<ConfigMap>::namespaced(client.clone(), &app)
-        .get("web-owned")
-        .await
-        .unwrap();
+    let owned = get::<ConfigMap>(&client, &app, "web-owned").await;
     assert_eq!(owner_uids(&owned.metadata), [new_uid]);
-    let config = Api::<ConfigMap>::namespaced(client.clone(), &app)
-        .get("web-config")
-        .await
-        .unwrap();
-    let derived = Api::<Secret>::namespaced(client.clone(), &app)
-        .get("web-config-derived")
-        .await
-        .unwrap();
+    let config = get::<ConfigMap>(&client, &app, "web-config").await;
+    let derived = get::<Secret>(&client, &app, "web-config-derived").await;
     assert_eq!(owner_uids(&derived.metadata), [config.uid().unwrap()]);
 
     // Ownership works after the restore: the garbage collector removes the dependents of a
@@ -415,26 +325,23 @@ async fn delete_the_namespace_restore_it_and_compare() {
         .delete("web-config", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the garbage collector to remove the dependents", || async {
-        let sets = replica_sets(&client, &app).await;
-        let owned = Api::<ConfigMap>::namespaced(client.clone(), &app)
-            .get_opt("web-owned")
-            .await
-            .unwrap();
-        let derived = Api::<Secret>::namespaced(client.clone(), &app)
-            .get_opt("web-config-derived")
-            .await
-            .unwrap();
-        let pods = pod_names(&client, &app).await;
-        (sets.is_empty() && pods.is_empty() && owned.is_none() && derived.is_none()).then_some(())
-    })
+    eventually(
+        "the garbage collector to remove the dependents",
+        TIMEOUT,
+        || async {
+            let sets = replica_sets(&client, &app).await;
+            let owned = get_opt::<ConfigMap>(&client, &app, "web-owned").await;
+            let derived = get_opt::<Secret>(&client, &app, "web-config-derived").await;
+            let pods = pod_names(&client, &app).await;
+            (sets.is_empty() && pods.is_empty() && owned.is_none() && derived.is_none())
+                .then_some(())
+        },
+    )
     .await;
     // Unowned objects stay.
     assert!(
-        Api::<Secret>::namespaced(client.clone(), &app)
-            .get_opt("web-secret")
+        get_opt::<Secret>(&client, &app, "web-secret")
             .await
-            .unwrap()
             .is_some()
     );
 }

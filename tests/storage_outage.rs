@@ -12,16 +12,12 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use cluster_backup::api::{Backup, BackupPhase, BackupSpec, RUN_NOW_ANNOTATION, RunResult};
-use cluster_backup::controller::crds::install_crds;
+use cluster_backup::api::{BackupPhase, RunResult};
 use cluster_backup::engine::retention;
-use cluster_backup::storage::{Credentials, Storage};
-use common::{
-    TestEnv, TestNamespace, fresh_bucket_name, repo_root, start_operator, wait_for_backup,
-};
+use common::{Scene, repo_root};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -60,57 +56,30 @@ async fn seed(client: &Client, ns: &str) {
         .await;
 }
 
-async fn trigger(api: &Api<Backup>, value: &str) {
-    let patch = json!({"metadata": {"annotations": {RUN_NOW_ANNOTATION: value}}});
-    api.patch("outage", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn storage_outage_fails_the_run_cleanly_and_the_next_run_succeeds() {
-    let env = TestEnv::load();
-    let client = env.client().await;
-    install_crds(&client, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let ns = TestNamespace::new(&client, "outage").await;
-    let source = TestNamespace::new(&client, "outage-src").await;
-    seed(&client, &source.name).await;
-
-    let bucket = fresh_bucket_name("outage");
-    let location = env.storage_location(&bucket);
-    let mut spec: BackupSpec = serde_json::from_value(json!({
-        "source": {"namespaces": [source.name], "resourceTypes": ["configmaps"]},
-        "schedule": "@daily",
-        "storageLocation": {"provider": "minio", "bucket": bucket}
-    }))
-    .unwrap();
-    spec.storage_location = location.clone();
-    let api: Api<Backup> = Api::namespaced(client.clone(), &ns.name);
-    api.create(&PostParams::default(), &Backup::new("outage", spec))
-        .await
-        .unwrap();
-    let _operator = start_operator(&client, &ns.name);
-    wait_for_backup(&api, "outage", Duration::from_secs(30), |s| {
-        s.phase == Some(BackupPhase::Scheduled)
-    })
-    .await;
+    let scene = Scene::backups("outage").await;
+    let source = scene.new_namespace("src").await;
+    seed(&scene.client, &source.name).await;
+    scene
+        .create_backup(&scene.scheduled("outage", &source.name, "@daily"))
+        .await;
+    scene
+        .wait_backup("outage", |s| s.phase == Some(BackupPhase::Scheduled))
+        .await;
 
     // Run 1: the S3 server goes away while objects are being uploaded.
-    trigger(&api, "during-outage").await;
-    wait_for_backup(&api, "outage", Duration::from_secs(30), |s| {
-        s.current_run.as_ref().is_some_and(|run| run.objects > 0)
-            || s.phase == Some(BackupPhase::Running)
-    })
-    .await;
+    scene.run_now("outage", "during-outage").await;
+    scene
+        .wait_backup("outage", |s| {
+            s.current_run.as_ref().is_some_and(|run| run.objects > 0)
+                || s.phase == Some(BackupPhase::Running)
+        })
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let restart = RestartS3OnDrop;
     testenv("s3-stop");
-    let failed = wait_for_backup(&api, "outage", Duration::from_secs(120), |s| {
-        s.last_run.is_some()
-    })
-    .await;
+    let failed = scene.wait_backup("outage", |s| s.last_run.is_some()).await;
     let status = failed.status.unwrap();
     let run = status.last_run.clone().unwrap();
     println!(
@@ -128,7 +97,7 @@ async fn storage_outage_fails_the_run_cleanly_and_the_next_run_succeeds() {
         "the message should say storage is unreachable: {message}"
     );
     assert!(
-        !message.contains(&env.s3_secret_key),
+        !message.contains(&scene.env.s3_secret_key),
         "secret leaked: {message}"
     );
     assert_eq!(
@@ -145,12 +114,7 @@ async fn storage_outage_fails_the_run_cleanly_and_the_next_run_succeeds() {
 
     // Storage is back: the failed run left no manifest, the next run succeeds.
     drop(restart);
-    let credentials = Credentials {
-        access_key_id: env.s3_access_key.clone(),
-        secret_access_key: env.s3_secret_key.clone(),
-        session_token: None,
-    };
-    let storage = Storage::new(&location, Some(credentials)).unwrap();
+    let storage = scene.storage();
     assert!(
         !retention::manifest_exists(&storage, &run.backup_path)
             .await
@@ -158,11 +122,8 @@ async fn storage_outage_fails_the_run_cleanly_and_the_next_run_succeeds() {
         "failed run {} has a manifest",
         run.backup_path
     );
-    trigger(&api, "after-outage").await;
-    let done = wait_for_backup(&api, "outage", Duration::from_secs(120), |s| {
-        s.backup_count >= 1
-    })
-    .await;
+    scene.run_now("outage", "after-outage").await;
+    let done = scene.wait_backup("outage", |s| s.backup_count >= 1).await;
     let status = done.status.unwrap();
     let run = status.last_run.unwrap();
     assert_eq!(run.result, Some(RunResult::Completed), "{:?}", run.message);

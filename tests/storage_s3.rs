@@ -10,14 +10,6 @@ use cluster_backup::api::StorageLocation;
 use cluster_backup::storage::{Credentials, ErrorCategory, Storage, StorageError};
 use futures::TryStreamExt;
 
-fn credentials(env: &common::TestEnv) -> Credentials {
-    Credentials {
-        access_key_id: env.s3_access_key.clone(),
-        secret_access_key: env.s3_secret_key.clone(),
-        session_token: None,
-    }
-}
-
 /// Display of the error and of every source below it.
 fn chain(err: &StorageError) -> String {
     let mut out = err.to_string();
@@ -49,7 +41,7 @@ async fn fresh_bucket_round_trip() {
         prefix: Some("/clusters/dev/".to_string()),
         ..env.storage_location(&bucket)
     };
-    let storage = Storage::new(&location, Some(credentials(&env))).unwrap();
+    let storage = Storage::new(&location, Some(env.credentials())).unwrap();
     assert_eq!(
         storage.describe(),
         format!("s3://{bucket}/clusters/dev at {}", env.s3_endpoint)
@@ -163,7 +155,7 @@ async fn fresh_bucket_round_trip() {
 async fn missing_bucket_without_ensure_is_a_config_error() {
     let env = common::TestEnv::load();
     let bucket = common::fresh_bucket_name("storage-missing");
-    let storage = Storage::new(&env.storage_location(&bucket), Some(credentials(&env))).unwrap();
+    let storage = Storage::new(&env.storage_location(&bucket), Some(env.credentials())).unwrap();
     // Listings only: s3s-fs creates a missing bucket on PUT and answers a GET with NoSuchKey;
     // real S3 and MinIO say NoSuchBucket to both.
     let errors = [
@@ -189,11 +181,11 @@ async fn wrong_keys_are_auth_errors_without_the_secret() {
     let wrong_secret = format!("wrong-{}-secret", common::unique_name("s"));
     let wrong_secret_key = Credentials {
         secret_access_key: wrong_secret.clone(),
-        ..credentials(&env)
+        ..env.credentials()
     };
     let unknown_access_key = Credentials {
         access_key_id: "no-such-access-key".to_string(),
-        ..credentials(&env)
+        ..env.credentials()
     };
     for creds in [wrong_secret_key, unknown_access_key] {
         let storage = Storage::new(&env.storage_location(&bucket), Some(creds)).unwrap();
@@ -238,17 +230,12 @@ async fn wrong_keys_are_auth_errors_without_the_secret() {
 #[tokio::test]
 async fn unreachable_endpoint_fails_within_seconds() {
     let env = common::TestEnv::load();
-    // A port that was free a moment ago: nothing listens there.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = common::unused_local_endpoint();
     let location = StorageLocation {
         endpoint: Some(endpoint.clone()),
         ..env.storage_location("unreachable")
     };
-    let storage = Storage::new(&location, Some(credentials(&env))).unwrap();
+    let storage = Storage::new(&location, Some(env.credentials())).unwrap();
 
     let started = Instant::now();
     let err = tokio::time::timeout(Duration::from_secs(60), storage.ensure_bucket())
@@ -298,7 +285,7 @@ async fn invalid_bucket_name_says_why_it_cannot_be_created() {
     let env = common::TestEnv::load();
     let storage = Storage::new(
         &env.storage_location("Bad_Bucket!"),
-        Some(credentials(&env)),
+        Some(env.credentials()),
     )
     .unwrap();
     let err = storage.ensure_bucket().await.unwrap_err();

@@ -1,0 +1,161 @@
+//! Storage contents are untrusted: an object changed after the backup (sha256 mismatch),
+//! unparseable bytes, an impossible size or an odd key are item errors naming the object, and
+//! the rest restores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use bytes::Bytes;
+use cluster_backup::api::{RestorePhase, RestoreStatus};
+use common::objects::{APP_OBJECTS, APP_TYPES, get_object};
+use common::restored::{assert_restored, count, created_apart_from_default_sa, message};
+use common::{Scene, TestNamespace, short_unique_name};
+use serde_json::json;
+
+/// A stored object changed after the backup is an item error naming it; the rest restores.
+#[tokio::test]
+async fn corrupted_object_is_reported_and_the_rest_restores() {
+    let scene = Scene::restores("corrupt").await;
+    let client = &scene.client;
+    let (shop, path) = scene.backed_up_shop("kshop", &APP_TYPES).await;
+
+    let storage = scene.storage();
+    let manifest = scene.manifest(&path).await;
+    let entry = manifest
+        .objects
+        .iter()
+        .find(|e| e.kind.as_ref() == "Secret")
+        .expect("the Secret is in the manifest");
+    let key = format!("{path}/{}", entry.key);
+    let mut bytes = storage.get(&key).await.unwrap().to_vec();
+    let text = String::from_utf8(bytes.clone())
+        .unwrap()
+        .replace("app-secret", "app-secreT");
+    bytes = text.into_bytes();
+    storage.put(&key, Bytes::from(bytes)).await.unwrap();
+
+    let (copy, status) = restore_into_new_namespace(&scene, "corrupt", &path, &shop.name).await;
+    assert_eq!(
+        status.phase,
+        Some(RestorePhase::PartiallyFailed),
+        "{status:?}"
+    );
+    assert_eq!(count(&status, "failed"), 1);
+    assert_eq!(count(&status, "failed/secrets"), 1);
+    assert_eq!(
+        created_apart_from_default_sa(&status),
+        7,
+        "{:?}",
+        status.resource_counts
+    );
+    let failed = &status.failed_resources[0];
+    assert_eq!(failed.kind, "Secret");
+    assert_eq!(failed.name, "app-secret");
+    let error = failed.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&entry.key) && error.contains("sha256"),
+        "{error}"
+    );
+    assert!(
+        message(&status).contains("app-secret"),
+        "{:?}",
+        status.message
+    );
+    assert!(
+        get_object(client, APP_OBJECTS[3], Some(&copy.name))
+            .await
+            .is_none()
+    );
+    assert_restored(client, &shop.name, client, &copy.name, &APP_OBJECTS[..3]).await;
+    scene
+        .event_reasons("Restore", "corrupt", &["RestorePartiallyFailed"])
+        .await;
+}
+
+/// Storage contents are untrusted input: a manifest describing unparseable bytes (with a
+/// matching checksum), an impossible size and an odd key gives item errors, never a panic, and
+/// the rest restores.
+#[tokio::test]
+async fn untrusted_storage_contents_are_item_errors() {
+    use cluster_backup::core::manifest::Sha256Digest;
+    let scene = Scene::restores("untrusted").await;
+    let (shop, path) = scene.backed_up_shop("ushop", &APP_TYPES).await;
+
+    let storage = scene.storage();
+    let manifest_key = format!("{path}/manifest.json");
+    let mut manifest = scene.manifest(&path).await;
+    for entry in &mut manifest.objects {
+        match &*entry.kind {
+            "ConfigMap" => {
+                let junk = b"{ this is not JSON \xff".to_vec();
+                entry.size = junk.len() as u64;
+                entry.sha256 = Sha256Digest::of(&junk);
+                storage
+                    .put(&format!("{path}/{}", entry.key), Bytes::from(junk))
+                    .await
+                    .unwrap();
+            }
+            "Secret" => entry.size = 1 << 40,
+            "Role" => entry.key = "../../../../etc/passwd%00/..".to_string(),
+            _ => {}
+        }
+    }
+    storage
+        .put(&manifest_key, Bytes::from(manifest.to_bytes().unwrap()))
+        .await
+        .unwrap();
+
+    let (_copy, status) = restore_into_new_namespace(&scene, "untrusted", &path, &shop.name).await;
+    assert_eq!(
+        status.phase,
+        Some(RestorePhase::PartiallyFailed),
+        "{status:?}"
+    );
+    assert_eq!(count(&status, "failed"), 3, "{:?}", status.failed_resources);
+    let error_of = |kind: &str| {
+        status
+            .failed_resources
+            .iter()
+            .find(|f| f.kind == kind)
+            .and_then(|f| f.error.clone())
+            .unwrap_or_else(|| panic!("no failure for {kind}: {:?}", status.failed_resources))
+    };
+    for (kind, reason) in [
+        ("ConfigMap", "not valid JSON"),
+        ("Secret", "not downloaded"),
+        ("Role", "cannot read stored object"),
+    ] {
+        let error = error_of(kind);
+        assert!(error.contains(reason), "{error}");
+    }
+    // The other four objects and the namespace.
+    assert_eq!(
+        created_apart_from_default_sa(&status),
+        5,
+        "{:?}",
+        status.resource_counts
+    );
+}
+
+/// Restores `path` with namespace `from` mapped to a new namespace that the restore creates
+/// (deleted when the test ends).
+async fn restore_into_new_namespace(
+    scene: &Scene,
+    name: &str,
+    path: &str,
+    from: &str,
+) -> (TestNamespace, RestoreStatus) {
+    let copy = scene.adopt_namespace(&short_unique_name("copy"));
+    let status = scene
+        .restore(
+            name,
+            json!({
+                "source": scene.by_path(path),
+                "target": { "namespaceMapping": { from: copy.name } },
+                "options": { "createNamespaces": true },
+            }),
+        )
+        .await;
+    (copy, status)
+}
