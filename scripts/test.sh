@@ -3,7 +3,7 @@
 #   1. builds (first time only) and starts the local test ground (scripts/testenv.sh up),
 #   2. runs every unit and integration test (cargo test),
 #   3. stops the test ground again if this script started it.
-# Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test backup_controller`).
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test backup_scope`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

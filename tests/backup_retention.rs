@@ -62,4 +62,20 @@ async fn keep_last_deletes_older_runs_from_storage() {
         listed.is_empty(),
         "objects of the expired run remain: {listed:?}"
     );
+
+    scene
+        .event_reasons("Backup", "kept", &["RetentionApplied"])
+        .await;
+    let notes: Vec<String> = scene
+        .events("Backup", "kept")
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("RetentionApplied"))
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains(paths[0].as_str())),
+        "the RetentionApplied Event must name the deleted run {}: {notes:?}",
+        paths[0]
+    );
 }

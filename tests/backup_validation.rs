@@ -152,3 +152,57 @@ async fn missing_namespace_is_named_and_the_rest_is_stored() {
 
     scene.good_backup_still_completes("good").await;
 }
+
+/// A scheduled Backup is checked against the cluster when its spec changes, not at its first
+/// slot (here a year away): an unknown type fails it at once with `InvalidSpec`, and fixing
+/// the spec schedules it.
+#[tokio::test]
+async fn scheduled_backup_spec_is_checked_when_it_changes() {
+    let scene = Scene::backups("bk-sched-spec").await;
+    let source = scene.new_namespace("s").await;
+    let mut doc = scene.scheduled("yearly", &source.name, "@yearly");
+    doc["spec"]["source"]["resourceTypes"] = json!(["deploymnts"]);
+    scene.create_backup(&doc).await;
+
+    let failed = scene
+        .wait_backup("yearly", |s| s.phase == Some(BackupPhase::Failed))
+        .await;
+    let msg = message(&failed);
+    assert!(msg.contains("\"deploymnts\""), "{msg}");
+    let status = failed.status.as_ref().unwrap();
+    assert!(status.last_run.is_none(), "nothing may run: {status:?}");
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "InvalidSpec");
+    scene.warning_event("Backup", "yearly", "InvalidSpec").await;
+
+    let fix = json!({ "spec": { "source": { "resourceTypes": ["deployments"] } } });
+    scene
+        .backups
+        .patch(
+            "yearly",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&fix),
+        )
+        .await
+        .unwrap();
+    let scheduled = scene
+        .wait_backup("yearly", |s| s.phase == Some(BackupPhase::Scheduled))
+        .await;
+    let status = scheduled.status.as_ref().unwrap();
+    assert!(status.next_backup_time.is_some(), "{status:?}");
+    assert_eq!(status.observed_generation, scheduled.metadata.generation);
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Scheduled")
+    );
+    assert!(status.last_run.is_none());
+}

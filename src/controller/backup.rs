@@ -236,7 +236,7 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
         return Ok(Action::await_change());
     }
     let now = Utc::now();
-    let mut status = backup.status.clone().unwrap_or_default();
+    let status = backup.status.clone().unwrap_or_default();
     let generation = backup.metadata.generation;
     match decide(&backup, now, ctx.run_retries) {
         Decision::InvalidSchedule(message) => {
@@ -249,62 +249,21 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
         }
         Decision::Done => Ok(Action::await_change()),
         Decision::Wait { next } => {
-            // A scheduled Backup is checked against the cluster when its spec changes, so an
-            // unknown type or a bad selector shows up now, not at the first slot hours later.
             if invalid_for_generation(&status, generation) {
                 return Ok(Action::await_change());
             }
             if status.observed_generation != generation {
-                match engine::check_spec(&ctx.client, &backup.spec).await {
-                    Ok(_) => {}
-                    Err(err) if err.is_invalid_spec() => {
-                        let message = format!("Invalid spec: {err}");
-                        report_invalid(&ctx, &backup, status, INVALID_SPEC, message).await?;
-                        return Ok(Action::await_change());
-                    }
-                    Err(source) => {
-                        return Err(ReconcileError::Validate {
-                            name: backup.name_any(),
-                            source,
-                        });
-                    }
-                }
+                // A scheduled Backup is checked against the cluster when its spec changes, so
+                // an unknown type or a bad selector shows up now, not at the first slot hours
+                // later. The check talks to the API server (and retries), so it is a job of
+                // its own that needs no run slot; the job has the object reconciled again.
+                let job_ctx = ctx.clone();
+                let job_key = key.clone();
+                ctx.runs
+                    .submit(key, move |ticket| check_job(job_ctx, job_key, ticket));
+                return Ok(Action::await_change());
             }
-            let next_time = to_time(next);
-            if status.phase != Some(BackupPhase::Scheduled)
-                || status.next_backup_time.as_ref() != Some(&next_time)
-                || status.observed_generation != generation
-            {
-                if status.phase.is_none() || status.phase == Some(BackupPhase::New) {
-                    publish(
-                        &ctx,
-                        &backup,
-                        EventType::Normal,
-                        "Scheduled",
-                        "Schedule",
-                        &format!("next backup at {}", next.to_rfc3339()),
-                    )
-                    .await;
-                }
-                status.phase = Some(BackupPhase::Scheduled);
-                status.next_backup_time = Some(next_time);
-                status.observed_generation = generation;
-                if status.last_run.is_none() {
-                    status.message = Some(format!(
-                        "Waiting for the first scheduled run at {}",
-                        next.to_rfc3339()
-                    ));
-                    set_condition(
-                        &mut status.conditions,
-                        "Ready",
-                        true,
-                        "Scheduled",
-                        "schedule is valid",
-                        generation,
-                    );
-                }
-                write_status(&ctx, &backup, &status).await?;
-            }
+            report_scheduled(&ctx, &backup, status, next).await?;
             Ok(requeue_at(next, now))
         }
         Decision::Run(_) | Decision::GiveUp { .. } => {
@@ -321,6 +280,86 @@ fn requeue_at(next: DateTime<Utc>, now: DateTime<Utc>) -> Action {
     let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
     // Wake slightly after the slot so `latest_due` sees it as due.
     Action::requeue(wait + Duration::from_millis(500))
+}
+
+/// Writes `Scheduled` with the next slot when the status does not say so yet (a Normal Event
+/// the first time).
+async fn report_scheduled(
+    ctx: &Context,
+    backup: &Backup,
+    mut status: BackupStatus,
+    next: DateTime<Utc>,
+) -> Result<(), ReconcileError> {
+    let generation = backup.metadata.generation;
+    let next_time = to_time(next);
+    if status.phase == Some(BackupPhase::Scheduled)
+        && status.next_backup_time.as_ref() == Some(&next_time)
+        && status.observed_generation == generation
+    {
+        return Ok(());
+    }
+    if status.phase.is_none() || status.phase == Some(BackupPhase::New) {
+        publish(
+            ctx,
+            backup,
+            EventType::Normal,
+            "Scheduled",
+            "Schedule",
+            &format!("next backup at {}", next.to_rfc3339()),
+        )
+        .await;
+    }
+    status.phase = Some(BackupPhase::Scheduled);
+    status.next_backup_time = Some(next_time);
+    status.observed_generation = generation;
+    if status.last_run.is_none() {
+        status.message = Some(format!(
+            "Waiting for the first scheduled run at {}",
+            next.to_rfc3339()
+        ));
+        set_condition(
+            &mut status.conditions,
+            "Ready",
+            true,
+            "Scheduled",
+            "schedule is valid",
+            generation,
+        );
+    }
+    write_status(ctx, backup, &status).await
+}
+
+/// A scheduled Backup whose spec changed: checked against the cluster, then reported invalid
+/// or scheduled. Runs in the pool without a slot, so the check's API calls (and their retries
+/// while the API server is away) never hold up a reconcile.
+async fn check_job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
+    let ended = ticket.unless_cancelled(check_spec_of(&ctx, &key)).await;
+    lifecycle::follow_up("backup", &key, ended.unwrap_or(Ok(JobEnd::Nothing)))
+}
+
+async fn check_spec_of(ctx: &Context, key: &RunKey) -> Result<JobEnd, ReconcileError> {
+    let Some(backup) = fetch(ctx, key).await? else {
+        return Ok(JobEnd::Nothing);
+    };
+    let status = backup.status.clone().unwrap_or_default();
+    let Decision::Wait { next } = decide(&backup, Utc::now(), ctx.run_retries) else {
+        // Something else is due now; the follow-up reconcile handles it.
+        return Ok(JobEnd::Acted);
+    };
+    match engine::check_spec(&ctx.client, &backup.spec).await {
+        Ok(_) => report_scheduled(ctx, &backup, status, next).await?,
+        Err(err) if err.is_invalid_spec() => {
+            let message = format!("Invalid spec: {err}");
+            report_invalid(ctx, &backup, status, INVALID_SPEC, message).await?;
+        }
+        Err(source) => {
+            return Err(ReconcileError::Validate {
+                name: backup.name_any(),
+                source,
+            });
+        }
+    }
+    Ok(JobEnd::Acted)
 }
 
 /// One Backup's job in the run pool: everything from the decision on the API server's object
