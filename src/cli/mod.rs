@@ -215,6 +215,7 @@ pub async fn main() -> anyhow::Result<()> {
                 "starting cluster-backup operator"
             );
             let settings = controller::Settings {
+                controllers: controller::Controllers::Both,
                 namespace,
                 backup_concurrency: usize::from(concurrency.max(1)),
                 restore_concurrency: usize::from(restore_concurrency.max(1)),

@@ -15,16 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::conditions::set_condition;
-use super::lifecycle::{self, JobEnd};
+use super::lifecycle::{self, JobEnd, write_status};
 use super::report;
-use super::runs::{FollowUp, RunKey, Shutdown, Ticket};
+use super::runs::{FollowUp, RunKey, Ticket};
 use crate::api::{
     Backup, BackupPhase, BackupRun, BackupStatus, RUN_NOW_ANNOTATION, RunResult, from_time, to_time,
 };
@@ -160,23 +160,7 @@ fn parse_schedule(backup: &Backup) -> Result<Option<Schedule>, ScheduleError> {
 
 pub use super::report::Context;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("cannot update status of {name}: {source}")]
-    Status { name: String, source: kube::Error },
-    #[error("cannot read {name}: {source}")]
-    Read { name: String, source: kube::Error },
-    #[error("cannot validate {name}: {source}")]
-    Validate {
-        name: String,
-        source: engine::BackupError,
-    },
-    #[error("cannot reach the storage of {name}: {source}")]
-    Storage {
-        name: String,
-        source: storage::StorageError,
-    },
-}
+pub use super::lifecycle::ReconcileError;
 
 /// Reason of the `Ready` condition when the spec is invalid for the current generation.
 const INVALID_SPEC: &str = "InvalidSpec";
@@ -188,43 +172,6 @@ fn invalid_for_generation(status: &BackupStatus, generation: Option<i64>) -> boo
             .conditions
             .iter()
             .any(|c| c.type_ == "Ready" && c.reason == INVALID_SPEC)
-}
-
-/// Runs the Backup controller until SIGTERM or SIGINT, `concurrency` backups at a time, with
-/// the default retries and shutdown timeout. `namespace` limits it to one namespace. Dropping
-/// the future aborts runs in flight (as a killed operator would leave them).
-pub async fn run(client: Client, namespace: Option<String>, concurrency: u16) {
-    let shutdown = Shutdown::new(super::DEFAULT_SHUTDOWN_TIMEOUT);
-    let controller = run_until(
-        client,
-        namespace,
-        usize::from(concurrency),
-        super::DEFAULT_RUN_RETRIES,
-        &shutdown,
-    );
-    lifecycle::until_signal(controller, &shutdown).await;
-}
-
-/// Runs the Backup controller and its run pool (`concurrency` runs at once, interrupted runs
-/// retried `run_retries` times) until `shutdown`; then cancels the runs in flight and waits for
-/// them until the shutdown deadline.
-pub async fn run_until(
-    client: Client,
-    namespace: Option<String>,
-    concurrency: usize,
-    run_retries: u32,
-    shutdown: &Shutdown,
-) {
-    lifecycle::run_controller::<Backup, _, _>(
-        "backup",
-        client,
-        namespace,
-        concurrency,
-        run_retries,
-        shutdown,
-        reconcile,
-    )
-    .await;
 }
 
 pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -338,7 +285,7 @@ async fn check_job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
 }
 
 async fn check_spec_of(ctx: &Context, key: &RunKey) -> Result<JobEnd, ReconcileError> {
-    let Some(backup) = fetch(ctx, key).await? else {
+    let Some(backup) = lifecycle::fetch::<Backup>(&ctx.client, key).await? else {
         return Ok(JobEnd::Nothing);
     };
     let status = backup.status.clone().unwrap_or_default();
@@ -355,7 +302,7 @@ async fn check_spec_of(ctx: &Context, key: &RunKey) -> Result<JobEnd, ReconcileE
         Err(source) => {
             return Err(ReconcileError::Validate {
                 name: backup.name_any(),
-                source,
+                source: Box::new(source),
             });
         }
     }
@@ -377,10 +324,8 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
         // this operator's own earlier writes (a `Running` status with `currentRun` reads as an
         // interrupted run, an old `lastManualTrigger` as a new request), and a run must never
         // start twice.
-        let Some(fetched) = ticket.unless_cancelled(fetch(ctx, key)).await else {
-            return Ok(JobEnd::Nothing);
-        };
-        let Some(backup) = fetched? else {
+        let Some(backup) = lifecycle::fetch_for_job::<Backup>(&ctx.client, key, ticket).await?
+        else {
             return Ok(JobEnd::Nothing);
         };
         let status = backup.status.clone().unwrap_or_default();
@@ -431,7 +376,7 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
                 execute(&backup, ctx, status, trigger, ticket, Some(err)).await?;
                 return Ok(JobEnd::Acted);
             }
-            report_waiting(ctx, &backup, status, &ticket.describe(busy)).await?;
+            lifecycle::report_waiting(ctx, &backup, status, &ticket.describe(busy)).await?;
             if ticket.start().await.is_err() {
                 return Ok(JobEnd::Nothing);
             }
@@ -442,15 +387,6 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
         execute(&backup, ctx, status, trigger, ticket, None).await?;
         return Ok(JobEnd::Acted);
     }
-}
-
-async fn fetch(ctx: &Context, key: &RunKey) -> Result<Option<Backup>, ReconcileError> {
-    lifecycle::fetch(&ctx.client, key)
-        .await
-        .map_err(|source| ReconcileError::Read {
-            name: key.name.clone(),
-            source,
-        })
 }
 
 fn run_context(backup: &Backup, started: DateTime<Utc>) -> RunContext {
@@ -510,31 +446,6 @@ async fn give_up(
         retries: ctx.run_retries,
     };
     finish(backup, ctx, status, record, Err(err), None, false).await
-}
-
-/// No slot is free: the Backup says it waits for one (its phase and `currentRun` stay as they
-/// are, so an interrupted run waiting for its retry is still counted as one).
-async fn report_waiting(
-    ctx: &Context,
-    backup: &Backup,
-    mut status: BackupStatus,
-    busy: &str,
-) -> Result<(), ReconcileError> {
-    let generation = backup.metadata.generation;
-    if !lifecycle::mark_waiting(
-        &mut status.message,
-        &mut status.conditions,
-        busy,
-        generation,
-    ) {
-        return Ok(());
-    }
-    if status.phase.is_none() {
-        status.phase = Some(BackupPhase::New);
-    }
-    write_status(ctx, backup, &status).await?;
-    tracing::info!(backup = %lifecycle::display_name(backup), "backup run waits for a free slot");
-    Ok(())
 }
 
 /// Runs one backup, holding a slot (or none, when `spec_problem` already says it fails):
@@ -647,18 +558,7 @@ async fn record_interrupted(
         record.backup_path, ctx.run_retries
     );
     status.current_run = Some(record);
-    set_condition(
-        &mut status.conditions,
-        "Running",
-        false,
-        "Interrupted",
-        &message,
-        backup.metadata.generation,
-    );
-    status.message = Some(message);
-    write_status(ctx, backup, &status).await?;
-    tracing::info!(backup = %lifecycle::display_name(backup), "backup run interrupted by the shutdown");
-    Ok(())
+    lifecycle::report_interrupted(ctx, backup, status, message).await
 }
 
 /// Records how a run ended (`record` is its `currentRun` entry): history, counts, phase,
@@ -1043,19 +943,6 @@ async fn apply_retention(backup: &Backup, ctx: &Context, storage: &Storage) {
             .await;
         }
     }
-}
-
-async fn write_status(
-    ctx: &Context,
-    backup: &Backup,
-    status: &BackupStatus,
-) -> Result<(), ReconcileError> {
-    report::apply_status(&ctx.client, backup, status)
-        .await
-        .map_err(|source| ReconcileError::Status {
-            name: backup.name_any(),
-            source,
-        })
 }
 
 async fn publish(

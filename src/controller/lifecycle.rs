@@ -13,13 +13,114 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::conditions::set_condition;
-use super::report::Context;
-use super::runs::{self, FollowUp, RunKey, RunPool, Shutdown};
+use super::report::{self, Context};
+use super::runs::{self, FollowUp, RunKey, RunPool, Shutdown, Ticket};
 use super::watch::{QuickBackoff, log_result};
+use crate::api::{BackupPhase, BackupStatus, RestorePhase, RestoreStatus};
+use crate::engine::backup::BackupError;
+use crate::storage::StorageError;
+
+/// Why a reconcile or a job could not do its part; it is tried again after [`ERROR_REQUEUE`].
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("cannot update status of {name}: {source}")]
+    Status {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot read {name}: {source}")]
+    Read {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot validate {name}: {source}")]
+    Validate {
+        name: String,
+        #[source]
+        source: Box<BackupError>,
+    },
+    #[error("cannot reach the storage of {name}: {source}")]
+    Storage {
+        name: String,
+        #[source]
+        source: StorageError,
+    },
+}
+
+/// A namespaced custom resource a controller here watches (a Backup or a Restore).
+pub trait Watched:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// What the steps shared by both controllers write in a Backup's or a Restore's status.
+pub trait RunStatus: Serialize {
+    fn message_mut(&mut self) -> &mut Option<String>;
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// An object that never had a phase gets `New`.
+    fn mark_new(&mut self);
+
+    /// `message`, and `Running=False` with `reason` saying why.
+    fn not_running(&mut self, reason: &str, message: String, generation: Option<i64>) {
+        set_condition(
+            self.conditions_mut(),
+            "Running",
+            false,
+            reason,
+            &message,
+            generation,
+        );
+        *self.message_mut() = Some(message);
+    }
+}
+
+impl RunStatus for BackupStatus {
+    fn message_mut(&mut self) -> &mut Option<String> {
+        &mut self.message
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn mark_new(&mut self) {
+        self.phase.get_or_insert(BackupPhase::New);
+    }
+}
+
+impl RunStatus for RestoreStatus {
+    fn message_mut(&mut self) -> &mut Option<String> {
+        &mut self.message
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn mark_new(&mut self) {
+        self.phase.get_or_insert(RestorePhase::New);
+    }
+}
 
 /// Back-off after a reconcile or run error (API server trouble); never a hot loop.
 pub const ERROR_REQUEUE: Duration = Duration::from_secs(15);
@@ -43,13 +144,7 @@ pub async fn run_controller<K, R, F>(
     shutdown: &Shutdown,
     reconcile: R,
 ) where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
     R: FnMut(Arc<K>, Arc<Context>) -> F,
     F: TryFuture<Ok = Action> + Send + 'static,
     F::Error: std::error::Error + Send + 'static,
@@ -78,15 +173,6 @@ pub async fn run_controller<K, R, F>(
     runs::run_controller(kind, controller, pool, shutdown).await;
 }
 
-/// Runs `controller` (a [`run_controller`] future) until SIGTERM or SIGINT with `shutdown`'s
-/// deadline. Dropping the future aborts runs in flight (as a killed operator would leave them).
-pub async fn until_signal(controller: impl Future<Output = ()>, shutdown: &Shutdown) {
-    tokio::select! {
-        () = controller => {}
-        () = shutdown.on_signal() => {}
-    }
-}
-
 fn error_policy<K: Resource<DynamicType = ()>, E: Display>(
     object: Arc<K>,
     err: &E,
@@ -108,16 +194,31 @@ pub fn display_name<K: Resource>(object: &K) -> String {
 /// The object of `key` as the API server has it now (not the controller's cache, which can
 /// still hold this operator's own earlier writes); `None` when it is gone or is a new object
 /// under the same name.
-pub async fn fetch<K>(client: &Client, key: &RunKey) -> Result<Option<K>, kube::Error>
+pub async fn fetch<K>(client: &Client, key: &RunKey) -> Result<Option<K>, ReconcileError>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Debug
-        + DeserializeOwned,
+    K: Watched,
 {
     let api: Api<K> = Api::namespaced(client.clone(), &key.namespace);
-    let found = api.get_opt(&key.name).await?;
+    let found = api
+        .get_opt(&key.name)
+        .await
+        .map_err(|source| ReconcileError::Read {
+            name: key.name.clone(),
+            source,
+        })?;
     Ok(found.filter(|object| object.uid().as_deref() == Some(key.uid.as_str())))
+}
+
+/// [`fetch`] for a job: `None` also when the operator shuts down first.
+pub async fn fetch_for_job<K: Watched>(
+    client: &Client,
+    key: &RunKey,
+    ticket: &Ticket,
+) -> Result<Option<K>, ReconcileError> {
+    match ticket.unless_cancelled(fetch::<K>(client, key)).await {
+        Some(found) => found,
+        None => Ok(None),
+    }
 }
 
 /// How a job ended, for what the controller does next.
@@ -142,26 +243,59 @@ pub fn follow_up<E: Display>(kind: &str, key: &RunKey, ended: Result<JobEnd, E>)
 
 /// Sets the message and the `Running` condition of an object whose run waits for a free slot
 /// (`busy` says how full the pool is). False when it already says exactly that: no write.
-pub fn mark_waiting(
-    message: &mut Option<String>,
-    conditions: &mut Vec<Condition>,
-    busy: &str,
-    generation: Option<i64>,
-) -> bool {
+fn mark_waiting(status: &mut impl RunStatus, busy: &str, generation: Option<i64>) -> bool {
     let waiting = format!("Waiting for a free run slot ({busy})");
-    if message.as_deref() == Some(waiting.as_str()) {
+    if status.message_mut().as_deref() == Some(waiting.as_str()) {
         return false;
     }
-    set_condition(
-        conditions,
-        "Running",
-        false,
-        "WaitingForRunSlot",
-        &waiting,
-        generation,
-    );
-    *message = Some(waiting);
+    status.not_running("WaitingForRunSlot", waiting, generation);
     true
+}
+
+/// No slot is free: the object says its run waits for one. Its phase stays (`New` for one not
+/// started yet), so an interrupted run waiting for its retry is still counted as one.
+pub async fn report_waiting<K: Watched>(
+    ctx: &Context,
+    object: &K,
+    mut status: impl RunStatus,
+    busy: &str,
+) -> Result<(), ReconcileError> {
+    if !mark_waiting(&mut status, busy, object.meta().generation) {
+        return Ok(());
+    }
+    status.mark_new();
+    write_status(ctx, object, &status).await?;
+    tracing::info!(kind = %K::kind(&()), name = %display_name(object), "run waits for a free slot");
+    Ok(())
+}
+
+/// The operator shuts down mid-run: `message` (what happened, and what the next start does)
+/// and `Running=False` with reason `Interrupted`; the phase stays, so the next operator start
+/// counts the interruption.
+pub async fn report_interrupted<K: Watched>(
+    ctx: &Context,
+    object: &K,
+    mut status: impl RunStatus,
+    message: String,
+) -> Result<(), ReconcileError> {
+    status.not_running("Interrupted", message, object.meta().generation);
+    write_status(ctx, object, &status).await?;
+    tracing::info!(kind = %K::kind(&()), name = %display_name(object), "run interrupted by the shutdown");
+    Ok(())
+}
+
+/// Writes `status` (server-side apply, our field manager).
+pub async fn write_status<K: Watched>(
+    ctx: &Context,
+    object: &K,
+    status: &impl Serialize,
+) -> Result<(), ReconcileError> {
+    report::apply_status(&ctx.client, object, status)
+        .await
+        .map_err(|source| ReconcileError::Status {
+            name: object.name_any(),
+            source,
+        })
 }
 
 /// "1 time", "2 times".
@@ -179,30 +313,17 @@ mod tests {
 
     #[test]
     fn waiting_is_written_once_per_message() {
-        let (mut message, mut conditions) = (None, Vec::new());
-        assert!(mark_waiting(
-            &mut message,
-            &mut conditions,
-            "1 of 1",
-            Some(1)
-        ));
+        let mut status = RestoreStatus::default();
+        assert!(mark_waiting(&mut status, "1 of 1", Some(1)));
         assert_eq!(
-            message.as_deref(),
+            status.message.as_deref(),
             Some("Waiting for a free run slot (1 of 1)")
         );
-        assert_eq!(conditions[0].reason, "WaitingForRunSlot");
-        assert!(!mark_waiting(
-            &mut message,
-            &mut conditions,
-            "1 of 1",
-            Some(1)
-        ));
-        assert!(mark_waiting(
-            &mut message,
-            &mut conditions,
-            "2 of 2",
-            Some(1)
-        ));
+        assert_eq!(status.conditions[0].reason, "WaitingForRunSlot");
+        assert!(!mark_waiting(&mut status, "1 of 1", Some(1)));
+        assert!(mark_waiting(&mut status, "2 of 2", Some(1)));
+        status.mark_new();
+        assert_eq!(status.phase, Some(RestorePhase::New));
     }
 
     #[test]

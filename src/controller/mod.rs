@@ -27,9 +27,20 @@ pub const DEFAULT_RUN_RETRIES: u32 = 1;
 /// interrupted: well inside the 30 s Kubernetes gives a pod before it kills it.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Which controllers [`run`] starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Controllers {
+    Both,
+    /// Only the Backup controller.
+    Backups,
+    /// Only the Restore controller.
+    Restores,
+}
+
 /// How `cluster-backup run` runs the operator.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    pub controllers: Controllers,
     /// Watch only this namespace (default: all).
     pub namespace: Option<String>,
     pub backup_concurrency: usize,
@@ -41,6 +52,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            controllers: Controllers::Both,
             namespace: None,
             backup_concurrency: DEFAULT_BACKUP_CONCURRENCY,
             restore_concurrency: DEFAULT_RESTORE_CONCURRENCY,
@@ -50,30 +62,42 @@ impl Default for Settings {
     }
 }
 
-/// Runs the Backup and Restore controllers until SIGTERM or SIGINT; then cancels the runs in
-/// flight and returns once they have recorded that, or when the shutdown timeout is up.
+/// Runs the Backup and Restore controllers (or one of them) until SIGTERM or SIGINT; then
+/// cancels the runs in flight and returns once they have recorded that, or when the shutdown
+/// timeout is up. Dropping the future aborts runs in flight (as a killed operator would leave
+/// them).
 pub async fn run(client: Client, settings: Settings) {
     let shutdown = Shutdown::new(settings.shutdown_timeout);
-    let both = async {
-        tokio::join!(
-            backup::run_until(
+    let backups = async {
+        if settings.controllers != Controllers::Restores {
+            lifecycle::run_controller::<crate::api::Backup, _, _>(
+                "backup",
                 client.clone(),
                 settings.namespace.clone(),
                 settings.backup_concurrency,
                 settings.run_retries,
                 &shutdown,
-            ),
-            restore::run_until(
-                client,
+                backup::reconcile,
+            )
+            .await;
+        }
+    };
+    let restores = async {
+        if settings.controllers != Controllers::Backups {
+            lifecycle::run_controller::<crate::api::Restore, _, _>(
+                "restore",
+                client.clone(),
                 settings.namespace.clone(),
                 settings.restore_concurrency,
                 settings.run_retries,
                 &shutdown,
-            ),
-        );
+                restore::reconcile,
+            )
+            .await;
+        }
     };
     tokio::select! {
-        () = both => {}
+        _ = futures::future::join(backups, restores) => {}
         () = shutdown.on_signal() => {}
     }
 }

@@ -16,13 +16,13 @@ use std::time::Duration;
 use chrono::Utc;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use tokio::sync::watch;
 
 use super::conditions::set_condition;
-use super::lifecycle::{self, JobEnd};
+use super::lifecycle::{self, JobEnd, write_status};
 use super::report;
-use super::runs::{FollowUp, RunKey, Shutdown, Ticket};
+use super::runs::{FollowUp, RunKey, Ticket};
 use crate::api::{Backup, Restore, RestorePhase, RestoreStatus, StorageLocation, to_time};
 use crate::core::restore::status::Action as ItemAction;
 use crate::engine::restore::{self as engine, RestoreOutcome, RestoreProgress, Stage};
@@ -36,21 +36,7 @@ const INVALID_SPEC: &str = "InvalidSpec";
 
 pub use super::report::Context;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    #[error("cannot update status of {name}: {source}")]
-    Status {
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("cannot read {name}: {source}")]
-    Read {
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-}
+pub use super::lifecycle::ReconcileError;
 
 /// Why a restore could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -134,43 +120,6 @@ pub fn decide(status: Option<&RestoreStatus>, run_retries: u32) -> Decision {
     }
 }
 
-/// Runs the Restore controller until SIGTERM or SIGINT, with the default concurrency, retries
-/// and shutdown timeout. `namespace` limits it to one namespace. Dropping the future aborts
-/// runs in flight (as a killed operator would leave them).
-pub async fn run(client: Client, namespace: Option<String>) {
-    let shutdown = Shutdown::new(super::DEFAULT_SHUTDOWN_TIMEOUT);
-    let controller = run_until(
-        client,
-        namespace,
-        super::DEFAULT_RESTORE_CONCURRENCY,
-        super::DEFAULT_RUN_RETRIES,
-        &shutdown,
-    );
-    lifecycle::until_signal(controller, &shutdown).await;
-}
-
-/// Runs the Restore controller and its run pool (`concurrency` restores at once, interrupted
-/// ones retried `run_retries` times) until `shutdown`; then cancels the restores in flight and
-/// waits for them until the shutdown deadline.
-pub async fn run_until(
-    client: Client,
-    namespace: Option<String>,
-    concurrency: usize,
-    run_retries: u32,
-    shutdown: &Shutdown,
-) {
-    lifecycle::run_controller::<Restore, _, _>(
-        "restore",
-        client,
-        namespace,
-        concurrency,
-        run_retries,
-        shutdown,
-        reconcile,
-    )
-    .await;
-}
-
 pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if is_finished(restore.status.as_ref().and_then(|s| s.phase)) {
         return Ok(Action::await_change());
@@ -201,10 +150,8 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
         // The controller's cache can still hold this operator's own earlier status write
         // (e.g. `Restoring`) after the run finished; decide from the API server's object so a
         // restore never runs twice.
-        let Some(fetched) = ticket.unless_cancelled(fetch(ctx, key)).await else {
-            return Ok(JobEnd::Nothing);
-        };
-        let Some(restore) = fetched? else {
+        let Some(restore) = lifecycle::fetch_for_job::<Restore>(&ctx.client, key, ticket).await?
+        else {
             return Ok(JobEnd::Nothing);
         };
         let status = restore.status.clone().unwrap_or_default();
@@ -227,7 +174,7 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
             }
         };
         if !holds_slot && let Err(busy) = ticket.try_start() {
-            report_waiting(ctx, &restore, status, &ticket.describe(busy)).await?;
+            lifecycle::report_waiting(ctx, &restore, status, &ticket.describe(busy)).await?;
             if ticket.start().await.is_err() {
                 return Ok(JobEnd::Nothing);
             }
@@ -238,40 +185,6 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
         execute(&restore, ctx, status, source, attempt, ticket).await?;
         return Ok(JobEnd::Acted);
     }
-}
-
-async fn fetch(ctx: &Context, key: &RunKey) -> Result<Option<Restore>, ReconcileError> {
-    lifecycle::fetch(&ctx.client, key)
-        .await
-        .map_err(|source| ReconcileError::Read {
-            name: key.name.clone(),
-            source,
-        })
-}
-
-/// No slot is free: the Restore says it waits for one. Its phase stays (`New` for one not
-/// started yet), so an interrupted restore waiting for its retry is still counted as one.
-async fn report_waiting(
-    ctx: &Context,
-    restore: &Restore,
-    mut status: RestoreStatus,
-    busy: &str,
-) -> Result<(), ReconcileError> {
-    let generation = restore.metadata.generation;
-    if !lifecycle::mark_waiting(
-        &mut status.message,
-        &mut status.conditions,
-        busy,
-        generation,
-    ) {
-        return Ok(());
-    }
-    if status.phase.is_none() {
-        status.phase = Some(RestorePhase::New);
-    }
-    write_status(ctx, restore, &status).await?;
-    tracing::info!(restore = %lifecycle::display_name(restore), "restore waits for a free slot");
-    Ok(())
 }
 
 /// Interrupted `interruptions` times and not run again: `Failed`, saying so.
@@ -390,25 +303,14 @@ async fn execute(
 async fn record_interrupted(
     ctx: &Context,
     restore: &Restore,
-    mut status: RestoreStatus,
+    status: RestoreStatus,
 ) -> Result<(), ReconcileError> {
     let message = format!(
         "Restore interrupted: the operator stopped during the run; the next operator start \
          runs it again from the start (or gives up after {} retries)",
         ctx.run_retries
     );
-    set_condition(
-        &mut status.conditions,
-        "Running",
-        false,
-        "Interrupted",
-        &message,
-        restore.metadata.generation,
-    );
-    status.message = Some(message);
-    write_status(ctx, restore, &status).await?;
-    tracing::info!(restore = %lifecycle::display_name(restore), "restore interrupted by the shutdown");
-    Ok(())
+    lifecycle::report_interrupted(ctx, restore, status, message).await
 }
 
 /// A spec that cannot work: Failed at once, every problem in one message and one Warning Event.
@@ -661,19 +563,6 @@ fn apply_progress(status: &mut RestoreStatus, progress: &RestoreProgress) {
     if let Some(info) = &progress.backup_info {
         status.backup_info = Some(info.clone());
     }
-}
-
-async fn write_status(
-    ctx: &Context,
-    restore: &Restore,
-    status: &RestoreStatus,
-) -> Result<(), ReconcileError> {
-    report::apply_status(&ctx.client, restore, status)
-        .await
-        .map_err(|source| ReconcileError::Status {
-            name: restore.name_any(),
-            source,
-        })
 }
 
 async fn publish(ctx: &Context, restore: &Restore, type_: EventType, reason: &str, note: &str) {

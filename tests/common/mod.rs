@@ -453,13 +453,18 @@ impl Drop for TestBucket {
 // The operator, in process
 // ---------------------------------------------------------------------------------------------
 
+use cluster_backup::controller::{Controllers, Settings};
+
 /// Starts the Backup controller in this test process, watching only `namespace`, so tests
 /// running in parallel never reconcile each other's Backups. Stopped when the handle drops.
 pub fn start_operator(client: &Client, namespace: &str) -> OperatorHandle {
-    let handle = tokio::spawn(cluster_backup::controller::backup::run(
+    let handle = tokio::spawn(cluster_backup::controller::run(
         client.clone(),
-        Some(namespace.to_string()),
-        2,
+        Settings {
+            controllers: Controllers::Backups,
+            namespace: Some(namespace.to_string()),
+            ..Settings::default()
+        },
     ));
     OperatorHandle(handle)
 }
@@ -467,9 +472,13 @@ pub fn start_operator(client: &Client, namespace: &str) -> OperatorHandle {
 /// Starts the Restore controller in this test process, watching only `namespace`. Stopped when
 /// the handle drops.
 pub fn start_restore_operator(client: &Client, namespace: &str) -> OperatorHandle {
-    let handle = tokio::spawn(cluster_backup::controller::restore::run(
+    let handle = tokio::spawn(cluster_backup::controller::run(
         client.clone(),
-        Some(namespace.to_string()),
+        Settings {
+            controllers: Controllers::Restores,
+            namespace: Some(namespace.to_string()),
+            ..Settings::default()
+        },
     ));
     OperatorHandle(handle)
 }
