@@ -33,7 +33,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use common::process::OperatorProcess;
 use std::time::{Duration, Instant};
 
 use cluster_backup::api::{Backup, BackupPhase, Restore, RunResult};
@@ -74,10 +76,8 @@ struct Figures {
     problems: Vec<String>,
 }
 
-/// `cluster-backup run` as a separate process, watching one namespace.
-struct Operator {
-    child: Child,
-}
+/// `cluster-backup run` as its own process, watching one namespace.
+struct Operator(OperatorProcess);
 
 impl Operator {
     fn start(env: &TestEnv, namespace: &str, crash_at: Option<&str>, log: &str) -> Operator {
@@ -91,59 +91,30 @@ impl Operator {
         pause_at: Option<&str>,
         log: &str,
     ) -> Operator {
-        let log_dir = repo_root().join("target").join("faults-logs");
-        std::fs::create_dir_all(&log_dir).unwrap();
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_dir.join(format!("{log}.log")))
-            .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cluster-backup"));
-        command
-            .args(["run", "--namespace", namespace])
-            .env("KUBECONFIG", &env.kubeconfig)
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("RUST_LOG", "info")
-            .env_remove(CRASH_ENV)
-            .env_remove(PAUSE_ENV)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file);
-        if let Some(point) = crash_at {
-            command.env(CRASH_ENV, point);
-        }
-        if let Some(point) = pause_at {
-            command.env(PAUSE_ENV, point);
-        }
-        Operator {
-            child: command.spawn().expect("start cluster-backup run"),
-        }
+        let faults: Vec<(&str, &str)> = [(CRASH_ENV, crash_at), (PAUSE_ENV, pause_at)]
+            .into_iter()
+            .filter_map(|(var, point)| point.map(|p| (var, p)))
+            .collect();
+        Operator(OperatorProcess::start(
+            env,
+            namespace,
+            &[],
+            &faults,
+            "faults-logs",
+            log,
+        ))
     }
 
     /// `kill -9`.
     fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.kill();
     }
 
     /// Waits for the process to end by itself (a crash point); false on timeout (then killed).
-    fn wait_exit(mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    async fn wait_exit(mut self, timeout: Duration) -> bool {
+        let exited = self.0.wait_exit(timeout).await.is_some();
         self.kill();
-        false
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        exited
     }
 }
 
@@ -367,9 +338,7 @@ impl Suite {
         let name = self.next_name("point");
         let crashing = Operator::start(&self.env, &self.control.name, Some(crash_at), &name);
         self.create_backup(&name).await;
-        let crashed = tokio::task::spawn_blocking(move || crashing.wait_exit(FINISH_TIMEOUT))
-            .await
-            .unwrap();
+        let crashed = crashing.wait_exit(FINISH_TIMEOUT).await;
         if !crashed {
             self.problem(format!(
                 "{name}: the operator never reached crash point {crash_at}"
@@ -618,9 +587,7 @@ impl Suite {
             .create(&PostParams::default(), &restore)
             .await
             .unwrap();
-        let crashed = tokio::task::spawn_blocking(move || crashing.wait_exit(FINISH_TIMEOUT))
-            .await
-            .unwrap();
+        let crashed = crashing.wait_exit(FINISH_TIMEOUT).await;
         if !crashed {
             self.problem(format!("{name}: the operator never reached {crash_at}"));
         }

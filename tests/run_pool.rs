@@ -19,7 +19,7 @@
 
 mod common;
 
-use std::process::{Child, Command, ExitStatus, Stdio};
+use common::process::OperatorProcess;
 use std::time::{Duration, Instant};
 
 use cluster_backup::api::{
@@ -29,7 +29,7 @@ use cluster_backup::controller::crds::install_crds;
 use cluster_backup::core::layout;
 use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
 use common::{
-    TestBucket, TestEnv, TestNamespace, create_json, repo_root, short_unique_name, wait_for_backup,
+    TestBucket, TestEnv, TestNamespace, create_json, short_unique_name, wait_for_backup,
     wait_for_restore,
 };
 use futures::TryStreamExt;
@@ -46,91 +46,9 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a paused run holds its slot: far longer than validating a spec takes.
 const LONG_RUN_PAUSE: &str = "15";
 
-/// `cluster-backup run` as its own process, watching one namespace.
-struct Operator {
-    child: Child,
-}
-
-impl Operator {
-    /// `args` go after `run --namespace NS`; `fault` is a crash (`CLUSTER_BACKUP_CRASH_AT`) or
-    /// pause (`CLUSTER_BACKUP_PAUSE_AT`) point.
-    fn start(
-        env: &TestEnv,
-        namespace: &str,
-        args: &[&str],
-        fault: Option<(&str, &str)>,
-        log: &str,
-    ) -> Operator {
-        let log_dir = repo_root().join("target").join("run-pool-logs");
-        std::fs::create_dir_all(&log_dir).unwrap();
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_dir.join(format!("{log}.log")))
-            .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cluster-backup"));
-        command
-            .args(["run", "--namespace", namespace])
-            .args([
-                "--shutdown-timeout",
-                &format!("{}s", SHUTDOWN_TIMEOUT.as_secs()),
-            ])
-            .args(args)
-            .env("KUBECONFIG", &env.kubeconfig)
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file);
-        // Only what the test says: nothing from the environment the tests run in.
-        for var in [
-            CRASH_ENV,
-            PAUSE_ENV,
-            "WATCH_NAMESPACE",
-            "BACKUP_CONCURRENCY",
-            "RESTORE_CONCURRENCY",
-            "RUN_RETRIES",
-            "SHUTDOWN_TIMEOUT",
-        ] {
-            command.env_remove(var);
-        }
-        if let Some((var, point)) = fault {
-            command.env(var, point);
-        }
-        Operator {
-            child: command.spawn().expect("start cluster-backup run"),
-        }
-    }
-
-    /// SIGTERM, as Kubernetes sends a pod it stops.
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits for the process to end by itself; `None` on timeout.
-    async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// `cluster-backup run` as its own process, watching one namespace, with the tests' shutdown
+/// timeout.
+type Operator = OperatorProcess;
 
 /// One test's namespace for Backups and Restores, a namespace to back up with `objects`
 /// ConfigMaps, and a bucket.
@@ -176,7 +94,20 @@ impl Scene {
 
     fn operator(&self, args: &[&str], fault: Option<(&str, &str)>, log: &str) -> Operator {
         let log = format!("{}-{log}", self.control.name);
-        Operator::start(&self.env, &self.control.name, args, fault, &log)
+        let shutdown = format!("{}s", SHUTDOWN_TIMEOUT.as_secs());
+        let args: Vec<&str> = ["--shutdown-timeout", shutdown.as_str()]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        let fault: Vec<(&str, &str)> = fault.into_iter().collect();
+        OperatorProcess::start(
+            &self.env,
+            &self.control.name,
+            &args,
+            &fault,
+            "run-pool-logs",
+            &log,
+        )
     }
 
     fn backups(&self) -> Api<Backup> {

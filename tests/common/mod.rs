@@ -14,6 +14,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod objects;
+pub mod process;
 pub mod restored;
 pub mod scene;
 pub mod stored;

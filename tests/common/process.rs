@@ -1,0 +1,99 @@
+//! `cluster-backup run` as its own process, for the tests that kill, crash or stop it.
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
+
+use super::{TestEnv, repo_root};
+
+/// The variables `cluster-backup run` reads; a test sets only what it means to.
+const OPERATOR_ENV: [&str; 7] = [
+    CRASH_ENV,
+    PAUSE_ENV,
+    "WATCH_NAMESPACE",
+    "BACKUP_CONCURRENCY",
+    "RESTORE_CONCURRENCY",
+    "RUN_RETRIES",
+    "SHUTDOWN_TIMEOUT",
+];
+
+/// The operator binary running `run --namespace NAMESPACE ARGS`, its output appended to
+/// `target/<log_dir>/<log>.log`. Killed when dropped.
+pub struct OperatorProcess {
+    child: Child,
+}
+
+impl OperatorProcess {
+    /// `env_vars` are e.g. a crash point (`CLUSTER_BACKUP_CRASH_AT`) or a pause point
+    /// (`CLUSTER_BACKUP_PAUSE_AT`).
+    pub fn start(
+        env: &TestEnv,
+        namespace: &str,
+        args: &[&str],
+        env_vars: &[(&str, &str)],
+        log_dir: &str,
+        log: &str,
+    ) -> OperatorProcess {
+        let log_dir = repo_root().join("target").join(log_dir);
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_dir.join(format!("{log}.log")))
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cluster-backup"));
+        command
+            .args(["run", "--namespace", namespace])
+            .args(args)
+            .env("KUBECONFIG", &env.kubeconfig)
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        for var in OPERATOR_ENV {
+            command.env_remove(var);
+        }
+        for (var, value) in env_vars {
+            command.env(var, value);
+        }
+        OperatorProcess {
+            child: command.spawn().expect("start cluster-backup run"),
+        }
+    }
+
+    /// SIGTERM, as Kubernetes sends a pod it stops.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// `kill -9`, and the process reaped.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to end by itself (a crash point, a shutdown); `None` on timeout.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
