@@ -23,20 +23,14 @@ use common::process::OperatorProcess;
 use std::time::{Duration, Instant};
 
 use cluster_backup::api::{
-    Backup, BackupPhase, BackupStatus, Restore, RestorePhase, RestoreStatus, RunResult, from_time,
+    BackupPhase, BackupStatus, RestorePhase, RestoreStatus, RunResult, from_time,
 };
-use cluster_backup::controller::crds::install_crds;
-use cluster_backup::core::layout;
 use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
-use common::{
-    TestBucket, TestEnv, TestNamespace, create_json, short_unique_name, wait_for_backup,
-    wait_for_restore,
-};
+use common::{TestNamespace, short_unique_name, wait_for_restore};
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{ListParams, PostParams};
-use kube::{Api, Client};
+use kube::Api;
+use kube::api::ListParams;
 use serde_json::json;
 
 /// Longest wait for anything that should happen (runs here take seconds).
@@ -50,50 +44,30 @@ const LONG_RUN_PAUSE: &str = "15";
 /// timeout.
 type Operator = OperatorProcess;
 
-/// One test's namespace for Backups and Restores, a namespace to back up with `objects`
-/// ConfigMaps, and a bucket.
+/// The common scene (a namespace for Backups and Restores, a bucket, no in-process operator)
+/// plus a namespace to back up with `objects` ConfigMaps.
 struct Scene {
-    env: TestEnv,
-    client: Client,
-    control: TestNamespace,
+    common: common::Scene,
     source: TestNamespace,
-    bucket: TestBucket,
 }
 
 impl Scene {
     async fn new(prefix: &str, objects: usize) -> Scene {
-        let env = TestEnv::load();
-        let client = env.client().await;
-        install_crds(&client, Duration::from_secs(60))
-            .await
-            .unwrap();
-        let control = TestNamespace::named(&client, &short_unique_name(prefix)).await;
-        let source = TestNamespace::named(&client, &short_unique_name("src")).await;
-        for i in 0..objects {
-            create_json(
-                &client,
+        let common = common::Scene::bare(prefix).await;
+        let source = common.new_namespace("src").await;
+        common
+            .create_all((0..objects).map(|i| {
                 json!({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": format!("cm-{i}"), "namespace": source.name},
-                    "data": {"index": i.to_string()}}),
-            )
+                    "data": {"index": i.to_string()}})
+            }))
             .await;
-        }
-        let bucket = TestBucket::new(&env, &short_unique_name("pool"));
-        eprintln!(
-            "{prefix}: objects in {}, source {}, bucket {}",
-            control.name, source.name, bucket.name
-        );
-        Scene {
-            env,
-            client,
-            control,
-            source,
-            bucket,
-        }
+        Scene { common, source }
     }
 
     fn operator(&self, args: &[&str], fault: Option<(&str, &str)>, log: &str) -> Operator {
-        let log = format!("{}-{log}", self.control.name);
+        let namespace = self.common.namespace();
+        let log = format!("{namespace}-{log}");
         let shutdown = format!("{}s", SHUTDOWN_TIMEOUT.as_secs());
         let args: Vec<&str> = ["--shutdown-timeout", shutdown.as_str()]
             .into_iter()
@@ -101,8 +75,8 @@ impl Scene {
             .collect();
         let fault: Vec<(&str, &str)> = fault.into_iter().collect();
         OperatorProcess::start(
-            &self.env,
-            &self.control.name,
+            &self.common.env,
+            namespace,
             &args,
             &fault,
             "run-pool-logs",
@@ -110,36 +84,14 @@ impl Scene {
         )
     }
 
-    fn backups(&self) -> Api<Backup> {
-        Api::namespaced(self.client.clone(), &self.control.name)
-    }
-
-    fn restores(&self) -> Api<Restore> {
-        Api::namespaced(self.client.clone(), &self.control.name)
-    }
-
     /// A one-shot Backup of the source's ConfigMaps; `types` replaces `["configmaps"]`.
     async fn create_backup(&self, name: &str, types: &[&str]) {
-        let backup: Backup = serde_json::from_value(json!({
-            "apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
-            "metadata": {"name": name, "namespace": self.control.name},
-            "spec": {
-                "source": {"namespaces": [self.source.name], "resourceTypes": types},
-                "storageLocation": self.env.storage_location(&self.bucket.name),
-            }
-        }))
-        .unwrap();
-        self.backups()
-            .create(&PostParams::default(), &backup)
-            .await
-            .unwrap();
+        let doc = self.common.backup_json(name, &[&self.source.name], types);
+        self.common.create_backup(&doc).await;
     }
 
     async fn wait_backup(&self, name: &str, done: impl Fn(&BackupStatus) -> bool) -> BackupStatus {
-        wait_for_backup(&self.backups(), name, TIMEOUT, done)
-            .await
-            .status
-            .unwrap()
+        self.common.wait_backup(name, done).await.status.unwrap()
     }
 
     /// Waits until a one-shot Backup has no run in flight and a final phase.
@@ -158,7 +110,7 @@ impl Scene {
 
     /// Object keys of the bucket that are manifests.
     async fn manifests(&self) -> Vec<String> {
-        let storage = self.bucket.storage();
+        let storage = self.common.storage();
         // No run may have got as far as creating it.
         storage.ensure_bucket().await.unwrap();
         let keys: Vec<String> = storage
@@ -175,38 +127,26 @@ impl Scene {
     /// Waits until a run has created the bucket: it is then inside the backup engine.
     async fn wait_bucket(&self) {
         let deadline = Instant::now() + TIMEOUT;
-        while self.bucket.storage().list("").try_next().await.is_err() {
+        while self.common.storage().list("").try_next().await.is_err() {
             assert!(Instant::now() < deadline, "no run created the bucket");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     async fn has_manifest(&self, run_path: &str) -> bool {
-        self.bucket
-            .storage()
-            .get(&layout::manifest_key(run_path))
-            .await
-            .is_ok()
+        self.common.has_manifest(run_path).await
     }
 
     /// A Restore of Backup `backup` into a new namespace; returns the target namespace.
     async fn create_restore(&self, name: &str, backup: &str) -> TestNamespace {
         let target = short_unique_name("rt");
-        let restore: Restore = serde_json::from_value(json!({
-            "apiVersion": "backup.cnd.dk/v1", "kind": "Restore",
-            "metadata": {"name": name, "namespace": self.control.name},
-            "spec": {
-                "source": {"backupName": backup},
-                "target": {"namespaceMapping": {(self.source.name.clone()): target}},
-                "options": {"createNamespaces": true},
-            }
-        }))
-        .unwrap();
-        self.restores()
-            .create(&PostParams::default(), &restore)
-            .await
-            .unwrap();
-        TestNamespace::adopt(&self.client, &target)
+        let spec = json!({
+            "source": {"backupName": backup},
+            "target": {"namespaceMapping": {(self.source.name.clone()): target}},
+            "options": {"createNamespaces": true},
+        });
+        self.common.create_restore(name, spec).await;
+        self.common.adopt_namespace(&target)
     }
 
     async fn wait_restore(
@@ -216,7 +156,7 @@ impl Scene {
     ) -> RestoreStatus {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let restore = self.restores().get(name).await.unwrap();
+            let restore = self.common.restores.get(name).await.unwrap();
             let status = restore.status.unwrap_or_default();
             if done(&status) {
                 return status;
@@ -231,7 +171,7 @@ impl Scene {
 
     /// Names of the user's ConfigMaps in `namespace`.
     async fn configmaps(&self, namespace: &str) -> Vec<String> {
-        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let api: Api<ConfigMap> = Api::namespaced(self.common.client.clone(), namespace);
         let mut names: Vec<String> = api
             .list(&ListParams::default())
             .await
@@ -247,35 +187,17 @@ impl Scene {
 
     /// Reasons of the Events about `kind` `name`.
     async fn event_reasons(&self, kind: &str, name: &str) -> Vec<String> {
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &self.control.name);
-        api.list(&ListParams::default())
+        self.common
+            .events(kind, name)
             .await
-            .unwrap()
-            .items
             .into_iter()
-            .filter(|e| {
-                let regarding = e.regarding.as_ref();
-                regarding.and_then(|r| r.name.as_deref()) == Some(name)
-                    && regarding.and_then(|r| r.kind.as_deref()) == Some(kind)
-            })
             .filter_map(|e| e.reason)
             .collect()
     }
 
     /// Waits for an Event `reason` about `kind` `name` (Events go out after the status write).
     async fn wait_event(&self, kind: &str, name: &str, reason: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let reasons = self.event_reasons(kind, name).await;
-            if reasons.iter().any(|r| r == reason) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {reason} Event for {kind} {name}: {reasons:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.common.event_reasons(kind, name, &[reason]).await;
     }
 
     /// A complete one-shot Backup `name` of the source, made by an operator that is stopped
@@ -398,7 +320,8 @@ async fn shutdown_mid_run_is_recorded_and_the_run_is_retried() {
     );
 
     let interrupted = scene
-        .backups()
+        .common
+        .backups
         .get("nightly")
         .await
         .unwrap()
@@ -456,7 +379,14 @@ async fn a_run_interrupted_more_often_than_retries_allow_ends_failed() {
     for (attempt, log) in [(1, "crash-1"), (2, "crash-2")] {
         let mut operator = scene.operator(&[], Some((CRASH_ENV, "before-upload")), log);
         crash(&mut operator, "before-upload").await;
-        let status = scene.backups().get("crashy").await.unwrap().status.unwrap();
+        let status = scene
+            .common
+            .backups
+            .get("crashy")
+            .await
+            .unwrap()
+            .status
+            .unwrap();
         let run = status
             .current_run
             .clone()
@@ -488,7 +418,14 @@ async fn a_run_interrupted_more_often_than_retries_allow_ends_failed() {
     scene.wait_event("Backup", "crashy", "BackupFailed").await;
     // Never retried again.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let later = scene.backups().get("crashy").await.unwrap().status.unwrap();
+    let later = scene
+        .common
+        .backups
+        .get("crashy")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
     assert_eq!(later.history.len(), 2);
     assert!(later.current_run.is_none());
 }
@@ -522,14 +459,21 @@ async fn an_interrupted_restore_is_retried_then_bounded() {
     let target = scene.create_restore("once", "base").await;
     let mut operator = scene.operator(&[], Some((CRASH_ENV, "restore:3")), "once-crash");
     crash(&mut operator, "restore:3").await;
-    let interrupted = scene.restores().get("once").await.unwrap().status.unwrap();
+    let interrupted = scene
+        .common
+        .restores
+        .get("once")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
     assert!(
         matches!(interrupted.phase, Some(RestorePhase::Restoring)),
         "{interrupted:#?}"
     );
     {
         let _operator = scene.operator(&[], None, "once-retry");
-        let done = wait_for_restore(&scene.restores(), "once", TIMEOUT)
+        let done = wait_for_restore(&scene.common.restores, "once", TIMEOUT)
             .await
             .status
             .unwrap();
@@ -553,10 +497,17 @@ async fn an_interrupted_restore_is_retried_then_bounded() {
         let mut operator = scene.operator(&[], Some((CRASH_ENV, "restore:3")), log);
         crash(&mut operator, "restore:3").await;
     }
-    let status = scene.restores().get("twice").await.unwrap().status.unwrap();
+    let status = scene
+        .common
+        .restores
+        .get("twice")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
     assert_eq!(status.attempt, Some(2), "{status:#?}");
     let _operator = scene.operator(&[], None, "twice-last");
-    let done = wait_for_restore(&scene.restores(), "twice", TIMEOUT)
+    let done = wait_for_restore(&scene.common.restores, "twice", TIMEOUT)
         .await
         .status
         .unwrap();
@@ -589,7 +540,14 @@ async fn shutdown_mid_restore_is_recorded_and_the_restore_is_retried() {
         took < SHUTDOWN_TIMEOUT + Duration::from_secs(5),
         "took {took:?}"
     );
-    let interrupted = scene.restores().get("copy").await.unwrap().status.unwrap();
+    let interrupted = scene
+        .common
+        .restores
+        .get("copy")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
     assert_eq!(interrupted.phase, Some(RestorePhase::Restoring));
     let message = interrupted.message.clone().unwrap_or_default();
     assert!(
@@ -607,7 +565,7 @@ async fn shutdown_mid_restore_is_recorded_and_the_restore_is_retried() {
     );
 
     let _operator = scene.operator(&[], None, "second");
-    let done = wait_for_restore(&scene.restores(), "copy", TIMEOUT)
+    let done = wait_for_restore(&scene.common.restores, "copy", TIMEOUT)
         .await
         .status
         .unwrap();
