@@ -14,6 +14,11 @@ use super::StorageLocation;
 /// the handled value is recorded in `status.lastManualTrigger` so it runs exactly once.
 pub const RUN_NOW_ANNOTATION: &str = "backup.cnd.dk/run-now";
 
+/// Annotation the API server writes on every create and update of a Backup or Restore: the
+/// identity that made the request, as JSON (`config/admission/`; read by
+/// `core::requester::Requester`). Whatever value a user sends is overwritten.
+pub const REQUESTER_ANNOTATION: &str = "backup.cnd.dk/requester";
+
 /// What to back up, when, and where.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(

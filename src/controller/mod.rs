@@ -1,6 +1,7 @@
 //! The operator: reconcile loops that decide, the run pool that executes runs, and what they
 //! share.
 
+pub mod admission;
 pub mod backup;
 pub mod conditions;
 pub mod crds;

@@ -4,6 +4,7 @@
 pub mod layout;
 pub mod manifest;
 pub mod plan;
+pub mod requester;
 pub mod restore;
 pub mod schedule;
 pub mod selector;

@@ -108,6 +108,23 @@ impl TestEnv {
         Client::try_from(config).expect("impersonating client for the test ground")
     }
 
+    /// A client that authenticates with a bearer `token` (e.g. a ServiceAccount's, from the
+    /// TokenRequest API) instead of the admin certificate: the API server then sees that
+    /// identity itself, as a real user's request, not an impersonation.
+    pub async fn client_with_token(&self, token: &str) -> Client {
+        let mut kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.kubeconfig.display()));
+        for named in &mut kubeconfig.auth_infos {
+            named.auth_info =
+                Some(serde_json::from_value(serde_json::json!({"token": token})).unwrap());
+        }
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig of the test ground with a token is usable");
+        assert_loopback(&config.cluster_url.to_string());
+        Client::try_from(config).expect("token client for the test ground")
+    }
+
     async fn config(&self) -> Config {
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.kubeconfig.display()));
