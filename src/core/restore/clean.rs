@@ -54,6 +54,9 @@
 //! and its message. The skip rules above still read the references as stored (a Pod whose
 //! controller is a Job is skipped, not re-owned).
 //!
+//! Removed from every object: the annotation `backup.cnd.dk/requester` (the API server stamps who
+//! created a Backup or Restore; a stamp from a bucket is untrusted).
+//!
 //! Also kept: `metadata.labels`, `annotations` (including
 //! `kubectl.kubernetes.io/last-applied-configuration`: it is what `kubectl apply` diffs
 //! against; removing it would make the next apply unable to prune fields), `finalizers`
@@ -109,6 +112,7 @@ use super::object::{
     annotation, api_group, controller_owner, get, get_object_mut, get_str, kind, label, remove,
     remove_map_keys,
 };
+use crate::api::REQUESTER_ANNOTATION;
 use crate::core::manifest::ManifestEntry;
 use crate::core::types::{KnownType, known_kind};
 
@@ -205,6 +209,10 @@ pub fn clean_for_restore(obj: &mut Value) -> CleanOutcome {
         ("batch", "Job") => clean_job(obj),
         _ => {}
     }
+    // Who asked for a Backup or Restore is stamped by the API server's admission policy; Backups
+    // and Restores are never restored, and a stamp read from a bucket on any other object is
+    // untrusted and meaningless: it never comes back.
+    remove_map_keys(obj, &["metadata", "annotations"], &[REQUESTER_ANNOTATION]);
 
     if let Some(meta) = get_object_mut(obj, &["metadata"]) {
         for field in STRIPPED_METADATA {
@@ -1262,5 +1270,19 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_stored_requester_stamp_never_comes_back() {
+        let mut obj = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "team-a", "annotations": {
+                REQUESTER_ANNOTATION: "{\"username\":\"system:admin\"}",
+                "team": "a",
+            }},
+            "data": {},
+        });
+        assert_eq!(clean_for_restore(&mut obj), CleanOutcome::Keep);
+        assert_eq!(obj["metadata"]["annotations"], json!({"team": "a"}));
     }
 }
