@@ -260,4 +260,21 @@ async fn the_api_server_stamps_who_asked_and_nobody_can_forge_it() {
         .await
         .unwrap();
     assert_eq!(stamp(&created), user, "forged stamp on a Restore");
+
+    // The stamp never hides the schema: an object the CRD schema refuses is still refused with
+    // 422 naming the field, not with an error from the policy.
+    let invalid = json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
+        "metadata": {"name": "invalid", "namespace": ns},
+        "spec": {"source": {"resourceTypes": 5}, "storageLocation": scene.location()}});
+    match common::try_create_json(&scene.client, invalid).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            assert!(
+                status.message.contains("resourceTypes"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("a schema-invalid Backup must be refused with 422: {other:?}"),
+    }
 }

@@ -12,7 +12,7 @@
 //! identity; a unit test fails when the two drift.
 
 use k8s_openapi::api::admissionregistration::v1::{
-    ApplyConfiguration, MatchCondition, MatchResources, MutatingAdmissionPolicy,
+    JSONPatch, MatchCondition, MatchResources, MutatingAdmissionPolicy,
     MutatingAdmissionPolicyBinding, MutatingAdmissionPolicyBindingSpec,
     MutatingAdmissionPolicySpec, Mutation, NamedRuleWithOperations, Variable,
 };
@@ -112,15 +112,22 @@ pub fn requester_policy(
                 variable("requester", REQUESTER_JSON),
             ]),
             mutations: Some(vec![Mutation {
-                patch_type: "ApplyConfiguration".to_string(),
-                // Annotations are a granular map: this sets one key and keeps the others.
-                apply_configuration: Some(ApplyConfiguration {
+                // A JSON patch, not an ApplyConfiguration: an apply configuration converts the
+                // object to its schema type first, so a create the CRD schema rejects (422,
+                // naming the bad field) would fail in the policy instead, with a 403 about a
+                // conversion. "add" replaces an existing key, so a forged value is overwritten.
+                patch_type: "JSONPatch".to_string(),
+                apply_configuration: None,
+                json_patch: Some(JSONPatch {
                     expression: Some(format!(
-                        "Object{{metadata: Object.metadata{{annotations: \
-                         {{\"{REQUESTER_ANNOTATION}\": variables.requester}}}}}}"
+                        "has(object.metadata.annotations) ? \
+                         [JSONPatch{{op: \"add\", path: \"/metadata/annotations/{escaped}\", \
+                         value: variables.requester}}] : \
+                         [JSONPatch{{op: \"add\", path: \"/metadata/annotations\", \
+                         value: {{\"{REQUESTER_ANNOTATION}\": variables.requester}}}}]",
+                        escaped = REQUESTER_ANNOTATION.replace('~', "~0").replace('/', "~1"),
                     )),
                 }),
-                json_patch: None,
             }]),
             param_kind: None,
         }),
