@@ -210,6 +210,21 @@ impl Scene {
     }
 }
 
+/// SIGTERM, then the process must exit successfully within its shutdown timeout (generous:
+/// the run is cancelled at once; the timeout is what the operator promises).
+async fn terminate_cleanly(operator: &mut Operator) {
+    let sent = Instant::now();
+    operator.terminate();
+    let exit = operator.wait_exit(SHUTDOWN_TIMEOUT + TIMEOUT).await;
+    let took = sent.elapsed();
+    eprintln!("SIGTERM → exit after {took:?}: {exit:?}");
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
+    assert!(
+        took < SHUTDOWN_TIMEOUT + Duration::from_secs(5),
+        "took {took:?}"
+    );
+}
+
 async fn crash(operator: &mut Operator, point: &str) {
     let exit = operator.wait_exit(TIMEOUT).await;
     assert!(
@@ -307,17 +322,7 @@ async fn shutdown_mid_run_is_recorded_and_the_run_is_retried() {
     // The run is held at its pause point, right before it lists the first type.
     scene.wait_bucket().await;
 
-    let sent = Instant::now();
-    operator.terminate();
-    let exit = operator.wait_exit(SHUTDOWN_TIMEOUT + TIMEOUT).await;
-    let took = sent.elapsed();
-    eprintln!("SIGTERM → exit after {took:?}: {exit:?}");
-    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
-    // Generous: the run is cancelled at once; the timeout is what the operator promises.
-    assert!(
-        took < SHUTDOWN_TIMEOUT + Duration::from_secs(5),
-        "took {took:?}"
-    );
+    terminate_cleanly(&mut operator).await;
 
     let interrupted = scene
         .common
@@ -530,16 +535,7 @@ async fn shutdown_mid_restore_is_recorded_and_the_restore_is_retried() {
     scene
         .wait_restore("copy", |s| s.phase == Some(RestorePhase::Restoring))
         .await;
-    let sent = Instant::now();
-    operator.terminate();
-    let exit = operator.wait_exit(SHUTDOWN_TIMEOUT + TIMEOUT).await;
-    let took = sent.elapsed();
-    eprintln!("SIGTERM → exit after {took:?}: {exit:?}");
-    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
-    assert!(
-        took < SHUTDOWN_TIMEOUT + Duration::from_secs(5),
-        "took {took:?}"
-    );
+    terminate_cleanly(&mut operator).await;
     let interrupted = scene
         .common
         .restores
