@@ -6,69 +6,19 @@
 
 mod common;
 
-use std::time::Duration;
-
 use chrono::Utc;
 use cluster_backup::api::{BackupSpec, RestoreSpec};
 use cluster_backup::core::restore::status::Action;
 use cluster_backup::engine::backup::{Progress, RunContext, check_spec, run_backup};
 use cluster_backup::engine::restore::{RestoreProgress, run_restore};
-use common::{TestBucket, TestEnv, TestNamespace, create_json, short_unique_name, unique_name};
+use common::objects::create_gizmo_crd_with_short_names;
+use common::{TestBucket, TestEnv, TestNamespace, create_json, unique_name};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
 use kube::{Api, Client};
 use serde_json::json;
 use tokio::sync::watch;
-
-/// A namespaced CRD `gizmos.<group>` with the short name `gzmo`; returns its group.
-async fn create_gizmo_crd(client: &Client) -> String {
-    let group = format!("{}.example.com", short_unique_name("tn"));
-    create_json(
-        client,
-        json!({
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": { "name": format!("gizmos.{group}") },
-            "spec": {
-                "group": group,
-                "scope": "Namespaced",
-                "names": { "plural": "gizmos", "singular": "gizmo", "kind": "Gizmo",
-                           "shortNames": ["gzmo"] },
-                "versions": [{
-                    "name": "v1", "served": true, "storage": true,
-                    "schema": { "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": { "spec": { "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": true } }
-                    } }
-                }]
-            }
-        }),
-    )
-    .await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        kube::runtime::wait::await_condition(
-            crds,
-            &format!("gizmos.{group}"),
-            kube::runtime::wait::conditions::is_crd_established(),
-        ),
-    )
-    .await
-    .expect("CRD established in time")
-    .unwrap();
-    // Discovery needs a moment after Established.
-    for _ in 0..40 {
-        let gvk = GroupVersionKind::gvk(&group, "v1", "Gizmo");
-        if kube::discovery::pinned_kind(client, &gvk).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    group
-}
 
 fn gizmos(client: &Client, group: &str, ns: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk(group, "v1", "Gizmo");
@@ -87,7 +37,7 @@ async fn short_names_of_stored_crds_select_their_custom_resources() {
     let copy = unique_name("tn-copy");
     let bucket = TestBucket::new(&env, "tn");
     let storage = bucket.storage();
-    let group = create_gizmo_crd(&client).await;
+    let group = create_gizmo_crd_with_short_names(&client, &["gzmo"]).await;
     create_json(
         &client,
         json!({"apiVersion": format!("{group}/v1"), "kind": "Gizmo",

@@ -29,6 +29,7 @@ use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
 use common::{TestNamespace, short_unique_name, wait_for_restore};
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
@@ -210,6 +211,19 @@ impl Scene {
     }
 }
 
+/// The `Running` condition is False with `reason`.
+fn assert_not_running(conditions: &[Condition], reason: &str) {
+    let running = conditions
+        .iter()
+        .find(|c| c.type_ == "Running")
+        .expect("Running condition");
+    assert_eq!(
+        (running.status.as_str(), running.reason.as_str()),
+        ("False", reason),
+        "{conditions:#?}"
+    );
+}
+
 /// SIGTERM, then the process must exit successfully within its shutdown timeout (generous:
 /// the run is cancelled at once; the timeout is what the operator promises).
 async fn terminate_cleanly(operator: &mut Operator) {
@@ -276,15 +290,7 @@ async fn a_full_pool_still_validates_and_queues() {
     );
     assert_eq!(waiting.phase, Some(BackupPhase::New), "{waiting:#?}");
     assert!(waiting.current_run.is_none() && waiting.last_run.is_none());
-    let running = waiting
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Running")
-        .expect("Running condition");
-    assert_eq!(
-        (running.status.as_str(), running.reason.as_str()),
-        ("False", "WaitingForRunSlot")
-    );
+    assert_not_running(&waiting.conditions, "WaitingForRunSlot");
 
     let long = scene.wait_backup_final("long").await;
     let queued = scene.wait_backup_final("queued").await;
@@ -346,15 +352,7 @@ async fn shutdown_mid_run_is_recorded_and_the_run_is_retried() {
         message(&interrupted).contains("Backup interrupted"),
         "{interrupted:#?}"
     );
-    let running = interrupted
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Running")
-        .unwrap();
-    assert_eq!(
-        (running.status.as_str(), running.reason.as_str()),
-        ("False", "Interrupted")
-    );
+    assert_not_running(&interrupted.conditions, "Interrupted");
     assert!(!scene.has_manifest(&run.backup_path).await);
     assert!(scene.manifests().await.is_empty());
     assert_eq!(interrupted.backup_count, 0);
@@ -550,15 +548,7 @@ async fn shutdown_mid_restore_is_recorded_and_the_restore_is_retried() {
         message.contains("Restore interrupted: the operator stopped during the run"),
         "{interrupted:#?}"
     );
-    let running = interrupted
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Running")
-        .unwrap();
-    assert_eq!(
-        (running.status.as_str(), running.reason.as_str()),
-        ("False", "Interrupted")
-    );
+    assert_not_running(&interrupted.conditions, "Interrupted");
 
     let _operator = scene.operator(&[], None, "second");
     let done = wait_for_restore(&scene.common.restores, "copy", TIMEOUT)

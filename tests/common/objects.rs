@@ -190,13 +190,18 @@ pub const WIDGET_CRD: &str = "widgets.example.com";
 /// Installs `widgets.example.com` (shared by the tests, never deleted) and waits until the API
 /// server serves it.
 pub async fn install_widget_crd(client: &Client) {
-    apply_crd(client, "example.com", "Widget", "widgets", "widget").await;
+    apply_crd(client, "example.com", "Widget", "widgets", "widget", &[]).await;
 }
 
 /// A namespaced test CRD `gizmos.<group>` of a group unique to the test; returns the group.
 pub async fn create_gizmo_crd(client: &Client) -> String {
+    create_gizmo_crd_with_short_names(client, &[]).await
+}
+
+/// [`create_gizmo_crd`] declaring `short_names`.
+pub async fn create_gizmo_crd_with_short_names(client: &Client, short_names: &[&str]) -> String {
     let group = format!("{}.example.com", short_unique_name("w"));
-    apply_crd(client, &group, "Gizmo", "gizmos", "gizmo").await;
+    apply_crd(client, &group, "Gizmo", "gizmos", "gizmo", short_names).await;
     group
 }
 
@@ -213,7 +218,14 @@ pub async fn create_gizmo(client: &Client, group: &str, ns: &str, name: &str) {
 
 /// Applies a namespaced CRD `<plural>.<group>` (version v1, any spec) and waits until it is
 /// Established and discovery serves its kind.
-async fn apply_crd(client: &Client, group: &str, kind: &str, plural: &str, singular: &str) {
+async fn apply_crd(
+    client: &Client,
+    group: &str,
+    kind: &str,
+    plural: &str,
+    singular: &str,
+    short_names: &[&str],
+) {
     let name = format!("{plural}.{group}");
     let crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -222,7 +234,7 @@ async fn apply_crd(client: &Client, group: &str, kind: &str, plural: &str, singu
             "group": group,
             "scope": "Namespaced",
             "names": { "plural": plural, "singular": singular, "kind": kind,
-                       "listKind": format!("{kind}List") },
+                       "listKind": format!("{kind}List"), "shortNames": short_names },
             "versions": [{
                 "name": "v1", "served": true, "storage": true,
                 "schema": { "openAPIV3Schema": {
