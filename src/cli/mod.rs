@@ -60,6 +60,16 @@ pub enum Command {
         /// Install or update the CRDs before starting.
         #[arg(long)]
         install_crds: bool,
+        /// Run every backup and restore with the operator's own rights instead of the
+        /// requester's, and accept objects without a requester stamp. Only for clusters where
+        /// nobody but administrators may create Backups and Restores (README, "Multi-tenancy
+        /// and security model").
+        #[arg(long, env = "SINGLE_TENANT")]
+        single_tenant: bool,
+        /// The operator's own namespace: where the credentials Secrets and CA bundles of
+        /// cluster storage locations are read from.
+        #[arg(long, env = "POD_NAMESPACE", default_value = controller::DEFAULT_OPERATOR_NAMESPACE)]
+        operator_namespace: String,
     },
     /// Print the CustomResourceDefinitions (Backup, Restore) as YAML.
     Crd,
@@ -199,6 +209,8 @@ pub async fn main() -> anyhow::Result<()> {
             run_retries,
             shutdown_timeout,
             install_crds,
+            single_tenant,
+            operator_namespace,
         } => {
             let client = kube::Client::try_default()
                 .await
@@ -212,6 +224,8 @@ pub async fn main() -> anyhow::Result<()> {
                 restore_concurrency,
                 run_retries,
                 shutdown_timeout_seconds = shutdown_timeout.as_secs_f64(),
+                single_tenant,
+                operator_namespace,
                 "starting cluster-backup operator"
             );
             let settings = controller::Settings {
@@ -221,6 +235,12 @@ pub async fn main() -> anyhow::Result<()> {
                 restore_concurrency: usize::from(restore_concurrency.max(1)),
                 run_retries,
                 shutdown_timeout,
+                tenancy: if single_tenant {
+                    controller::Tenancy::Single
+                } else {
+                    controller::Tenancy::Multi
+                },
+                operator_namespace,
             };
             controller::run(client, settings).await;
             tracing::info!("operator stopped");

@@ -138,9 +138,8 @@ const CACHE_BEHIND_PAUSE: Duration = Duration::from_secs(1);
 pub async fn run_controller<K, R, F>(
     kind: &'static str,
     client: Client,
-    namespace: Option<String>,
+    settings: &super::Settings,
     concurrency: usize,
-    run_retries: u32,
     shutdown: &Shutdown,
     reconcile: R,
 ) where
@@ -149,13 +148,13 @@ pub async fn run_controller<K, R, F>(
     F: TryFuture<Ok = Action> + Send + 'static,
     F::Error: std::error::Error + Send + 'static,
 {
-    let api: Api<K> = match &namespace {
+    let api: Api<K> = match &settings.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let (followups, mut ended) = mpsc::unbounded_channel::<RunKey>();
     let pool = RunPool::new(kind, concurrency, shutdown.token(), followups);
-    let ctx = Arc::new(Context::new(client, pool.runs(), run_retries));
+    let ctx = Arc::new(Context::new(client, pool.runs(), settings));
     let ended = futures::stream::poll_fn(move |cx| ended.poll_recv(cx))
         .map(|key| ObjectRef::<K>::new(&key.name).within(&key.namespace));
     let stopping = shutdown.clone();

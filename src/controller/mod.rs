@@ -38,6 +38,19 @@ pub enum Controllers {
     Restores,
 }
 
+/// Whose rights runs use (see `core::requester::RunAs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tenancy {
+    /// Runs impersonate the requester stamped on each object; unstamped objects do not run.
+    #[default]
+    Multi,
+    /// Runs use the operator's own identity (`--single-tenant`).
+    Single,
+}
+
+/// The namespace the operator runs in when nothing says otherwise (`config/`).
+pub const DEFAULT_OPERATOR_NAMESPACE: &str = "cluster-backup-system";
+
 /// How `cluster-backup run` runs the operator.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -48,6 +61,10 @@ pub struct Settings {
     pub restore_concurrency: usize,
     pub run_retries: u32,
     pub shutdown_timeout: Duration,
+    pub tenancy: Tenancy,
+    /// Where the Secrets and ConfigMaps of admin-owned storage locations live (the operator's
+    /// own namespace).
+    pub operator_namespace: String,
 }
 
 impl Default for Settings {
@@ -59,6 +76,8 @@ impl Default for Settings {
             restore_concurrency: DEFAULT_RESTORE_CONCURRENCY,
             run_retries: DEFAULT_RUN_RETRIES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            tenancy: Tenancy::default(),
+            operator_namespace: DEFAULT_OPERATOR_NAMESPACE.to_string(),
         }
     }
 }
@@ -74,9 +93,8 @@ pub async fn run(client: Client, settings: Settings) {
             lifecycle::run_controller::<crate::api::Backup, _, _>(
                 "backup",
                 client.clone(),
-                settings.namespace.clone(),
+                &settings,
                 settings.backup_concurrency,
-                settings.run_retries,
                 &shutdown,
                 backup::reconcile,
             )
@@ -88,9 +106,8 @@ pub async fn run(client: Client, settings: Settings) {
             lifecycle::run_controller::<crate::api::Restore, _, _>(
                 "restore",
                 client.clone(),
-                settings.namespace.clone(),
+                &settings,
                 settings.restore_concurrency,
-                settings.run_retries,
                 &shutdown,
                 restore::reconcile,
             )

@@ -19,11 +19,14 @@ pub struct Context {
     pub runs: Runs,
     /// How often a run the operator was interrupted in is run again before it is given up.
     pub run_retries: u32,
+    pub tenancy: super::Tenancy,
+    /// Where the Secrets and ConfigMaps of admin-owned storage locations live.
+    pub operator_namespace: String,
 }
 
 impl Context {
     /// Events name this operator as reporter, and the pod (`POD_NAME`) as instance.
-    pub fn new(client: Client, runs: Runs, run_retries: u32) -> Context {
+    pub fn new(client: Client, runs: Runs, settings: &super::Settings) -> Context {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_string(),
             instance: std::env::var("POD_NAME").ok(),
@@ -32,7 +35,9 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             runs,
-            run_retries,
+            run_retries: settings.run_retries,
+            tenancy: settings.tenancy,
+            operator_namespace: settings.operator_namespace.clone(),
         }
     }
 }

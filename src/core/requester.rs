@@ -38,6 +38,29 @@ pub struct Requester {
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
+/// Whose rights a run uses against the cluster and for the storage it may reach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunAs {
+    /// Multi-tenant mode (the default): the identity stamped on the object. Every read of a
+    /// Backup and every write of a Restore is made impersonating it; admin-owned storage
+    /// locations are used only if it may `use` them.
+    Requester(Requester),
+    /// Single-tenant mode (`cluster-backup run --single-tenant`): the operator's own identity,
+    /// for clusters without the requester-stamp policy where only administrators create
+    /// Backups and Restores.
+    Operator,
+}
+
+impl RunAs {
+    /// The requester, unless the run acts as the operator.
+    pub fn requester(&self) -> Option<&Requester> {
+        match self {
+            RunAs::Requester(requester) => Some(requester),
+            RunAs::Operator => None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RequesterError {
     #[error(

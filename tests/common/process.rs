@@ -8,7 +8,9 @@ use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
 use super::{TestEnv, repo_root};
 
 /// The variables `cluster-backup run` reads; a test sets only what it means to.
-const OPERATOR_ENV: [&str; 7] = [
+const OPERATOR_ENV: [&str; 9] = [
+    "SINGLE_TENANT",
+    "POD_NAMESPACE",
     CRASH_ENV,
     PAUSE_ENV,
     "WATCH_NAMESPACE",
