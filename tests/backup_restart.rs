@@ -79,6 +79,7 @@ async fn interrupted_run_is_marked_and_retried_once() {
             backup_path: format!("backups/{}/once/2020-01-01T00-00-00Z", scene.namespace()),
             trigger: "initial".into(),
             attempt: None,
+            requester: None,
             start_time: to_time(Utc::now() - chrono::TimeDelta::minutes(5)),
             completion_time: None,
             result: None,

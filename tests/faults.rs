@@ -39,7 +39,6 @@ use common::process::OperatorProcess;
 use std::time::{Duration, Instant};
 
 use cluster_backup::api::{Backup, BackupPhase, Restore, RunResult};
-use cluster_backup::controller::crds::install_crds;
 use cluster_backup::core::layout;
 use cluster_backup::core::manifest::Manifest;
 use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
@@ -671,7 +670,7 @@ async fn seed(client: &Client, namespace: &str, count: usize) {
 async fn faults_never_lose_duplicate_or_stall_a_backup() {
     let env = TestEnv::load_named(GROUND);
     let client = env.client().await;
-    install_crds(&client, Duration::from_secs(60))
+    cluster_backup::controller::install::install(&client, Duration::from_secs(60))
         .await
         .unwrap();
     let objects = env_number("FAULTS_OBJECTS", 600) as usize;

@@ -10,17 +10,14 @@
 
 mod common;
 
-use std::time::Duration;
-
-use cluster_backup::api::{Backup, BackupPhase, REQUESTER_ANNOTATION, Restore};
-use cluster_backup::controller::admission::{DEFAULT_OPERATOR_USERNAME, install_admission_policy};
+use cluster_backup::api::{Backup, BackupPhase, REQUESTER_ANNOTATION, RUN_NOW_ANNOTATION, Restore};
 use cluster_backup::controller::report::apply_status;
 use cluster_backup::core::requester::Requester;
-use common::{Scene, poll_until};
+use common::Scene;
 use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource};
 use serde_json::{Value, json};
 
 const SA: &str = "requester";
@@ -46,32 +43,6 @@ fn stamp<K: Resource>(object: &K) -> Requester {
     let annotations = object.meta().annotations.clone().unwrap_or_default();
     Requester::from_annotations(&annotations)
         .unwrap_or_else(|e| panic!("{e}; annotations: {annotations:?}"))
-}
-
-/// Installs the policy and waits until the API server enforces it (policies are loaded by an
-/// informer, so a fresh one takes a moment): a dry-run create comes back stamped.
-async fn install_policy(scene: &Scene) {
-    install_admission_policy(&scene.client, DEFAULT_OPERATOR_USERNAME)
-        .await
-        .expect("the requester-stamp policy installs");
-    let probe: Backup =
-        serde_json::from_value(scene.backup_json("probe", &["x"], &["configmaps"])).unwrap();
-    let dry_run = PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    };
-    poll_until(
-        "the requester-stamp policy is enforced",
-        Duration::from_secs(60),
-        || async {
-            let created = scene.backups.create(&dry_run, &probe).await.unwrap();
-            match created.annotations().get(REQUESTER_ANNOTATION) {
-                Some(_) => Ok(()),
-                None => Err(format!("annotations: {:?}", created.annotations())),
-            }
-        },
-    )
-    .await;
 }
 
 /// A ServiceAccount that may create, change and write the status of Backups and Restores in
@@ -126,8 +97,8 @@ fn forged(mut doc: Value) -> Value {
 
 #[tokio::test]
 async fn the_api_server_stamps_who_asked_and_nobody_can_forge_it() {
+    // The scene installs the CRDs and the policy, and waits until it is enforced.
     let scene = Scene::bare("requester").await;
-    install_policy(&scene).await;
     let admin = whoami(&scene.client).await;
     let user_client = service_account_client(&scene).await;
     let user = whoami(&user_client).await;
@@ -186,7 +157,7 @@ async fn the_api_server_stamps_who_asked_and_nobody_can_forge_it() {
         .unwrap();
     assert_eq!(stamp(&applied), user, "forged stamp by server-side apply");
 
-    // An update by another identity stamps that identity.
+    // A change of the spec by another identity stamps that identity.
     let changed = scene
         .backups
         .patch(
@@ -196,8 +167,60 @@ async fn the_api_server_stamps_who_asked_and_nobody_can_forge_it() {
         )
         .await
         .unwrap();
-    assert_eq!(stamp(&changed), admin, "restamped by the admin's update");
+    assert_eq!(
+        stamp(&changed),
+        admin,
+        "restamped by the admin's change of the spec"
+    );
     assert_ne!(admin.username, user.username);
+
+    // The run-now trigger is a change too: whoever sets it is the requester of that run.
+    let triggered = user_backups
+        .patch(
+            "plain",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {RUN_NOW_ANNOTATION: "1"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stamp(&triggered), user, "restamped by the user's run-now");
+
+    // Any other write keeps the stamp: another identity's label (as an admin or a garbage
+    // collector might add), its forged stamp, and a user's forged stamp.
+    let someone = scene.env.client_as("someone-else").await;
+    scene
+        .create(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "someone-else", "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SA},
+            "subjects": [{"kind": "User", "name": "someone-else"}]}),
+        )
+        .await;
+    let someone_backups: Api<Backup> = Api::namespaced(someone.clone(), ns);
+    let labelled = someone_backups
+        .patch(
+            "plain",
+            &PatchParams::default(),
+            &Patch::Merge(forged(
+                json!({"metadata": {"labels": {"seen-by": "someone"}}}),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stamp(&labelled),
+        user,
+        "a label and a forged stamp keep the stamp"
+    );
+    let forged_again = user_backups
+        .patch(
+            "plain",
+            &PatchParams::default(),
+            &Patch::Merge(forged(json!({}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stamp(&forged_again), user);
 
     // A status write (a subresource) changes the status and never the stamp, even when it
     // carries a forged one: the policy does not match it and the API server drops metadata
@@ -215,40 +238,16 @@ async fn the_api_server_stamps_who_asked_and_nobody_can_forge_it() {
         written.status.as_ref().and_then(|s| s.phase),
         Some(BackupPhase::Failed)
     );
-    assert_eq!(stamp(&written), admin, "status write by the user");
-
-    // The operator's own writes never restamp: its status writes, and a change to the object.
-    scene
-        .create(
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "operator", "namespace": ns},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SA},
-            "subjects": [{"kind": "ServiceAccount", "name": "cluster-backup-operator",
-                "namespace": "cluster-backup-system"}]}),
-        )
-        .await;
-    let operator = scene.env.client_as(DEFAULT_OPERATOR_USERNAME).await;
-    apply_status(&operator, &written, &json!({"phase": "Completed"}))
+    assert_eq!(stamp(&written), user, "status write by the user");
+    apply_status(&someone, &written, &json!({"phase": "Completed"}))
         .await
         .unwrap();
-    let operator_backups: Api<Backup> = Api::namespaced(operator.clone(), ns);
-    let labelled = operator_backups
-        .patch(
-            "plain",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"seen-by": "operator"}}})),
-        )
-        .await
-        .unwrap();
+    let after: Backup = scene.backups.get("plain").await.unwrap();
     assert_eq!(
-        labelled.status.as_ref().and_then(|s| s.phase),
+        after.status.as_ref().and_then(|s| s.phase),
         Some(BackupPhase::Completed)
     );
-    assert_eq!(
-        stamp(&labelled),
-        admin,
-        "the operator's writes keep the stamp"
-    );
+    assert_eq!(stamp(&after), user, "status write by someone else");
 
     // Restores are stamped the same way.
     let user_restores: Api<Restore> = Api::namespaced(user_client, ns);

@@ -229,6 +229,11 @@ pub struct BackupRun {
     /// operator stopped mid-run (bounded by the operator's `--run-retries`). Absent: 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// Whose rights the run read the cluster with: the user the API server recorded as the
+    /// last to create or change the spec or trigger (annotation `backup.cnd.dk/requester`).
+    /// Absent when the operator runs in single-tenant mode (its own rights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<String>,
     pub start_time: Time,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,

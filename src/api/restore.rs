@@ -162,6 +162,11 @@ pub struct RestoreStatus {
     /// `--run-retries`). Absent: 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// Whose rights the restore wrote with: the user the API server recorded as the last to
+    /// create or change the spec (annotation `backup.cnd.dk/requester`). Absent when the
+    /// operator runs in single-tenant mode (its own rights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

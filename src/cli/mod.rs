@@ -73,7 +73,9 @@ pub enum Command {
     },
     /// Print the CustomResourceDefinitions (Backup, Restore) as YAML.
     Crd,
-    /// Install or update the CRDs in the cluster and wait until they are Established.
+    /// Install or update what the cluster needs besides the operator's Deployment: the CRDs
+    /// (waits until Established) and the admission policy that records who asked for each
+    /// Backup and Restore (waits until the API server enforces it). Idempotent.
     Install,
     /// Work with the backups stored in a bucket (no cluster needed).
     Backups {
@@ -165,8 +167,15 @@ pub async fn main() -> anyhow::Result<()> {
             let client = kube::Client::try_default()
                 .await
                 .context("cannot connect to Kubernetes")?;
-            let names = controller::crds::install_crds(&client, Duration::from_secs(60)).await?;
-            println!("installed and Established: {}", names.join(", "));
+            let installed = controller::install::install(&client, Duration::from_secs(60)).await?;
+            println!(
+                "CRDs installed and Established: {}",
+                installed.crds.join(", ")
+            );
+            println!(
+                "MutatingAdmissionPolicy {} installed and enforced",
+                installed.policy
+            );
         }
         Command::Backups {
             command: BackupsCommand::List { storage },

@@ -1,34 +1,37 @@
 //! The requester stamp: a MutatingAdmissionPolicy (admissionregistration.k8s.io/v1, GA and on
-//! by default since Kubernetes 1.36) that writes the identity of every create and update of a
-//! Backup or Restore into [`REQUESTER_ANNOTATION`] as JSON, overwriting whatever the user sent,
-//! so the operator can later act with the rights of whoever asked (`core::requester` reads it).
+//! by default since Kubernetes 1.36) that records who created a Backup or Restore, or last
+//! changed its spec or its run-now trigger, as JSON in [`REQUESTER_ANNOTATION`], so the
+//! operator acts with that identity's rights (`core::requester` reads it).
 //!
-//! Status writes go to the `status` subresource, which the policy does not match (and the API
-//! server drops metadata changes sent there), so the operator's status updates never restamp.
-//! Writes by the operator's own ServiceAccount are skipped by a match condition, so its writes
-//! to the object itself never stamp it with the operator's identity either.
+//! - A create, or an update that changes `spec` or the `backup.cnd.dk/run-now` annotation, is
+//!   stamped with `request.userInfo`, overwriting whatever the user sent.
+//! - Any other update (labels, finalizers, a garbage collector, an admin adding an annotation)
+//!   keeps the previous stamp, whatever the request carries: otherwise an administrator
+//!   touching a tenant's Backup would hand the tenant's spec the administrator's rights, and a
+//!   user could rewrite the stamp of an object whose spec someone else wrote.
+//! - Status writes go to the `status` subresource, which the policy does not match (and the
+//!   API server drops metadata sent there). The operator never writes the objects themselves,
+//!   so there is no identity to exempt: every write goes through the policy.
 //!
-//! `config/admission/requester-stamp.yaml` is this module's output for the default operator
-//! identity; a unit test fails when the two drift.
+//! `config/admission/requester-stamp.yaml` is this module's output; a unit test fails when the
+//! two drift.
 
 use k8s_openapi::api::admissionregistration::v1::{
-    JSONPatch, MatchCondition, MatchResources, MutatingAdmissionPolicy,
-    MutatingAdmissionPolicyBinding, MutatingAdmissionPolicyBindingSpec,
-    MutatingAdmissionPolicySpec, Mutation, NamedRuleWithOperations, Variable,
+    JSONPatch, MatchResources, MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding,
+    MutatingAdmissionPolicyBindingSpec, MutatingAdmissionPolicySpec, Mutation,
+    NamedRuleWithOperations, Variable,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
+use std::time::Duration;
+
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
 
 use super::crds::FIELD_MANAGER;
-use crate::api::{GROUP, REQUESTER_ANNOTATION};
+use crate::api::{GROUP, REQUESTER_ANNOTATION, RUN_NOW_ANNOTATION};
 
 /// Name of the policy and of its binding.
 pub const REQUESTER_POLICY_NAME: &str = "backup.cnd.dk-requester-stamp";
-
-/// The operator's identity as shipped (`config/rbac/service_account.yaml`).
-pub const DEFAULT_OPERATOR_USERNAME: &str =
-    "system:serviceaccount:cluster-backup-system:cluster-backup-operator";
 
 /// `request.userInfo` as one JSON object. CEL has no JSON encoder; `strings.quote` escapes `"`,
 /// `\` and the common control characters as JSON does (a name with another control character
@@ -42,11 +45,6 @@ const REQUESTER_JSON: &str = "'{\"username\":' + strings.quote(request.userInfo.
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdmissionError {
-    #[error(
-        "operator identity {username:?} is not a Kubernetes user name the policy can hold \
-         (letters, digits, `.`, `-`, `:` and `@` only)"
-    )]
-    OperatorName { username: String },
     #[error("cannot apply {kind} {REQUESTER_POLICY_NAME}: {source}")]
     Apply {
         kind: &'static str,
@@ -54,19 +52,20 @@ pub enum AdmissionError {
     },
     #[error("cannot write the admission policy as YAML: {source}")]
     Yaml { source: yaml_serde::Error },
+    #[error(
+        "the requester-stamp policy is installed but the API server did not enforce it within \
+         {seconds} s (last probe: {last})"
+    )]
+    NotEnforced { seconds: u64, last: String },
 }
 
-/// The policy and its binding; writes by `operator_username` are not stamped.
-pub fn requester_policy(
-    operator_username: &str,
-) -> Result<(MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding), AdmissionError> {
-    // It goes into a CEL string literal: only characters that cannot end or escape it.
-    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '@');
-    if operator_username.is_empty() || !operator_username.chars().all(plain) {
-        return Err(AdmissionError::OperatorName {
-            username: operator_username.to_string(),
-        });
-    }
+/// `annotation` of the object before this update, or `''`.
+fn old_annotation(annotation: &str) -> String {
+    format!("oldObject == null ? '' : oldObject.metadata.?annotations[?'{annotation}'].orValue('')")
+}
+
+/// The policy and its binding.
+pub fn requester_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
     let metadata = || ObjectMeta {
         name: Some(REQUESTER_POLICY_NAME.to_string()),
         labels: Some(
@@ -102,14 +101,27 @@ pub fn requester_policy(
                 }]),
                 ..MatchResources::default()
             }),
-            match_conditions: Some(vec![MatchCondition {
-                name: "not-the-operator".to_string(),
-                expression: format!("request.userInfo.username != '{operator_username}'"),
-            }]),
+            match_conditions: None,
             variables: Some(vec![
                 variable("groups", "request.userInfo.?groups.orValue([])"),
                 variable("extra", "request.userInfo.?extra.orValue({})"),
                 variable("requester", REQUESTER_JSON),
+                variable(
+                    "changed",
+                    &format!(
+                        "oldObject == null || object.spec != oldObject.spec || \
+                         object.metadata.?annotations[?'{RUN_NOW_ANNOTATION}'].orValue('') != \
+                         ({})",
+                        old_annotation(RUN_NOW_ANNOTATION)
+                    ),
+                ),
+                variable(
+                    "stamp",
+                    &format!(
+                        "variables.changed ? variables.requester : ({})",
+                        old_annotation(REQUESTER_ANNOTATION)
+                    ),
+                ),
             ]),
             mutations: Some(vec![Mutation {
                 // A JSON patch, not an ApplyConfiguration: an apply configuration converts the
@@ -118,13 +130,18 @@ pub fn requester_policy(
                 // conversion. "add" replaces an existing key, so a forged value is overwritten.
                 patch_type: "JSONPatch".to_string(),
                 apply_configuration: None,
+                // An object that had no stamp keeps none (a value the user sent is removed).
                 json_patch: Some(JSONPatch {
                     expression: Some(format!(
-                        "has(object.metadata.annotations) ? \
+                        "variables.stamp == '' ? \
+                         (object.metadata.?annotations[?'{REQUESTER_ANNOTATION}'].hasValue() ? \
+                         [JSONPatch{{op: \"remove\", path: \"/metadata/annotations/{escaped}\"}}] : \
+                         []) : \
+                         has(object.metadata.annotations) ? \
                          [JSONPatch{{op: \"add\", path: \"/metadata/annotations/{escaped}\", \
-                         value: variables.requester}}] : \
+                         value: variables.stamp}}] : \
                          [JSONPatch{{op: \"add\", path: \"/metadata/annotations\", \
-                         value: {{\"{REQUESTER_ANNOTATION}\": variables.requester}}}}]",
+                         value: {{\"{REQUESTER_ANNOTATION}\": variables.stamp}}}}]",
                         escaped = REQUESTER_ANNOTATION.replace('~', "~0").replace('/', "~1"),
                     )),
                 }),
@@ -140,13 +157,13 @@ pub fn requester_policy(
             param_ref: None,
         }),
     };
-    Ok((policy, binding))
+    (policy, binding)
 }
 
 /// The policy and binding as one multi-document YAML stream, as checked in under
 /// `config/admission/`.
-pub fn requester_policy_yaml(operator_username: &str) -> Result<String, AdmissionError> {
-    let (policy, binding) = requester_policy(operator_username)?;
+pub fn requester_policy_yaml() -> Result<String, AdmissionError> {
+    let (policy, binding) = requester_policy();
     let mut out = String::new();
     for document in [
         yaml_serde::to_string(&policy),
@@ -161,11 +178,8 @@ pub fn requester_policy_yaml(operator_username: &str) -> Result<String, Admissio
 /// Server-side applies the policy and its binding (idempotent; cluster-scoped, one per
 /// cluster). The API server enforces a new or changed policy within about a second, not at
 /// once.
-pub async fn install_admission_policy(
-    client: &Client,
-    operator_username: &str,
-) -> Result<(), AdmissionError> {
-    let (policy, binding) = requester_policy(operator_username)?;
+pub async fn install_admission_policy(client: &Client) -> Result<(), AdmissionError> {
+    let (policy, binding) = requester_policy();
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let policies: Api<MutatingAdmissionPolicy> = Api::all(client.clone());
     policies
@@ -186,13 +200,55 @@ pub async fn install_admission_policy(
     Ok(())
 }
 
+/// Waits until the API server stamps writes (a fresh or changed policy is picked up by an
+/// informer, so it takes a moment): a dry-run create of a Backup in `default` (nothing is
+/// stored) comes back stamped.
+pub async fn wait_until_enforced(client: &Client, timeout: Duration) -> Result<(), AdmissionError> {
+    let probe = serde_json::json!({
+        "apiVersion": format!("{GROUP}/{}", crate::api::VERSION),
+        "kind": "Backup",
+        "metadata": {"generateName": "requester-stamp-probe-", "namespace": "default"},
+        "spec": {"source": {"namespaces": ["default"]},
+                 "storageLocation": {"provider": "minio", "bucket": "probe"}},
+    });
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::erase::<crate::api::Backup>(&()),
+    );
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = match serde_json::from_value::<DynamicObject>(probe.clone()) {
+            Ok(object) => match api.create(&params, &object).await {
+                Ok(created) if created.annotations().contains_key(REQUESTER_ANNOTATION) => {
+                    return Ok(());
+                }
+                Ok(_) => "created without a stamp".to_string(),
+                Err(err) => err.to_string(),
+            },
+            Err(err) => err.to_string(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(AdmissionError::NotEnforced {
+                seconds: timeout.as_secs(),
+                last,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn checked_in_yaml_is_the_generated_one() {
-        let generated = requester_policy_yaml(DEFAULT_OPERATOR_USERNAME).unwrap();
+        let generated = requester_policy_yaml().unwrap();
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/config/admission/requester-stamp.yaml"
@@ -208,19 +264,11 @@ mod tests {
     }
 
     #[test]
-    fn operator_name_cannot_break_out_of_the_cel_string() {
-        for bad in ["", "a'b", "a\\b", "a b", "x' || true || '"] {
-            assert!(requester_policy(bad).is_err(), "{bad:?}");
-        }
-        assert!(requester_policy("system:serviceaccount:ops:backup-operator").is_ok());
-    }
-
-    #[test]
-    fn excludes_the_operator_and_matches_no_subresource() {
-        let (policy, _) = requester_policy(DEFAULT_OPERATOR_USERNAME).unwrap();
+    fn stamps_every_write_and_matches_no_subresource() {
+        let (policy, _) = requester_policy();
         let spec = policy.spec.unwrap();
-        let conditions = spec.match_conditions.unwrap();
-        assert!(conditions[0].expression.contains(DEFAULT_OPERATOR_USERNAME));
+        assert!(spec.match_conditions.is_none(), "nobody is exempt");
+        assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
         let rules = spec.match_constraints.unwrap().resource_rules.unwrap();
         let resources = rules[0].resources.clone().unwrap();
         assert!(resources.iter().all(|r| !r.contains('/')), "{resources:?}");

@@ -502,7 +502,13 @@ async fn execute(
         .as_ref()
         .and_then(|s| s.next_after(started).ok())
         .map(to_time);
-    status.current_run = Some(new_run(&run_path, &trigger, started));
+    // Who the run acts for, read before anything runs; without one it fails at once.
+    let acting = lifecycle::acting(ctx, backup);
+    let requester = acting
+        .as_ref()
+        .ok()
+        .and_then(lifecycle::Acting::requester_name);
+    status.current_run = Some(new_run(&run_path, &trigger, started, requester.clone()));
     set_condition(
         &mut status.conditions,
         "Running",
@@ -524,14 +530,25 @@ async fn execute(
     )
     .await;
 
-    let (result, storage) = match spec_problem {
-        Some(err) => (Err(RunError::from(err)), None),
-        None => run_with_progress(backup, ctx, &mut status, &run, ticket.cancel_token()).await,
+    let (result, storage) = match (acting, spec_problem) {
+        (Err(err), _) => (Err(RunError::from(err)), None),
+        (Ok(_), Some(err)) => (Err(RunError::from(err)), None),
+        (Ok(acting), None) => {
+            run_with_progress(
+                backup,
+                ctx,
+                &acting,
+                &mut status,
+                &run,
+                ticket.cancel_token(),
+            )
+            .await
+        }
     };
     let record = status
         .current_run
         .take()
-        .unwrap_or_else(|| new_run(&run_path, &trigger, started));
+        .unwrap_or_else(|| new_run(&run_path, &trigger, started, requester));
     if matches!(result, Err(RunError::Cancelled)) {
         return record_interrupted(backup, ctx, status, record).await;
     }
@@ -684,8 +701,16 @@ async fn find_finished_run(
     run: &RunContext,
     run_path: &str,
 ) -> Result<Option<(BackupOutcome, Storage)>, ReconcileError> {
+    let acting = match lifecycle::acting(ctx, backup) {
+        Ok(acting) => acting,
+        Err(err) => {
+            // The run again reports this.
+            tracing::warn!(%run_path, error = %err, "cannot check whether the interrupted run finished");
+            return Ok(None);
+        }
+    };
     let found = async {
-        let storage = open_storage(backup, ctx).await?;
+        let storage = open_storage(backup, ctx, &acting).await?;
         let outcome = engine::find_finished_run(&storage, run, run_path).await?;
         Ok::<_, storage::StorageError>(outcome.map(|outcome| (outcome, storage)))
     }
@@ -717,12 +742,16 @@ async fn find_finished_run(
     }
 }
 
-/// The Backup's storage location with its credentials resolved; credential warnings go out as
-/// Events.
-async fn open_storage(backup: &Backup, ctx: &Context) -> Result<Storage, storage::StorageError> {
+/// The Backup's storage location with its credentials resolved (a credentials Secret is read
+/// with the run's rights); credential warnings go out as Events.
+async fn open_storage(
+    backup: &Backup,
+    ctx: &Context,
+    acting: &lifecycle::Acting,
+) -> Result<Storage, storage::StorageError> {
     let namespace = backup.namespace().unwrap_or_default();
     let resolved = crate::k8s::credentials::resolve_credentials(
-        &ctx.client,
+        &acting.client,
         &namespace,
         &backup.spec.storage_location,
     )
@@ -747,6 +776,7 @@ async fn open_storage(backup: &Backup, ctx: &Context) -> Result<Storage, storage
 async fn run_with_progress(
     backup: &Backup,
     ctx: &Context,
+    acting: &lifecycle::Acting,
     status: &mut BackupStatus,
     run: &RunContext,
     stop: &CancellationToken,
@@ -756,7 +786,7 @@ async fn run_with_progress(
     let checked = tokio::select! {
         biased;
         () = stop.cancelled() => return cancelled(),
-        checked = engine::check_spec(&ctx.client, &backup.spec) => match checked {
+        checked = engine::check_spec(&acting.client, &backup.spec) => match checked {
             Ok(checked) => checked,
             Err(err) => return (Err(err.into()), None),
         },
@@ -764,18 +794,20 @@ async fn run_with_progress(
     let storage = tokio::select! {
         biased;
         () = stop.cancelled() => return cancelled(),
-        storage = open_storage(backup, ctx) => match storage {
+        storage = open_storage(backup, ctx, acting) => match storage {
             Ok(storage) => storage,
             Err(err) => return (Err(err.into()), None),
         },
     };
-    let result = run_engine(backup, ctx, status, run, &checked, &storage, stop).await;
+    let result = run_engine(backup, ctx, acting, status, run, &checked, &storage, stop).await;
     (result, Some(storage))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_engine(
     backup: &Backup,
     ctx: &Context,
+    acting: &lifecycle::Acting,
     status: &mut BackupStatus,
     run: &RunContext,
     checked: &engine::CheckedSpec,
@@ -784,7 +816,7 @@ async fn run_engine(
 ) -> Result<BackupOutcome, RunError> {
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
     let engine = engine::run_backup(
-        &ctx.client,
+        &acting.client,
         storage,
         &backup.spec,
         checked,
@@ -820,6 +852,8 @@ async fn run_engine(
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
+    Acting(#[from] lifecycle::ActingError),
+    #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
     Engine(engine::BackupError),
@@ -848,6 +882,7 @@ impl From<engine::BackupError> for RunError {
 impl RunError {
     fn reason(&self) -> &'static str {
         match self {
+            RunError::Acting(err) => err.reason(),
             RunError::Storage(_) => "StorageError",
             RunError::Engine(err) => err.reason(),
             RunError::Cancelled | RunError::Interrupted { .. } => "Interrupted",
@@ -884,11 +919,17 @@ async fn report_invalid(
 }
 
 /// A run that has just started: nothing stored yet, no result.
-fn new_run(run_path: &str, trigger: &Trigger, started: DateTime<Utc>) -> BackupRun {
+fn new_run(
+    run_path: &str,
+    trigger: &Trigger,
+    started: DateTime<Utc>,
+    requester: Option<String>,
+) -> BackupRun {
     BackupRun {
         backup_path: run_path.to_string(),
         trigger: trigger.label().to_string(),
         attempt: Some(trigger.attempt()),
+        requester,
         start_time: to_time(started),
         completion_time: None,
         result: None,
@@ -985,6 +1026,7 @@ mod tests {
             backup_path: "p".into(),
             trigger: "initial".into(),
             attempt: None,
+            requester: None,
             start_time: to_time(at(10, 0, 0)),
             completion_time: None,
             result: Some(RunResult::Completed),
@@ -1109,10 +1151,10 @@ mod tests {
     #[test]
     fn runs_say_which_attempt_they_are() {
         assert_eq!(
-            new_run("p", &Trigger::Initial, at(10, 0, 0)).attempt,
+            new_run("p", &Trigger::Initial, at(10, 0, 0), None).attempt,
             Some(1)
         );
-        let retry = new_run("p", &Trigger::Retry { attempt: 2 }, at(10, 0, 0));
+        let retry = new_run("p", &Trigger::Retry { attempt: 2 }, at(10, 0, 0), None);
         assert_eq!((retry.trigger.as_str(), retry.attempt), ("retry", Some(2)));
     }
 

@@ -17,12 +17,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
+use super::Tenancy;
 use super::conditions::set_condition;
 use super::report::{self, Context};
 use super::runs::{self, FollowUp, RunKey, RunPool, Shutdown, Ticket};
 use super::watch::{QuickBackoff, log_result};
 use crate::api::{BackupPhase, BackupStatus, RestorePhase, RestoreStatus};
+use crate::core::requester::{Requester, RequesterError, RunAs};
 use crate::engine::backup::BackupError;
+use crate::k8s::impersonate::{ImpersonationError, impersonating};
 use crate::storage::StorageError;
 
 /// Why a reconcile or a job could not do its part; it is tried again after [`ERROR_REQUEUE`].
@@ -52,6 +55,65 @@ pub enum ReconcileError {
         #[source]
         source: StorageError,
     },
+}
+
+/// Whose rights a run uses, and the client that carries them: every read of a Backup and every
+/// write of a Restore goes through it; status and Events use the operator's own client.
+pub struct Acting {
+    pub run_as: RunAs,
+    pub client: Client,
+}
+
+impl Acting {
+    /// The requester's user name for status, or `None` in single-tenant mode.
+    pub fn requester_name(&self) -> Option<String> {
+        self.run_as.requester().map(|r| r.username.clone())
+    }
+}
+
+/// Why a run cannot start: nobody it could act for.
+#[derive(Debug, thiserror::Error)]
+pub enum ActingError {
+    #[error(
+        "{source}. In multi-tenant mode a Backup or Restore runs only with the rights of the \
+         identity the API server recorded (`cluster-backup install` installs the policy that \
+         records it); an administrator who runs the operator with --single-tenant turns this off"
+    )]
+    NoRequester {
+        #[from]
+        source: RequesterError,
+    },
+    #[error(transparent)]
+    Impersonation(#[from] ImpersonationError),
+}
+
+impl ActingError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ActingError::NoRequester { .. } => "NoRequester",
+            ActingError::Impersonation(_) => "ImpersonationFailed",
+        }
+    }
+}
+
+/// Who `object`'s run acts as: in multi-tenant mode the stamped requester (a client
+/// impersonating it), in single-tenant mode the operator.
+pub fn acting<K: Resource>(ctx: &Context, object: &K) -> Result<Acting, ActingError> {
+    match ctx.tenancy {
+        Tenancy::Single => Ok(Acting {
+            run_as: RunAs::Operator,
+            client: ctx.client.clone(),
+        }),
+        Tenancy::Multi => {
+            let annotations = object.meta().annotations.clone().unwrap_or_default();
+            let requester = Requester::from_annotations(&annotations)?;
+            let client = impersonating(&ctx.client, &requester)?;
+            Ok(Acting {
+                run_as: RunAs::Requester(requester),
+                client,
+            })
+        }
+    }
 }
 
 /// A namespaced custom resource a controller here watches (a Backup or a Restore).

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod backup;
 pub mod conditions;
 pub mod crds;
+pub mod install;
 pub mod lifecycle;
 pub mod report;
 pub mod restore;

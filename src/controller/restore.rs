@@ -41,6 +41,8 @@ pub use super::lifecycle::ReconcileError;
 /// Why a restore could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    #[error(transparent)]
+    Acting(#[from] lifecycle::ActingError),
     #[error("Backup {name} not found in namespace {namespace}")]
     BackupNotFound { namespace: String, name: String },
     #[error("cannot read Backup {name}: {source}")]
@@ -68,6 +70,7 @@ pub enum SourceError {
 impl SourceError {
     fn reason(&self) -> &'static str {
         match self {
+            SourceError::Acting(err) => err.reason(),
             SourceError::BackupNotFound { .. } => "BackupNotFound",
             SourceError::BackupRead { .. } => "ApiError",
             SourceError::NoCompleteBackup { .. } => "BackupIncomplete",
@@ -226,7 +229,13 @@ async fn execute(
 ) -> Result<(), ReconcileError> {
     let generation = restore.metadata.generation;
     let started = Utc::now();
+    // Who the restore acts for, read before anything runs; without one it fails at once.
+    let acting = lifecycle::acting(ctx, restore);
     status = RestoreStatus {
+        requester: acting
+            .as_ref()
+            .ok()
+            .and_then(lifecycle::Acting::requester_name),
         phase: Some(RestorePhase::Validating),
         message: Some("Reading the backup's manifest".to_string()),
         start_time: Some(to_time(started)),
@@ -264,9 +273,20 @@ async fn execute(
 
     // Dropped half-way when the operator shuts down, as a kill would: what was created stays,
     // and the next attempt skips or overwrites it (`conflictResolution`).
-    let result = ticket
-        .unless_cancelled(run_with_progress(restore, source, ctx, &mut status))
-        .await;
+    let result = match acting {
+        Ok(acting) => {
+            ticket
+                .unless_cancelled(run_with_progress(
+                    restore,
+                    source,
+                    ctx,
+                    &acting,
+                    &mut status,
+                ))
+                .await
+        }
+        Err(err) => Some(Err(SourceError::from(err))),
+    };
     let Some(result) = result else {
         return record_interrupted(ctx, restore, status).await;
     };
@@ -443,7 +463,7 @@ fn describe_source(source: Source<'_>) -> String {
 async fn resolve_source(
     restore: &Restore,
     source: Source<'_>,
-    ctx: &Context,
+    acting: &lifecycle::Acting,
 ) -> Result<(StorageLocation, String), SourceError> {
     let namespace = restore.namespace().unwrap_or_default();
     match source {
@@ -456,7 +476,8 @@ async fn resolve_source(
             storage_location,
             backup_path,
         } => {
-            let api: Api<Backup> = Api::namespaced(ctx.client.clone(), &namespace);
+            // Read with the restore's rights: a Backup the requester may not read is no source.
+            let api: Api<Backup> = Api::namespaced(acting.client.clone(), &namespace);
             let backup = api
                 .get_opt(name)
                 .await
@@ -488,12 +509,13 @@ async fn run_with_progress(
     restore: &Restore,
     source: Source<'_>,
     ctx: &Context,
+    acting: &lifecycle::Acting,
     status: &mut RestoreStatus,
 ) -> Result<RestoreOutcome, SourceError> {
     let namespace = restore.namespace().unwrap_or_default();
-    let (location, path) = resolve_source(restore, source, ctx).await?;
+    let (location, path) = resolve_source(restore, source, acting).await?;
     let resolved =
-        crate::k8s::credentials::resolve_credentials(&ctx.client, &namespace, &location).await?;
+        crate::k8s::credentials::resolve_credentials(&acting.client, &namespace, &location).await?;
     for warning in &resolved.warnings {
         publish(
             ctx,
@@ -506,7 +528,7 @@ async fn run_with_progress(
     }
     let storage = Storage::new(&location, resolved.credentials)?;
     let (progress_tx, mut progress_rx) = watch::channel(RestoreProgress::default());
-    let engine = engine::run_restore(&ctx.client, &storage, &restore.spec, &path, &progress_tx);
+    let engine = engine::run_restore(&acting.client, &storage, &restore.spec, &path, &progress_tx);
     tokio::pin!(engine);
     let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
     ticker.tick().await;

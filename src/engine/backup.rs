@@ -278,12 +278,13 @@ async fn store_objects(
         );
     }
 
-    let existing = list_namespace_names(client).await?;
     let selection = plan::namespace_selection(&spec.source);
+    let (existing, refused) = visible_namespaces(client, &selection).await?;
     let resolved = plan::resolve_namespaces(&selection, &existing);
     let mut item_errors: Vec<ItemError> = resolved
         .missing
         .iter()
+        .filter(|ns| !refused.iter().any(|e| e.name.as_ref() == Some(*ns)))
         .map(|ns| ItemError {
             resource: "namespaces".to_string(),
             namespace: None,
@@ -291,6 +292,7 @@ async fn store_objects(
             message: format!("namespace \"{ns}\" does not exist"),
         })
         .collect();
+    item_errors.extend(refused);
 
     let storage_err = |source| BackupError::Storage(Box::new(source));
     storage.ensure_bucket().await.map_err(storage_err)?;
@@ -329,7 +331,8 @@ async fn store_objects(
     let (tx, mut rx) = mpsc::channel::<Upload>(UPLOAD_CONCURRENCY * 4);
     let producer = async {
         let mut errors = Vec::new();
-        for job in &jobs {
+        let mut queue: std::collections::VecDeque<ListJob> = jobs.into();
+        while let Some(job) = queue.pop_front() {
             // CRDs are listed only to carry the definitions of backed-up custom resources; the
             // user's label selector is meant for their objects, not for that lookup.
             let labels = if is_crd(&job.resource) {
@@ -337,9 +340,19 @@ async fn store_objects(
             } else {
                 label_query.as_deref()
             };
-            match list_job(client, job, labels, types, &run_path, &tx).await {
+            match list_job(client, &job, labels, types, &run_path, &tx).await {
                 Ok(()) => {}
                 Err(ListOutcome::Receiver) => break,
+                // May not list the type across the cluster: list it namespace by namespace,
+                // so what the run's identity may read in some namespaces is still backed up.
+                Err(ListOutcome::ForbiddenClusterWide) => {
+                    if let ListScope::AllNamespaces(wanted) = &job.scope {
+                        for ns in wanted {
+                            let scope = ListScope::Namespace(ns.clone());
+                            queue.push_back(ListJob::new(&job.resource, scope));
+                        }
+                    }
+                }
                 Err(ListOutcome::Api(err)) => errors.push(err),
                 Err(ListOutcome::Unavailable(err)) => return Err(err),
             }
@@ -484,6 +497,8 @@ enum ListOutcome {
     Api(ItemError),
     /// Passing errors outlasted the retries: the run fails.
     Unavailable(BackupError),
+    /// The run's identity may not list this type across all namespaces (it may still in some).
+    ForbiddenClusterWide,
 }
 
 async fn list_job(
@@ -550,6 +565,9 @@ async fn list_job(
                 }));
             }
             Err(err) => {
+                if is_forbidden(&err) && matches!(job.scope, ListScope::AllNamespaces(_)) {
+                    return Err(ListOutcome::ForbiddenClusterWide);
+                }
                 return Err(ListOutcome::Api(ItemError {
                     resource: job.type_dir.to_string(),
                     namespace: scope_namespace,
@@ -633,6 +651,56 @@ fn list_what(job: &ListJob) -> String {
             job.type_dir.to_string()
         }
     }
+}
+
+/// The namespaces the run may back up, and item errors for the ones its identity may not see.
+/// When it may not list namespaces (a namespace admin may not), `"*"` covers none (an item
+/// error says why) and each named namespace is read on its own: a namespace admin may read its
+/// own namespace.
+async fn visible_namespaces(
+    client: &Client,
+    selection: &NamespaceSelection,
+) -> Result<(Vec<String>, Vec<ItemError>), BackupError> {
+    let source = match list_namespace_names(client).await {
+        Ok(names) => return Ok((names, Vec::new())),
+        Err(BackupError::ListNamespaces { source }) if is_forbidden(&source) => source,
+        Err(err) => return Err(err),
+    };
+    let refused = |name: Option<&String>, message: String| ItemError {
+        resource: "namespaces".to_string(),
+        namespace: None,
+        name: name.cloned(),
+        message,
+    };
+    let names = match selection {
+        NamespaceSelection::AllExcept(_) => {
+            let message = format!(
+                "cannot list namespaces, so \"*\" covers none: {}",
+                kube_error_message(&source)
+            );
+            return Ok((Vec::new(), vec![refused(None, message)]));
+        }
+        NamespaceSelection::Explicit(names) => names,
+    };
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut visible = Vec::new();
+    let mut errors = Vec::new();
+    for name in names {
+        match with_retries("read namespace", || api.get_metadata_opt(name)).await {
+            Ok(Some(_)) => visible.push(name.clone()),
+            Ok(None) => {}
+            Err(err) if is_forbidden(&err) => {
+                let message = format!("cannot read namespace: {}", kube_error_message(&err));
+                errors.push(refused(Some(name), message));
+            }
+            Err(source) => return Err(BackupError::ListNamespaces { source }),
+        }
+    }
+    Ok((visible, errors))
+}
+
+fn is_forbidden(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.is_forbidden())
 }
 
 async fn list_namespace_names(client: &Client) -> Result<Vec<String>, BackupError> {

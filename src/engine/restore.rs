@@ -568,14 +568,26 @@ impl Run<'_> {
             .collect();
         let api: Api<Namespace> = Api::all(self.client.clone());
         for ns in targets {
-            let exists = api
-                .get_opt(ns)
-                .await
-                .map_err(|source| RestoreError::Namespace {
-                    namespace: ns.clone(),
-                    source,
-                })?
-                .is_some();
+            let exists = match api.get_opt(ns).await {
+                Ok(found) => found.is_some(),
+                // The requester may not even read it: its objects fail with that reason.
+                Err(kube::Error::Api(status)) if status.is_forbidden() => {
+                    self.missing_namespaces.insert(
+                        ns.clone(),
+                        format!(
+                            "cannot read namespace {ns}: {} ({})",
+                            status.message, status.reason
+                        ),
+                    );
+                    continue;
+                }
+                Err(source) => {
+                    return Err(RestoreError::Namespace {
+                        namespace: ns.clone(),
+                        source,
+                    });
+                }
+            };
             if exists {
                 continue;
             }

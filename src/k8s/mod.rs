@@ -3,4 +3,5 @@
 
 pub mod credentials;
 pub mod discovery;
+pub mod impersonate;
 pub mod retry;

@@ -17,7 +17,6 @@ use cluster_backup::api::{
     Backup, BackupPhase, BackupStatus, RUN_NOW_ANNOTATION, Restore, RestorePhase, RestoreStatus,
     RunResult,
 };
-use cluster_backup::controller::crds::install_crds;
 use cluster_backup::core::layout;
 use cluster_backup::core::manifest::Manifest;
 use cluster_backup::storage::Storage;
@@ -88,9 +87,11 @@ impl SceneBuilder {
             None => TestEnv::load(),
         };
         let client = env.client().await;
-        install_crds(&client, Duration::from_secs(60))
+        // The CRDs and the requester-stamp policy: objects the tests write are stamped with
+        // the test's identity, which the operator (multi-tenant by default) acts as.
+        cluster_backup::controller::install::install(&client, Duration::from_secs(60))
             .await
-            .expect("CRDs install and become Established");
+            .expect("CRDs and the requester-stamp policy install");
         // Short names: the test ground's S3 server limits bucket + key length
         // (see `short_unique_name`).
         let ns = short_unique_name("t");
