@@ -2,6 +2,7 @@
 //! controller with its run pool, read the API server's current object for a job, turn how a
 //! job ended into its follow-up, and say that a run waits for a free slot.
 
+use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,19 +100,24 @@ impl ActingError {
 /// Who `object`'s run acts as: in multi-tenant mode the stamped requester (a client
 /// impersonating it), in single-tenant mode the operator.
 pub fn acting<K: Resource>(ctx: &Context, object: &K) -> Result<Acting, ActingError> {
-    match ctx.tenancy {
-        Tenancy::Single => Ok(Acting {
-            run_as: RunAs::Operator,
-            client: ctx.client.clone(),
-        }),
+    let run_as = run_as(ctx.tenancy, object.meta().annotations.as_ref())?;
+    let client = match run_as.requester() {
+        Some(requester) => impersonating(&ctx.client, requester)?,
+        None => ctx.client.clone(),
+    };
+    Ok(Acting { run_as, client })
+}
+
+/// Whose rights a run of an object with `annotations` uses.
+fn run_as(
+    tenancy: Tenancy,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> Result<RunAs, RequesterError> {
+    match tenancy {
+        Tenancy::Single => Ok(RunAs::Operator),
         Tenancy::Multi => {
-            let annotations = object.meta().annotations.clone().unwrap_or_default();
-            let requester = Requester::from_annotations(&annotations)?;
-            let client = impersonating(&ctx.client, &requester)?;
-            Ok(Acting {
-                run_as: RunAs::Requester(requester),
-                client,
-            })
+            let none = BTreeMap::new();
+            Requester::from_annotations(annotations.unwrap_or(&none)).map(RunAs::Requester)
         }
     }
 }
@@ -385,6 +391,38 @@ mod tests {
         assert!(mark_waiting(&mut status, "2 of 2", Some(1)));
         status.mark_new();
         assert_eq!(status.phase, Some(RestorePhase::New));
+    }
+
+    #[test]
+    fn multi_tenant_runs_only_with_a_valid_stamp() {
+        let stamped = BTreeMap::from([(
+            crate::api::REQUESTER_ANNOTATION.to_string(),
+            r#"{"username":"alice","groups":["team-a"]}"#.to_string(),
+        )]);
+        match run_as(Tenancy::Multi, Some(&stamped)) {
+            Ok(RunAs::Requester(requester)) => assert_eq!(requester.username, "alice"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(run_as(Tenancy::Multi, None), Err(RequesterError::Missing));
+        let forged = BTreeMap::from([(
+            crate::api::REQUESTER_ANNOTATION.to_string(),
+            r#"{"username":"admin","role":"root"}"#.to_string(),
+        )]);
+        assert!(run_as(Tenancy::Multi, Some(&forged)).is_err());
+        let err = ActingError::from(RequesterError::Missing).to_string();
+        for needle in ["is missing", "cluster-backup install", "--single-tenant"] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn single_tenant_runs_as_the_operator_whatever_the_stamp() {
+        assert_eq!(run_as(Tenancy::Single, None), Ok(RunAs::Operator));
+        let junk = BTreeMap::from([(
+            crate::api::REQUESTER_ANNOTATION.to_string(),
+            "junk".to_string(),
+        )]);
+        assert_eq!(run_as(Tenancy::Single, Some(&junk)), Ok(RunAs::Operator));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod process;
 pub mod restored;
 pub mod scene;
 pub mod stored;
+pub mod tenant;
 
 pub use scene::Scene;
 

@@ -1,0 +1,275 @@
+//! Run as the requester: a Backup or Restore never does more than the identity that asked for
+//! it could do itself. The tenant is a ServiceAccount with Kubernetes' own `admin` role on the
+//! scene's namespace ("team-a") and nothing else, acting with its own token; the operator runs
+//! in its default multi-tenant mode and impersonates whoever the API server stamped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use cluster_backup::api::{BackupPhase, RestorePhase, RunResult};
+use common::objects::{ObjectRef, configmap, delete_quietly, get_object, secret};
+use common::scene::Operators;
+use common::stored::ns_key;
+use common::{Scene, short_unique_name};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::DeleteParams;
+use serde_json::{Value, json};
+
+fn backup(scene: &Scene, name: &str, source: Value) -> Value {
+    json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
+        "metadata": {"name": name, "namespace": scene.namespace()},
+        "spec": {"source": source, "storageLocation": scene.location()}})
+}
+
+/// What `get_object` and `delete_quietly` take for `object` of type `plural`.
+fn reference<'a>(plural: &'a str, object: &'a Value) -> (ObjectRef<'a>, Option<&'a str>) {
+    let field = |name: &str| object[name].as_str().unwrap();
+    let reference = (
+        field("apiVersion"),
+        field("kind"),
+        plural,
+        object["metadata"]["name"].as_str().unwrap(),
+    );
+    (reference, object["metadata"]["namespace"].as_str())
+}
+
+fn restore(scene: &Scene, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Restore",
+        "metadata": {"name": name, "namespace": scene.namespace()}, "spec": spec})
+}
+
+#[tokio::test]
+async fn a_namespace_admin_backs_up_and_restores_its_own_namespace() {
+    let scene = Scene::builder("tenant-own")
+        .operators(Operators::BackupAndRestore)
+        .start()
+        .await;
+    let alice = scene.namespace_admin("alice").await;
+    let ns = scene.namespace().to_string();
+    scene.create(configmap(&ns, "settings", json!({}))).await;
+    scene.create(secret(&ns, "password", json!({}))).await;
+
+    let source = json!({"namespaces": [ns], "resourceTypes": ["configmaps", "secrets"]});
+    alice.create(backup(&scene, "own", source)).await;
+    let done = scene.wait_finished("own").await;
+    let status = done.status.as_ref().unwrap();
+    assert_eq!(status.phase, Some(BackupPhase::Completed), "{status:#?}");
+    let run = status.last_run.as_ref().unwrap();
+    assert_eq!(run.requester.as_deref(), Some(alice.username.as_str()));
+    let stored = scene.verify_run(&done).await;
+    for key in [
+        ns_key(&ns, "configmaps", "settings"),
+        ns_key(&ns, "secrets", "password"),
+    ] {
+        assert!(stored.keys().contains(&key), "{key} in {:?}", stored.keys());
+    }
+
+    // Lost, and brought back by the tenant.
+    let configmaps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &ns);
+    configmaps
+        .delete("settings", &DeleteParams::default())
+        .await
+        .unwrap();
+    let path = status.backup_path.clone().unwrap();
+    let spec = json!({"source": scene.by_path(&path),
+        "target": {"namespaces": [ns], "resourceTypes": ["configmaps"]}});
+    alice.create(restore(&scene, "back", spec)).await;
+    let restored = scene.wait_restore("back").await;
+    assert_eq!(
+        restored.phase,
+        Some(RestorePhase::Completed),
+        "{restored:#?}"
+    );
+    assert_eq!(restored.requester.as_deref(), Some(alice.username.as_str()));
+    assert!(configmaps.get_opt("settings").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_tenant_backup_holds_nothing_the_tenant_could_not_list() {
+    let scene = Scene::backups("tenant-reach").await;
+    let alice = scene.namespace_admin("alice").await;
+    let ns = scene.namespace().to_string();
+    scene.create(configmap(&ns, "mine", json!({}))).await;
+    let team_b = scene.namespace_with_configmap("tb", "theirs").await;
+
+    // "*": the tenant may not list namespaces, so it covers none, and says why.
+    let everything = json!({"namespaces": ["*"], "resourceTypes": ["configmaps", "secrets"]});
+    alice.create(backup(&scene, "everything", everything)).await;
+    // Another team's namespace: refused, by name.
+    let theirs = json!({"namespaces": [team_b.name], "resourceTypes": ["configmaps"]});
+    alice.create(backup(&scene, "theirs", theirs)).await;
+    // Cluster-scoped types: refused, by type; the tenant's own namespace is still backed up.
+    let cluster = json!({"namespaces": [ns], "resourceTypes": ["configmaps", "clusterroles"],
+        "includeClusterResources": true});
+    alice.create(backup(&scene, "cluster", cluster)).await;
+
+    let expectations: [(&str, &[&str]); 3] = [
+        (
+            "everything",
+            &["namespaces", "cannot list namespaces", "forbidden"],
+        ),
+        (
+            "theirs",
+            &[team_b.name.as_str(), "cannot read namespace", "forbidden"],
+        ),
+        ("cluster", &["clusterroles", "forbidden"]),
+    ];
+    for (name, needles) in expectations {
+        let done = scene.wait_finished(name).await;
+        let status = done.status.as_ref().unwrap();
+        let run = status.last_run.as_ref().unwrap();
+        assert_eq!(
+            run.result,
+            Some(RunResult::PartiallyFailed),
+            "{name}: {status:#?}"
+        );
+        assert_eq!(run.requester.as_deref(), Some(alice.username.as_str()));
+        let errors = run.errors.join("\n");
+        for needle in needles {
+            assert!(errors.contains(needle), "{name}: {needle:?} in {errors}");
+        }
+        assert!(errors.contains(&alice.username), "{name}: {errors}");
+        let stored = scene.verify_run(&done).await;
+        let outside: Vec<_> = stored
+            .keys()
+            .into_iter()
+            .filter(|key| !key.starts_with(&format!("namespaces/{ns}/")))
+            .collect();
+        assert!(outside.is_empty(), "{name} stored {outside:?}");
+        if name == "cluster" {
+            assert!(stored.keys().contains(&ns_key(&ns, "configmaps", "mine")));
+        }
+    }
+
+    // The same "*" Backup written by the administrator covers every namespace.
+    let everything = json!({"namespaces": ["*"], "resourceTypes": ["configmaps"]});
+    scene
+        .create_backup(&backup(&scene, "admin-everything", everything))
+        .await;
+    let done = scene.wait_finished("admin-everything").await;
+    let stored = scene.verify_run(&done).await;
+    assert!(
+        stored
+            .keys()
+            .contains(&ns_key(&team_b.name, "configmaps", "theirs"))
+    );
+}
+
+/// A bucket holding what a tenant must never get from a restore — a ClusterRoleBinding to
+/// cluster-admin, a Secret in kube-system, an admission webhook, a RoleBinding to
+/// cluster-admin in the tenant's own namespace — next to a harmless ConfigMap. The backup is
+/// made by the administrator (the bytes are real; who put them in the bucket does not
+/// matter), the objects deleted, and the tenant restores it naming every one of them
+/// explicitly: only the ConfigMap is created; each of the others fails with the API server's
+/// reason.
+#[tokio::test]
+async fn a_tenant_restore_creates_nothing_the_tenant_could_not_create() {
+    let scene = Scene::builder("tenant-restore")
+        .operators(Operators::BackupAndRestore)
+        .start()
+        .await;
+    let alice = scene.namespace_admin("alice").await;
+    let ns = scene.namespace().to_string();
+    let mark = short_unique_name("crafted");
+    let labels = json!({"crafted": mark});
+    let rbac = "rbac.authorization.k8s.io";
+    let crafted = [
+        ("configmaps", configmap(&ns, "harmless", labels.clone())),
+        ("secrets", secret("kube-system", &mark, labels.clone())),
+        (
+            "clusterrolebindings",
+            json!({"apiVersion": format!("{rbac}/v1"), "kind": "ClusterRoleBinding",
+            "metadata": {"name": mark, "labels": labels},
+            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": ns}]}),
+        ),
+        (
+            "rolebindings",
+            json!({"apiVersion": format!("{rbac}/v1"), "kind": "RoleBinding",
+            "metadata": {"name": mark, "namespace": ns, "labels": labels},
+            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": ns}]}),
+        ),
+        // Matches nothing (a group nobody serves), so it is harmless while it exists.
+        (
+            "validatingwebhookconfigurations",
+            json!({"apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": mark, "labels": labels},
+            "webhooks": [{"name": "crafted.example.invalid", "sideEffects": "None",
+                "admissionReviewVersions": ["v1"], "failurePolicy": "Ignore",
+                "clientConfig": {"url": "https://127.0.0.1:1/crafted"},
+                "rules": [{"apiGroups": ["example.invalid"], "apiVersions": ["*"],
+                    "operations": ["CREATE"], "resources": ["nothing"]}]}]}),
+        ),
+    ];
+    scene
+        .create_all(crafted.iter().map(|(_, object)| object.clone()))
+        .await;
+    let types = [
+        "configmaps",
+        "secrets",
+        "rolebindings",
+        "clusterrolebindings",
+        "validatingwebhookconfigurations",
+    ];
+    let source = json!({"namespaces": [ns, "kube-system"], "resourceTypes": types,
+        "includeClusterResources": true,
+        "labelSelector": {"matchLabels": {"crafted": mark}}});
+    scene
+        .create_backup(&backup(&scene, "crafted", source))
+        .await;
+    let done = scene.wait_finished("crafted").await;
+    let stored = scene.verify_run(&done).await;
+    assert_eq!(stored.keys().len(), crafted.len(), "{:?}", stored.keys());
+    for (plural, object) in &crafted {
+        let (reference, ns) = reference(plural, object);
+        delete_quietly(&scene.client, reference, ns).await;
+    }
+
+    let path = done.status.unwrap().backup_path.unwrap();
+    let spec = json!({"source": scene.by_path(&path),
+        "target": {"namespaces": [ns, "kube-system"], "resourceTypes": types},
+        "options": {"includeSensitiveResources": true}});
+    alice.create(restore(&scene, "crafted", spec)).await;
+    let status = scene.wait_restore("crafted").await;
+    assert_eq!(
+        status.phase,
+        Some(RestorePhase::PartiallyFailed),
+        "{status:#?}"
+    );
+    assert_eq!(status.requester.as_deref(), Some(alice.username.as_str()));
+    let created: Vec<_> = status
+        .restored_resources
+        .iter()
+        .filter(|r| r.action.as_deref() == Some("created"))
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(created, ["harmless"], "{status:#?}");
+    let failed: Vec<_> = status
+        .failed_resources
+        .iter()
+        .map(|r| (r.kind.as_str(), r.error.clone().unwrap_or_default()))
+        .collect();
+    for kind in [
+        "Secret",
+        "ClusterRoleBinding",
+        "RoleBinding",
+        "ValidatingWebhookConfiguration",
+    ] {
+        let (_, error) = failed
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .unwrap_or_else(|| panic!("{kind} not failed: {failed:?}"));
+        assert!(error.contains("forbidden"), "{kind}: {error}");
+    }
+    for (plural, object) in &crafted[1..] {
+        let (reference, ns) = reference(plural, object);
+        assert!(
+            get_object(&scene.client, reference, ns).await.is_none(),
+            "{object} exists"
+        );
+    }
+}
