@@ -17,6 +17,8 @@ use kube::Api;
 use kube::api::DeleteParams;
 use serde_json::{Value, json};
 
+const OPERATOR: &str = "system:serviceaccount:cluster-backup-system:cluster-backup-operator";
+
 fn backup(scene: &Scene, name: &str, source: Value) -> Value {
     json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
         "metadata": {"name": name, "namespace": scene.namespace()},
@@ -40,12 +42,22 @@ fn restore(scene: &Scene, name: &str, spec: Value) -> Value {
         "metadata": {"name": name, "namespace": scene.namespace()}, "spec": spec})
 }
 
+/// As installed: the operators run as the shipped ServiceAccount with its least-privilege RBAC
+/// (`config/rbac`), impersonating the tenant.
 #[tokio::test]
 async fn a_namespace_admin_backs_up_and_restores_its_own_namespace() {
     let scene = Scene::builder("tenant-own")
-        .operators(Operators::BackupAndRestore)
+        .operators(Operators::None)
         .start()
         .await;
+    let _ = scene
+        .env
+        .kubectl(&["create", "namespace", "cluster-backup-system"]);
+    let (ok, out) = scene.env.kubectl(&["apply", "-k", "config/rbac"]);
+    assert!(ok, "kubectl apply -k config/rbac: {out}");
+    let operator = scene.env.client_as(OPERATOR).await;
+    let _backups = scene.start_backup_operator_as(&operator);
+    let _restores = scene.start_restore_operator_as(&operator);
     let alice = scene.namespace_admin("alice").await;
     let ns = scene.namespace().to_string();
     scene.create(configmap(&ns, "settings", json!({}))).await;

@@ -200,6 +200,45 @@ pub async fn install_admission_policy(client: &Client) -> Result<(), AdmissionEr
     Ok(())
 }
 
+/// Whether the policy this operator relies on is in the cluster, as this version writes it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PolicyState {
+    Installed,
+    Missing,
+    /// Installed, but its variables or mutation differ from this version's (an older install).
+    Outdated,
+    /// The operator may not read it (RBAC), or the API server did not answer.
+    Unknown(String),
+}
+
+/// Reads the installed policy and compares what decides the stamp with this version's.
+pub async fn policy_state(client: &Client) -> PolicyState {
+    let api: Api<MutatingAdmissionPolicy> = Api::all(client.clone());
+    match api.get_opt(REQUESTER_POLICY_NAME).await {
+        Ok(None) => PolicyState::Missing,
+        Ok(Some(installed)) => {
+            let (wanted, _) = requester_policy();
+            let decides = |policy: &MutatingAdmissionPolicy| {
+                policy.spec.as_ref().map(|spec| {
+                    let expressions: Vec<_> = spec
+                        .mutations
+                        .iter()
+                        .flatten()
+                        .map(|m| m.json_patch.as_ref().and_then(|p| p.expression.clone()))
+                        .collect();
+                    (spec.variables.clone(), expressions)
+                })
+            };
+            if decides(&installed) == decides(&wanted) {
+                PolicyState::Installed
+            } else {
+                PolicyState::Outdated
+            }
+        }
+        Err(err) => PolicyState::Unknown(err.to_string()),
+    }
+}
+
 /// Waits until the API server stamps writes (a fresh or changed policy is picked up by an
 /// informer, so it takes a moment): a dry-run create of a Backup in `default` (nothing is
 /// stored) comes back stamped.

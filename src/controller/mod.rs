@@ -83,11 +83,42 @@ impl Default for Settings {
     }
 }
 
+/// Says at start-up when multi-tenant runs cannot work: without the requester-stamp policy
+/// every Backup and Restore written from now on is refused as unstamped.
+async fn report_policy_state(client: &Client) {
+    use admission::PolicyState;
+    let policy = admission::REQUESTER_POLICY_NAME;
+    match admission::policy_state(client).await {
+        PolicyState::Installed => {
+            tracing::info!(%policy, "requester-stamp policy installed; runs act as their requester");
+        }
+        PolicyState::Missing => tracing::error!(
+            %policy,
+            "requester-stamp policy is not installed: Backups and Restores have no trustworthy \
+             requester and will not run; run `cluster-backup install` (or apply config/admission), \
+             or start the operator with --single-tenant if only administrators create them"
+        ),
+        PolicyState::Outdated => tracing::warn!(
+            %policy,
+            "the installed requester-stamp policy differs from this operator version's; run \
+             `cluster-backup install` to update it"
+        ),
+        PolicyState::Unknown(error) => tracing::warn!(
+            %policy,
+            %error,
+            "cannot check the requester-stamp policy; runs still refuse unstamped objects"
+        ),
+    }
+}
+
 /// Runs the Backup and Restore controllers (or one of them) until SIGTERM or SIGINT; then
 /// cancels the runs in flight and returns once they have recorded that, or when the shutdown
 /// timeout is up. Dropping the future aborts runs in flight (as a killed operator would leave
 /// them).
 pub async fn run(client: Client, settings: Settings) {
+    if settings.tenancy == Tenancy::Multi {
+        report_policy_state(&client).await;
+    }
     let shutdown = Shutdown::new(settings.shutdown_timeout);
     let backups = async {
         if settings.controllers != Controllers::Restores {

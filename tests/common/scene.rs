@@ -183,6 +183,11 @@ impl Scene {
         start_operator(client, &self.ns.name)
     }
 
+    /// Starts a Restore operator that talks to the API server as `client`.
+    pub fn start_restore_operator_as(&self, client: &Client) -> OperatorHandle {
+        start_restore_operator(client, &self.ns.name)
+    }
+
     pub fn start_restore_operator(&self) -> OperatorHandle {
         start_restore_operator(&self.client, &self.ns.name)
     }
