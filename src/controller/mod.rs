@@ -6,6 +6,7 @@ pub mod backup;
 pub mod conditions;
 pub mod crds;
 pub mod lifecycle;
+pub mod locations;
 pub mod report;
 pub mod restore;
 pub mod runs;
@@ -31,11 +32,14 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Which controllers [`run`] starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Controllers {
+    /// Every controller: Backups, Restores, and the availability of ClusterStorageLocations.
     Both,
     /// Only the Backup controller.
     Backups,
     /// Only the Restore controller.
     Restores,
+    /// Only the ClusterStorageLocation availability checks.
+    Locations,
 }
 
 /// Whose rights runs use (see `core::requester::RunAs`).
@@ -82,14 +86,18 @@ impl Default for Settings {
     }
 }
 
-/// Runs the Backup and Restore controllers (or one of them) until SIGTERM or SIGINT; then
+/// Runs the Backup and Restore controllers and the ClusterStorageLocation checks (or one of
+/// them) until SIGTERM or SIGINT; then
 /// cancels the runs in flight and returns once they have recorded that, or when the shutdown
 /// timeout is up. Dropping the future aborts runs in flight (as a killed operator would leave
 /// them).
 pub async fn run(client: Client, settings: Settings) {
     let shutdown = Shutdown::new(settings.shutdown_timeout);
     let backups = async {
-        if settings.controllers != Controllers::Restores {
+        if matches!(
+            settings.controllers,
+            Controllers::Both | Controllers::Backups
+        ) {
             lifecycle::run_controller::<crate::api::Backup, _, _>(
                 "backup",
                 client.clone(),
@@ -102,7 +110,10 @@ pub async fn run(client: Client, settings: Settings) {
         }
     };
     let restores = async {
-        if settings.controllers != Controllers::Backups {
+        if matches!(
+            settings.controllers,
+            Controllers::Both | Controllers::Restores
+        ) {
             lifecycle::run_controller::<crate::api::Restore, _, _>(
                 "restore",
                 client.clone(),
@@ -114,8 +125,16 @@ pub async fn run(client: Client, settings: Settings) {
             .await;
         }
     };
+    let locations = async {
+        if matches!(
+            settings.controllers,
+            Controllers::Both | Controllers::Locations
+        ) {
+            locations::run_controller(client.clone(), &settings, &shutdown).await;
+        }
+    };
     tokio::select! {
-        _ = futures::future::join(backups, restores) => {}
+        _ = futures::future::join3(backups, restores, locations) => {}
         () = shutdown.on_signal() => {}
     }
 }

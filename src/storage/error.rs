@@ -75,11 +75,13 @@ pub enum StorageError {
     },
 
     #[error(
-        "the operator is not allowed to read credentials Secret {name:?} in namespace {namespace:?}: check its RBAC (it needs `get` on secrets in that namespace)"
+        "{reader} is not allowed to read credentials Secret {name:?} in namespace {namespace:?}: check its RBAC (it needs `get` on secrets in that namespace)"
     )]
     SecretForbidden {
         name: String,
         namespace: String,
+        /// Whose read was refused: `the operator`, or `user "alice"`.
+        reader: String,
         /// The API server's answer.
         #[source]
         source: BoxError,
@@ -182,6 +184,78 @@ pub enum StorageError {
         #[source]
         source: BoxError,
     },
+
+    /// An inline location asks for what only an admin-owned location may offer.
+    #[error("{reason}")]
+    InlineNotAllowed { reason: String },
+
+    #[error(
+        "ClusterStorageLocation {name:?} not found: name one that exists (kubectl get clusterstoragelocations), or ask an administrator to create it"
+    )]
+    ClusterLocationNotFound {
+        name: String,
+        /// The API server's answer.
+        #[source]
+        source: BoxError,
+    },
+
+    #[error("cannot read ClusterStorageLocation {name:?}: {source}")]
+    ClusterLocationRead {
+        name: String,
+        transient: bool,
+        #[source]
+        source: BoxError,
+    },
+
+    #[error(
+        "ClusterStorageLocation {location:?} does not allow namespace {namespace:?}: an administrator adds it to spec.allowedNamespaces (or labels the namespace to match spec.namespaceSelector)"
+    )]
+    NamespaceNotAllowed { location: String, namespace: String },
+
+    #[error(
+        "user {user:?} may not use ClusterStorageLocation {location:?}{reason}: grant the `use` verb on clusterstoragelocations in API group backup.cnd.dk (resourceNames: [{location}]) to the user or one of its groups with a ClusterRole and ClusterRoleBinding"
+    )]
+    UseDenied {
+        user: String,
+        location: String,
+        /// ` (the authorizer's reason)`, or empty.
+        reason: String,
+    },
+
+    #[error(
+        "cannot check whether user {user:?} may use ClusterStorageLocation {location:?}: {reason}"
+    )]
+    AccessReview {
+        user: String,
+        location: String,
+        reason: String,
+        transient: bool,
+        #[source]
+        source: BoxError,
+    },
+
+    /// A problem of an admin-owned location, for the administrator to fix.
+    #[error("ClusterStorageLocation {name:?}: {source}")]
+    ClusterLocation {
+        name: String,
+        #[source]
+        source: Box<StorageError>,
+    },
+
+    #[error("CA bundle {what}: {reason}")]
+    CaBundle {
+        /// e.g. `key "ca.crt" of ConfigMap "storage-ca" in namespace "cluster-backup-system"`.
+        what: String,
+        reason: String,
+        transient: bool,
+    },
+
+    /// Whose rights a run uses is unknown, so its storage is not opened.
+    #[error("cannot tell whose rights to use the storage location with: {source}")]
+    NoRequester {
+        #[source]
+        source: crate::core::requester::RequesterError,
+    },
 }
 
 impl StorageError {
@@ -195,14 +269,25 @@ impl StorageError {
             | SecretNotFound { .. }
             | Setup { .. }
             | EnvironmentCredentials { .. }
-            | BucketNotFound { .. } => ErrorCategory::Config,
-            SecretForbidden { .. } | CredentialsRejected { .. } | AccessDenied { .. } => {
-                ErrorCategory::Auth
-            }
+            | BucketNotFound { .. }
+            | InlineNotAllowed { .. }
+            | ClusterLocationNotFound { .. }
+            | CaBundle { .. }
+            | NoRequester { .. } => ErrorCategory::Config,
+            SecretForbidden { .. }
+            | CredentialsRejected { .. }
+            | AccessDenied { .. }
+            | NamespaceNotAllowed { .. }
+            | UseDenied { .. } => ErrorCategory::Auth,
             Unreachable { .. } => ErrorCategory::Unreachable,
             NotFound { .. } => ErrorCategory::NotFound,
             CreateBucket { category, .. } => *category,
-            SecretRead { .. } | Rejected { .. } | Failed { .. } => ErrorCategory::Other,
+            ClusterLocation { source, .. } => source.category(),
+            SecretRead { .. }
+            | Rejected { .. }
+            | Failed { .. }
+            | ClusterLocationRead { .. }
+            | AccessReview { .. } => ErrorCategory::Other,
         }
     }
 
@@ -212,7 +297,11 @@ impl StorageError {
         match self {
             StorageError::Unreachable { .. } | StorageError::SecretRead { .. } => true,
             StorageError::Rejected { status, .. } => is_transient_status(*status),
-            StorageError::CreateBucket { transient, .. } => *transient,
+            StorageError::CreateBucket { transient, .. }
+            | StorageError::ClusterLocationRead { transient, .. }
+            | StorageError::AccessReview { transient, .. }
+            | StorageError::CaBundle { transient, .. } => *transient,
+            StorageError::ClusterLocation { source, .. } => source.is_transient(),
             _ => false,
         }
     }

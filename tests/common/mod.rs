@@ -172,7 +172,7 @@ impl TestEnv {
     /// A storage location on the local S3 server with inline keys.
     pub fn storage_location(&self, bucket: &str) -> StorageLocation {
         StorageLocation {
-            provider: StorageProvider::Minio,
+            provider: Some(StorageProvider::Minio),
             bucket: bucket.to_string(),
             endpoint: Some(self.s3_endpoint.clone()),
             access_key: Some(self.s3_access_key.clone()),
