@@ -72,7 +72,7 @@ pub async fn open_storage(
         Target::Named(name) => {
             // Asked first, so a requester without the right learns nothing about the location.
             if let Some(requester) = access.run_as.requester() {
-                may_use(access.operator, requester, name).await?;
+                may_use(access.operator, requester, name, namespace).await?;
             }
             let location = get_cluster_location(access.operator, name).await?;
             check_namespace(access.operator, &location, name, namespace).await?;
@@ -91,12 +91,16 @@ pub async fn open_storage(
     }
 }
 
-/// Whether `requester` may `use` ClusterStorageLocation `name`, as the API server's authorizer
-/// (RBAC, or whatever the cluster runs) answers a SubjectAccessReview made by the operator.
+/// Whether `requester` may `use` ClusterStorageLocation `name` for an object in `namespace`,
+/// as the API server's authorizer (RBAC, or whatever the cluster runs) answers a
+/// SubjectAccessReview made by the operator. The review names `namespace` (as PodSecurityPolicy's
+/// `use` did), so a RoleBinding there grants the location to that namespace's objects and a
+/// ClusterRoleBinding grants it everywhere.
 pub async fn may_use(
     operator: &Client,
     requester: &Requester,
     name: &str,
+    namespace: &str,
 ) -> Result<(), StorageError> {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
@@ -109,6 +113,7 @@ pub async fn may_use(
                 resource: Some(CLUSTER_STORAGE_LOCATIONS.to_string()),
                 verb: Some(USE_VERB.to_string()),
                 name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()).filter(|ns| !ns.is_empty()),
                 ..ResourceAttributes::default()
             }),
             ..SubjectAccessReviewSpec::default()
@@ -148,6 +153,7 @@ pub async fn may_use(
     Err(StorageError::UseDenied {
         user: requester.username.clone(),
         location: name.to_string(),
+        namespace: namespace.to_string(),
         reason,
     })
 }

@@ -213,11 +213,12 @@ pub enum StorageError {
     NamespaceNotAllowed { location: String, namespace: String },
 
     #[error(
-        "user {user:?} may not use ClusterStorageLocation {location:?}{reason}: grant the `use` verb on clusterstoragelocations in API group backup.cnd.dk (resourceNames: [{location}]) to the user or one of its groups with a ClusterRole and ClusterRoleBinding"
+        "user {user:?} may not use ClusterStorageLocation {location:?} in namespace {namespace:?}{reason}: grant the `use` verb on clusterstoragelocations in API group backup.cnd.dk (resourceNames: [{location}]) with a ClusterRole, bound to the user or one of its groups by a RoleBinding in that namespace (or a ClusterRoleBinding for every namespace)"
     )]
     UseDenied {
         user: String,
         location: String,
+        namespace: String,
         /// ` (the authorizer's reason)`, or empty.
         reason: String,
     },

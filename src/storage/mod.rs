@@ -971,6 +971,76 @@ mod tests {
         assert!(!missing.exists());
     }
 
+    /// A self-signed CA made for these tests (`openssl req -x509 -newkey ec ...`).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBmDCCAT+gAwIBAgIUFJEyv2q2Z0eQ8bhmH0ln6EPzF4IwCgYIKoZIzj0EAwIw
+ITEfMB0GA1UEAwwWY2x1c3Rlci1iYWNrdXAgdGVzdCBDQTAgFw0yNjExMjkxOTQ5
+MTZaGA8yMTI2MTEwNTE5NDkxNlowITEfMB0GA1UEAwwWY2x1c3Rlci1iYWNrdXAg
+dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABPseSD6Bn1+llcQDKe+/
+DdB+oZKqMMvrBFkQaqU2MswD19jaAkPiZ8onoQ625b/IlXO/JAybX8FDCMxscEqZ
+QFqjUzBRMB0GA1UdDgQWBBT43XiQzCD4NWbMHiuWEXEAuPKFFjAfBgNVHSMEGDAW
+gBT43XiQzCD4NWbMHiuWEXEAuPKFFjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
+BAMCA0cAMEQCIDGr3sVfTHBLiNUxndtURbu7vsDgteYQQ54Ihb8ZRgsrAiBMhDQu
+MylMht5ZBy8OK7e9y9QvY2+F8Cq/tMPSE4qnmQ==
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn ca_bundles_are_trusted_or_refused_with_the_reason() {
+        let location = s3_location(Some("https://minio.local:9000"));
+        let bundle = format!("{TEST_CA}{TEST_CA}");
+        assert!(Storage::new_with_ca_bundle(&location, creds(), Some(bundle.as_bytes())).is_ok());
+        for bad in [
+            "",
+            "not a certificate",
+            "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+        ] {
+            let err =
+                Storage::new_with_ca_bundle(&location, creds(), Some(bad.as_bytes())).unwrap_err();
+            assert_eq!(err.category(), ErrorCategory::Config, "{bad:?}: {err}");
+            assert!(err.to_string().starts_with("CA bundle"), "{err}");
+        }
+    }
+
+    #[test]
+    fn named_locations_are_checked_for_their_form_and_never_opened() {
+        let named = StorageLocation {
+            name: Some("team-a".into()),
+            ..StorageLocation::default()
+        };
+        assert!(location_problems(&named).is_empty());
+        let err = Storage::new(&named, None).unwrap_err();
+        assert!(err.to_string().contains("must be resolved"), "{err}");
+        let both = StorageLocation {
+            name: Some("team-a".into()),
+            ..s3_location(Some("http://127.0.0.1:9000"))
+        };
+        let problems = location_problems(&both);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].to_string().contains("both set"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn an_inline_location_needs_a_provider() {
+        let location = StorageLocation {
+            provider: None,
+            bucket: String::new(),
+            ..s3_location(None)
+        };
+        let problems: Vec<String> = location_problems(&location)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("provider is missing"), "{problems:?}");
+        assert!(problems[1].contains("bucket is empty"), "{problems:?}");
+        assert!(Storage::new(&location, creds()).is_err());
+    }
+
     #[test]
     fn aws_default_endpoint_uses_region() {
         let location = StorageLocation {
