@@ -185,7 +185,7 @@ async fn a_namespace_the_location_does_not_allow_is_refused() {
     let backup = scene.wait_finished("both").await;
     assert_phase(&backup, BackupPhase::Failed);
     let message = common::scene::message(&backup);
-    assert!(message.contains("Invalid spec"), "{message}");
+    assert!(message.contains("storageLocation: "), "{message}");
     assert!(message.contains("are both set"), "{message}");
 
     // Neither a name nor provider and bucket: the schema refuses it.
