@@ -545,3 +545,92 @@ async fn the_sample_applies() {
             .unwrap_or_else(|e| panic!("sample {kind} refused: {e}"));
     }
 }
+
+/// The operator's ServiceAccount (what `config/rbac` grants), impersonated.
+const OPERATOR: &str = "system:serviceaccount:cluster-backup-system:cluster-backup-operator";
+const OPERATOR_NAMESPACE: &str = "cluster-backup-system";
+
+#[tokio::test]
+async fn the_shipped_rbac_lets_the_operator_check_locations_and_ask_reviews() {
+    let scene = Scene::bare("csl-rbac").await;
+    let env = &scene.env;
+    let _ = env.kubectl(&["create", "namespace", OPERATOR_NAMESPACE]);
+    let (ok, out) = env.kubectl(&["apply", "-k", "config/rbac"]);
+    assert!(ok, "kubectl apply -k config/rbac: {out}");
+    for (verb, resource, subresource, expected) in [
+        ("watch", "clusterstoragelocations.backup.cnd.dk", "", "yes"),
+        (
+            "patch",
+            "clusterstoragelocations.backup.cnd.dk",
+            "status",
+            "yes",
+        ),
+        (
+            "create",
+            "subjectaccessreviews.authorization.k8s.io",
+            "",
+            "yes",
+        ),
+        ("update", "clusterstoragelocations.backup.cnd.dk", "", "no"),
+    ] {
+        let subresource = format!("--subresource={subresource}");
+        let args = [
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            &subresource,
+            "--as",
+            OPERATOR,
+        ];
+        let (_, out) = env.kubectl(&args);
+        // A warning may follow for cluster-scoped resources.
+        let answer = out.lines().next().unwrap_or_default().trim();
+        assert_eq!(
+            answer, expected,
+            "can the operator {verb} {resource}? {out}"
+        );
+    }
+
+    // Keys in the real operator namespace, under a name of this test's own.
+    let secret = short_unique_name("keys");
+    scene
+        .create(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": { "name": secret, "namespace": OPERATOR_NAMESPACE },
+            "stringData": { "accessKey": env.s3_access_key, "secretKey": env.s3_secret_key },
+        }))
+        .await;
+    let mut spec = location_spec(&scene, &env.s3_endpoint);
+    spec["credentialsSecret"] = json!({ "name": secret });
+    spec["allowedNamespaces"] = json!(["*"]);
+    let location = create_location(&scene, spec).await;
+
+    let operator = env.client_as(OPERATOR).await;
+    let api: Api<ClusterStorageLocation> = Api::all(operator.clone());
+    let found = api.get(&location.name).await.unwrap();
+    let checked =
+        cluster_backup::controller::locations::check(&operator, OPERATOR_NAMESPACE, &found).await;
+    assert!(checked.is_ok(), "{checked:?}");
+    let status = json!({
+        "apiVersion": "backup.cnd.dk/v1", "kind": "ClusterStorageLocation",
+        "status": { "phase": "Available", "message": checked.unwrap() },
+    });
+    api.patch_status(
+        &location.name,
+        &kube::api::PatchParams::apply(cluster_backup::controller::crds::FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&status),
+    )
+    .await
+    .unwrap();
+    // The review is made (and answered): no grant, so a refusal, not an error.
+    let stranger = service_account(scene.namespace(), "nobody");
+    let err = may_use(&operator, &stranger, &location.name, scene.namespace())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::UseDenied { .. }), "{err}");
+
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(scene.client.clone(), OPERATOR_NAMESPACE);
+    let _ = secrets.delete(&secret, &Default::default()).await;
+}

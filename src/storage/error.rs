@@ -190,7 +190,7 @@ pub enum StorageError {
     InlineNotAllowed { reason: String },
 
     #[error(
-        "ClusterStorageLocation {name:?} not found: name one that exists (kubectl get clusterstoragelocations), or ask an administrator to create it"
+        "ClusterStorageLocation {name:?} not found: name an existing one, or ask an administrator to create it"
     )]
     ClusterLocationNotFound {
         name: String,
