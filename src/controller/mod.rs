@@ -87,10 +87,9 @@ impl Default for Settings {
 }
 
 /// Runs the Backup and Restore controllers and the ClusterStorageLocation checks (or one of
-/// them) until SIGTERM or SIGINT; then
-/// cancels the runs in flight and returns once they have recorded that, or when the shutdown
-/// timeout is up. Dropping the future aborts runs in flight (as a killed operator would leave
-/// them).
+/// them) until SIGTERM or SIGINT; then cancels the runs in flight and returns once they have
+/// recorded that, or when the shutdown timeout is up. Dropping the future aborts runs in flight
+/// (as a killed operator would leave them).
 pub async fn run(client: Client, settings: Settings) {
     let shutdown = Shutdown::new(settings.shutdown_timeout);
     let backups = async {
