@@ -43,7 +43,8 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let configmaps: Api<ConfigMap> = Api::namespaced(operator.clone(), &ns);
     for i in 0..OBJECTS {
-        let object = json!({"metadata": {"name": format!("cm-{i}")}, "data": {"k": "v".repeat(512)}});
+        let object =
+            json!({"metadata": {"name": format!("cm-{i}")}, "data": {"k": "v".repeat(512)}});
         configmaps
             .create(&PostParams::default(), &serde_json::from_value(object)?)
             .await?;
@@ -69,8 +70,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let per_client = started.elapsed() / CLIENTS as u32;
 
-    let as_requester: Api<ConfigMap> =
-        Api::namespaced(impersonating(&operator, &requester)?, &ns);
+    let as_requester: Api<ConfigMap> = Api::namespaced(impersonating(&operator, &requester)?, &ns);
     let params = ListParams::default().limit(500);
     let (mut own, mut impersonated) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS + 20 {
@@ -80,7 +80,11 @@ async fn main() -> anyhow::Result<()> {
             let listed = api.list(&params).await?;
             let took = started.elapsed();
             // Plus the kube-root-ca.crt ConfigMap of every namespace.
-            anyhow::ensure!(listed.items.len() > OBJECTS, "listed {}", listed.items.len());
+            anyhow::ensure!(
+                listed.items.len() > OBJECTS,
+                "listed {}",
+                listed.items.len()
+            );
             if round >= 20 {
                 samples.push(took);
             }
@@ -94,7 +98,9 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---:|");
     println!("| building an impersonating client (mean of {CLIENTS}) | {per_client:.2?} |");
     println!("| LIST of {OBJECTS} ConfigMaps as the operator (median of {ROUNDS}) | {own:.2?} |");
-    println!("| the same LIST impersonating the requester (median of {ROUNDS}) | {impersonated:.2?} |");
+    println!(
+        "| the same LIST impersonating the requester (median of {ROUNDS}) | {impersonated:.2?} |"
+    );
     println!("| difference per request | {extra:.2?} |");
     Ok(())
 }

@@ -61,7 +61,11 @@ async fn crds_install_and_become_established() {
         .expect("second install");
     assert_eq!(
         names,
-        vec!["backups.backup.cnd.dk", "restores.backup.cnd.dk"]
+        vec![
+            "backups.backup.cnd.dk",
+            "restores.backup.cnd.dk",
+            "clusterstoragelocations.backup.cnd.dk"
+        ]
     );
 }
 

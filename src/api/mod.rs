@@ -1,4 +1,5 @@
-//! The `backup.cnd.dk/v1` API: `Backup` and `Restore` custom resources.
+//! The `backup.cnd.dk/v1` API: `Backup` and `Restore` custom resources, and the admin-owned
+//! `ClusterStorageLocation` they may name.
 //!
 //! Field names and shapes are those of the example YAMLs in `config/samples/`, which apply
 //! unchanged. Additions are optional fields only.
@@ -21,7 +22,7 @@ pub const VERSION: &str = "v1";
 
 /// Every CRD this operator ships, in installation order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![Backup::crd(), Restore::crd()]
+    vec![Backup::crd(), Restore::crd(), ClusterStorageLocation::crd()]
 }
 
 /// All CRDs as one multi-document YAML stream, exactly as checked in under `config/crd/`.

@@ -9,7 +9,8 @@ use kube::{Api, Client};
 use crate::api::Backup;
 use crate::core::layout;
 use crate::core::manifest::Manifest;
-use crate::storage::Storage;
+use crate::core::requester::RunAs;
+use crate::k8s::locations::{Access, open_storage};
 
 pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::Result<String> {
     let api: Api<Backup> = Api::namespaced(client.clone(), namespace);
@@ -68,13 +69,19 @@ pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::R
         writeln!(out, "  (no complete backup yet)")?;
         return Ok(out);
     };
-    let resolved = crate::k8s::credentials::resolve_credentials(
-        client,
-        namespace,
-        &backup.spec.storage_location,
-    )
-    .await?;
-    let store = Storage::new(&backup.spec.storage_location, resolved.credentials)?;
+    // The caller's own rights, like every other read of this command; a ClusterStorageLocation's
+    // Secret is read from the operator's namespace (POD_NAMESPACE, as for `run`).
+    let operator_namespace = std::env::var("POD_NAMESPACE")
+        .unwrap_or_else(|_| crate::controller::DEFAULT_OPERATOR_NAMESPACE.to_string());
+    let access = Access {
+        operator: client,
+        requester: client,
+        run_as: &RunAs::Operator,
+        operator_namespace: &operator_namespace,
+    };
+    let store = open_storage(&access, namespace, &backup.spec.storage_location)
+        .await?
+        .storage;
     let bytes = store.get(&layout::manifest_key(path)).await?;
     let manifest = Manifest::from_bytes(&bytes)?;
     writeln!(out, "  stored at {} under {path}/:", store.describe())?;

@@ -742,21 +742,17 @@ async fn find_finished_run(
     }
 }
 
-/// The Backup's storage location with its credentials resolved (a credentials Secret is read
-/// with the run's rights); credential warnings go out as Events.
+/// The Backup's storage location (inline, or a ClusterStorageLocation) opened with the rights
+/// its run uses; credential warnings go out as Events.
 async fn open_storage(
     backup: &Backup,
     ctx: &Context,
     acting: &lifecycle::Acting,
 ) -> Result<Storage, storage::StorageError> {
-    let namespace = backup.namespace().unwrap_or_default();
-    let resolved = crate::k8s::credentials::resolve_credentials(
-        &acting.client,
-        &namespace,
-        &backup.spec.storage_location,
-    )
-    .await?;
-    for warning in &resolved.warnings {
+    let opened =
+        super::locations::open_storage_for(ctx, acting, backup, &backup.spec.storage_location)
+            .await?;
+    for warning in &opened.warnings {
         publish(
             ctx,
             backup,
@@ -767,7 +763,7 @@ async fn open_storage(
         )
         .await;
     }
-    Storage::new(&backup.spec.storage_location, resolved.credentials)
+    Ok(opened.storage)
 }
 
 /// Runs the engine while writing progress to status every few seconds; stops with

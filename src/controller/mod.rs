@@ -7,6 +7,7 @@ pub mod conditions;
 pub mod crds;
 pub mod install;
 pub mod lifecycle;
+pub mod locations;
 pub mod report;
 pub mod restore;
 pub mod runs;
@@ -32,11 +33,14 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Which controllers [`run`] starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Controllers {
+    /// Every controller: Backups, Restores, and the availability of ClusterStorageLocations.
     Both,
     /// Only the Backup controller.
     Backups,
     /// Only the Restore controller.
     Restores,
+    /// Only the ClusterStorageLocation availability checks.
+    Locations,
 }
 
 /// Whose rights runs use (see `core::requester::RunAs`).
@@ -111,17 +115,20 @@ async fn report_policy_state(client: &Client) {
     }
 }
 
-/// Runs the Backup and Restore controllers (or one of them) until SIGTERM or SIGINT; then
-/// cancels the runs in flight and returns once they have recorded that, or when the shutdown
-/// timeout is up. Dropping the future aborts runs in flight (as a killed operator would leave
-/// them).
+/// Runs the Backup and Restore controllers and the ClusterStorageLocation checks (or one of
+/// them) until SIGTERM or SIGINT; then cancels the runs in flight and returns once they have
+/// recorded that, or when the shutdown timeout is up. Dropping the future aborts runs in flight
+/// (as a killed operator would leave them).
 pub async fn run(client: Client, settings: Settings) {
     if settings.tenancy == Tenancy::Multi {
         report_policy_state(&client).await;
     }
     let shutdown = Shutdown::new(settings.shutdown_timeout);
     let backups = async {
-        if settings.controllers != Controllers::Restores {
+        if matches!(
+            settings.controllers,
+            Controllers::Both | Controllers::Backups
+        ) {
             lifecycle::run_controller::<crate::api::Backup, _, _>(
                 "backup",
                 client.clone(),
@@ -134,7 +141,10 @@ pub async fn run(client: Client, settings: Settings) {
         }
     };
     let restores = async {
-        if settings.controllers != Controllers::Backups {
+        if matches!(
+            settings.controllers,
+            Controllers::Both | Controllers::Restores
+        ) {
             lifecycle::run_controller::<crate::api::Restore, _, _>(
                 "restore",
                 client.clone(),
@@ -146,8 +156,16 @@ pub async fn run(client: Client, settings: Settings) {
             .await;
         }
     };
+    let locations = async {
+        if matches!(
+            settings.controllers,
+            Controllers::Both | Controllers::Locations
+        ) {
+            locations::run_controller(client.clone(), &settings, &shutdown).await;
+        }
+    };
     tokio::select! {
-        _ = futures::future::join(backups, restores) => {}
+        _ = futures::future::join3(backups, restores, locations) => {}
         () = shutdown.on_signal() => {}
     }
 }

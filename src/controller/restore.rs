@@ -27,7 +27,7 @@ use crate::api::{Backup, Restore, RestorePhase, RestoreStatus, StorageLocation, 
 use crate::core::restore::status::Action as ItemAction;
 use crate::engine::restore::{self as engine, RestoreOutcome, RestoreProgress, Stage};
 use crate::engine::restore_spec::{Source, SpecError, validate_spec};
-use crate::storage::{self, Storage};
+use crate::storage;
 
 /// How often a running restore writes its progress to status.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
@@ -512,11 +512,9 @@ async fn run_with_progress(
     acting: &lifecycle::Acting,
     status: &mut RestoreStatus,
 ) -> Result<RestoreOutcome, SourceError> {
-    let namespace = restore.namespace().unwrap_or_default();
     let (location, path) = resolve_source(restore, source, acting).await?;
-    let resolved =
-        crate::k8s::credentials::resolve_credentials(&acting.client, &namespace, &location).await?;
-    for warning in &resolved.warnings {
+    let opened = super::locations::open_storage_for(ctx, acting, restore, &location).await?;
+    for warning in &opened.warnings {
         publish(
             ctx,
             restore,
@@ -526,7 +524,7 @@ async fn run_with_progress(
         )
         .await;
     }
-    let storage = Storage::new(&location, resolved.credentials)?;
+    let storage = opened.storage;
     let (progress_tx, mut progress_rx) = watch::channel(RestoreProgress::default());
     let engine = engine::run_restore(&acting.client, &storage, &restore.spec, &path, &progress_tx);
     tokio::pin!(engine);

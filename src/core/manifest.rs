@@ -357,7 +357,7 @@ mod tests {
             },
             schedule: Some("0 2 * * *".into()),
             storage_location: StorageLocation {
-                provider: StorageProvider::Minio,
+                provider: Some(StorageProvider::Minio),
                 bucket: "k8s-backups".into(),
                 endpoint: Some("http://minio:9000".into()),
                 access_key: Some("minioadmin".into()),

@@ -162,7 +162,7 @@ mod tests {
 
     fn location(endpoint: &str) -> StorageLocation {
         StorageLocation {
-            provider: StorageProvider::Minio,
+            provider: Some(StorageProvider::Minio),
             bucket: "backups".into(),
             endpoint: Some(endpoint.into()),
             access_key: Some("ak".into()),

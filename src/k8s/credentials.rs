@@ -92,6 +92,20 @@ pub async fn resolve_credentials(
     namespace: &str,
     location: &StorageLocation,
 ) -> Result<ResolvedCredentials, StorageError> {
+    resolve_credentials_as(client, namespace, location, OPERATOR).await
+}
+
+/// Who reads a Secret when nobody else is named: the operator's own identity.
+pub(crate) const OPERATOR: &str = "the operator";
+
+/// [`resolve_credentials`] with `client` acting as `reader` (`the operator`, or `user
+/// "alice"`), who is named when the Secret may not be read.
+pub async fn resolve_credentials_as(
+    client: &kube::Client,
+    namespace: &str,
+    location: &StorageLocation,
+    reader: &str,
+) -> Result<ResolvedCredentials, StorageError> {
     match plan(location)? {
         Plan::Ready(resolved) => Ok(resolved),
         Plan::ReadSecret { name, warnings } => {
@@ -99,7 +113,7 @@ pub async fn resolve_credentials(
             let secret = api
                 .get(&name)
                 .await
-                .map_err(|source| secret_read_error(&name, namespace, source))?;
+                .map_err(|source| secret_read_error(&name, namespace, reader, source))?;
             let data = secret.data.unwrap_or_default();
             let credentials = credentials_from_secret_data(&name, &data)?;
             Ok(ResolvedCredentials {
@@ -112,7 +126,12 @@ pub async fn resolve_credentials(
 }
 
 /// Maps a failed Secret read to a message that says what to fix.
-pub(crate) fn secret_read_error(name: &str, namespace: &str, source: kube::Error) -> StorageError {
+pub(crate) fn secret_read_error(
+    name: &str,
+    namespace: &str,
+    reader: &str,
+    source: kube::Error,
+) -> StorageError {
     let (name, namespace) = (name.to_string(), namespace.to_string());
     let kind = match &source {
         kube::Error::Api(status) if status.is_not_found() => 404,
@@ -129,6 +148,7 @@ pub(crate) fn secret_read_error(name: &str, namespace: &str, source: kube::Error
         403 => StorageError::SecretForbidden {
             name,
             namespace,
+            reader: reader.to_string(),
             source,
         },
         _ => StorageError::SecretRead {
@@ -255,15 +275,15 @@ mod tests {
                     .boxed(),
             )
         };
-        let err = secret_read_error("creds", "team-a", status(404, "NotFound"));
+        let err = secret_read_error("creds", "team-a", OPERATOR, status(404, "NotFound"));
         assert_eq!(
             err.to_string(),
             "credentials Secret \"creds\" not found in namespace \"team-a\""
         );
-        let err = secret_read_error("creds", "team-a", status(403, "Forbidden"));
+        let err = secret_read_error("creds", "team-a", OPERATOR, status(403, "Forbidden"));
         assert!(err.to_string().contains("RBAC"), "{err}");
         assert_eq!(err.category(), crate::storage::ErrorCategory::Auth);
-        let err = secret_read_error("creds", "team-a", status(500, "InternalError"));
+        let err = secret_read_error("creds", "team-a", OPERATOR, status(500, "InternalError"));
         assert!(err.is_transient());
     }
 }

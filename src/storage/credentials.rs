@@ -73,7 +73,8 @@ pub enum Plan {
 }
 
 pub fn plan(location: &StorageLocation) -> Result<Plan, StorageError> {
-    if location.provider == StorageProvider::Filesystem {
+    let provider = super::provider_of(location)?;
+    if provider == StorageProvider::Filesystem {
         return Ok(Plan::Ready(ResolvedCredentials {
             credentials: None,
             source: CredentialSource::NotNeeded,
@@ -122,24 +123,22 @@ pub fn plan(location: &StorageLocation) -> Result<Plan, StorageError> {
             }))
         }
         (Some(_), None) => Err(StorageError::MissingCredentials {
-            provider: location.provider,
+            provider,
             reason: "accessKey is set but secretKey is not; set both, or use credentialsSecret"
                 .to_string(),
         }),
         (None, Some(_)) => Err(StorageError::MissingCredentials {
-            provider: location.provider,
+            provider,
             reason: "secretKey is set but accessKey is not; set both, or use credentialsSecret"
                 .to_string(),
         }),
-        (None, None) if location.provider == StorageProvider::S3 => {
-            Ok(Plan::Ready(ResolvedCredentials {
-                credentials: None,
-                source: CredentialSource::Environment,
-                warnings: Vec::new(),
-            }))
-        }
+        (None, None) if provider == StorageProvider::S3 => Ok(Plan::Ready(ResolvedCredentials {
+            credentials: None,
+            source: CredentialSource::Environment,
+            warnings: Vec::new(),
+        })),
         (None, None) => Err(StorageError::MissingCredentials {
-            provider: location.provider,
+            provider,
             reason: format!(
                 "set credentialsSecret to a Secret with one of the key pairs {}, or set accessKey and secretKey",
                 accepted_pairs()
@@ -187,7 +186,7 @@ mod tests {
 
     fn location(provider: StorageProvider) -> StorageLocation {
         StorageLocation {
-            provider,
+            provider: Some(provider),
             bucket: "b".into(),
             ..StorageLocation::default()
         }

@@ -75,11 +75,13 @@ pub enum StorageError {
     },
 
     #[error(
-        "the operator is not allowed to read credentials Secret {name:?} in namespace {namespace:?}: check its RBAC (it needs `get` on secrets in that namespace)"
+        "{reader} is not allowed to read credentials Secret {name:?} in namespace {namespace:?}: check its RBAC (it needs `get` on secrets in that namespace)"
     )]
     SecretForbidden {
         name: String,
         namespace: String,
+        /// Whose read was refused: `the operator`, or `user "alice"`.
+        reader: String,
         /// The API server's answer.
         #[source]
         source: BoxError,
@@ -182,6 +184,72 @@ pub enum StorageError {
         #[source]
         source: BoxError,
     },
+
+    /// An inline location asks for what only an admin-owned location may offer.
+    #[error("{reason}")]
+    InlineNotAllowed { reason: String },
+
+    #[error(
+        "ClusterStorageLocation {name:?} not found: name an existing one, or ask an administrator to create it"
+    )]
+    ClusterLocationNotFound {
+        name: String,
+        /// The API server's answer.
+        #[source]
+        source: BoxError,
+    },
+
+    #[error("cannot read ClusterStorageLocation {name:?}: {source}")]
+    ClusterLocationRead {
+        name: String,
+        transient: bool,
+        #[source]
+        source: BoxError,
+    },
+
+    #[error(
+        "ClusterStorageLocation {location:?} does not allow namespace {namespace:?}: an administrator adds it to spec.allowedNamespaces (or labels the namespace to match spec.namespaceSelector)"
+    )]
+    NamespaceNotAllowed { location: String, namespace: String },
+
+    #[error(
+        "user {user:?} may not use ClusterStorageLocation {location:?} in namespace {namespace:?}{reason}: grant the `use` verb on clusterstoragelocations in API group backup.cnd.dk (resourceNames: [{location}]) with a ClusterRole, bound to the user or one of its groups by a RoleBinding in that namespace (or a ClusterRoleBinding for every namespace)"
+    )]
+    UseDenied {
+        user: String,
+        location: String,
+        namespace: String,
+        /// ` (the authorizer's reason)`, or empty.
+        reason: String,
+    },
+
+    #[error(
+        "cannot check whether user {user:?} may use ClusterStorageLocation {location:?}: {reason}"
+    )]
+    AccessReview {
+        user: String,
+        location: String,
+        reason: String,
+        transient: bool,
+        #[source]
+        source: BoxError,
+    },
+
+    /// A problem of an admin-owned location, for the administrator to fix.
+    #[error("ClusterStorageLocation {name:?}: {source}")]
+    ClusterLocation {
+        name: String,
+        #[source]
+        source: Box<StorageError>,
+    },
+
+    #[error("CA bundle {what}: {reason}")]
+    CaBundle {
+        /// e.g. `key "ca.crt" of ConfigMap "storage-ca" in namespace "cluster-backup-system"`.
+        what: String,
+        reason: String,
+        transient: bool,
+    },
 }
 
 impl StorageError {
@@ -195,14 +263,24 @@ impl StorageError {
             | SecretNotFound { .. }
             | Setup { .. }
             | EnvironmentCredentials { .. }
-            | BucketNotFound { .. } => ErrorCategory::Config,
-            SecretForbidden { .. } | CredentialsRejected { .. } | AccessDenied { .. } => {
-                ErrorCategory::Auth
-            }
+            | BucketNotFound { .. }
+            | InlineNotAllowed { .. }
+            | ClusterLocationNotFound { .. }
+            | CaBundle { .. } => ErrorCategory::Config,
+            SecretForbidden { .. }
+            | CredentialsRejected { .. }
+            | AccessDenied { .. }
+            | NamespaceNotAllowed { .. }
+            | UseDenied { .. } => ErrorCategory::Auth,
             Unreachable { .. } => ErrorCategory::Unreachable,
             NotFound { .. } => ErrorCategory::NotFound,
             CreateBucket { category, .. } => *category,
-            SecretRead { .. } | Rejected { .. } | Failed { .. } => ErrorCategory::Other,
+            ClusterLocation { source, .. } => source.category(),
+            SecretRead { .. }
+            | Rejected { .. }
+            | Failed { .. }
+            | ClusterLocationRead { .. }
+            | AccessReview { .. } => ErrorCategory::Other,
         }
     }
 
@@ -212,7 +290,11 @@ impl StorageError {
         match self {
             StorageError::Unreachable { .. } | StorageError::SecretRead { .. } => true,
             StorageError::Rejected { status, .. } => is_transient_status(*status),
-            StorageError::CreateBucket { transient, .. } => *transient,
+            StorageError::CreateBucket { transient, .. }
+            | StorageError::ClusterLocationRead { transient, .. }
+            | StorageError::AccessReview { transient, .. }
+            | StorageError::CaBundle { transient, .. } => *transient,
+            StorageError::ClusterLocation { source, .. } => source.is_transient(),
             _ => false,
         }
     }

@@ -7,6 +7,7 @@
 //! [`CONNECT_TIMEOUT`], per-request timeout [`REQUEST_TIMEOUT`], [`MAX_RETRIES`] retries within
 //! [`RETRY_TIMEOUT`].
 
+pub mod access;
 mod bucket;
 pub mod catalogue;
 pub mod credentials;
@@ -24,7 +25,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    BackoffConfig, Certificate, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
 };
 
 pub use credentials::{
@@ -46,6 +47,16 @@ pub const MAX_RETRIES: usize = 2;
 pub const RETRY_TIMEOUT: Duration = Duration::from_secs(15);
 
 const DEFAULT_REGION: &str = "us-east-1";
+
+/// What [`Storage::probe`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// The bucket (or directory) answered.
+    Ready,
+    /// The server answered, but the bucket (or directory) does not exist yet; the first backup
+    /// creates it.
+    BucketMissing,
+}
 
 /// One object found by [`Storage::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,26 +111,46 @@ impl Storage {
     ///   needs an endpoint and credentials; `s3` without an endpoint means AWS, and with
     ///   `credentials` `None` the `AWS_*` environment / instance role is used.
     /// - `filesystem`: the directory `bucket` (created if missing).
+    ///
+    /// `location` must be an inline one: a `name` (a ClusterStorageLocation) is resolved into
+    /// one first (`crate::k8s::locations`).
     pub fn new(
         location: &StorageLocation,
         credentials: Option<Credentials>,
     ) -> Result<Storage, StorageError> {
+        Self::new_with_ca_bundle(location, credentials, None)
+    }
+
+    /// [`Storage::new`] that also trusts the PEM certificates in `ca_bundle` (besides the
+    /// system's) for an `https://` endpoint.
+    pub fn new_with_ca_bundle(
+        location: &StorageLocation,
+        credentials: Option<Credentials>,
+        ca_bundle: Option<&[u8]>,
+    ) -> Result<Storage, StorageError> {
+        let provider = provider_of(location)?;
         let bucket = location.bucket.trim();
-        check_bucket(location.provider, bucket)?;
+        check_bucket(provider, bucket)?;
         let prefix = paths::prefix_segments(location.prefix.as_deref())?;
-        match location.provider {
+        match provider {
             StorageProvider::Filesystem => Self::filesystem(bucket, prefix),
             StorageProvider::Minio | StorageProvider::S3 => {
-                Self::s3(location, bucket, prefix, credentials)
+                let roots = match ca_bundle {
+                    Some(pem) => root_certificates(pem)?,
+                    None => Vec::new(),
+                };
+                Self::s3(location, provider, bucket, prefix, credentials, roots)
             }
         }
     }
 
     fn s3(
         location: &StorageLocation,
+        provider: StorageProvider,
         bucket: &str,
         prefix: Vec<String>,
         credentials: Option<Credentials>,
+        roots: Vec<Certificate>,
     ) -> Result<Storage, StorageError> {
         let mut builder = match credentials {
             Some(creds) => {
@@ -131,7 +162,7 @@ impl Storage {
                     if let Some(value) = value {
                         credentials::check_value(value).map_err(|problem| {
                             StorageError::MissingCredentials {
-                                provider: location.provider,
+                                provider,
                                 reason: format!("the {what} {problem}"),
                             }
                         })?;
@@ -145,9 +176,9 @@ impl Storage {
                     None => builder,
                 }
             }
-            None if location.provider == StorageProvider::Minio => {
+            None if provider == StorageProvider::Minio => {
                 return Err(StorageError::MissingCredentials {
-                    provider: location.provider,
+                    provider,
                     reason: "set credentialsSecret, or accessKey and secretKey".to_string(),
                 });
             }
@@ -163,7 +194,7 @@ impl Storage {
             .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
         let endpoint = match (non_empty(location.endpoint.as_deref()), env_endpoint) {
             (Some(raw), _) => Some(endpoint::parse_endpoint(&raw)?),
-            (None, _) if location.provider == StorageProvider::Minio => {
+            (None, _) if provider == StorageProvider::Minio => {
                 return Err(minio_needs_endpoint());
             }
             (None, Some(raw)) => Some(endpoint::parse_endpoint(&raw)?),
@@ -175,10 +206,13 @@ impl Storage {
         };
         let description = describe_s3(bucket, &prefix, &endpoint_url);
 
-        let options = ClientOptions::new()
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_timeout(REQUEST_TIMEOUT)
-            .with_allow_http(allow_http);
+        let options = roots.into_iter().fold(
+            ClientOptions::new()
+                .with_connect_timeout(CONNECT_TIMEOUT)
+                .with_timeout(REQUEST_TIMEOUT)
+                .with_allow_http(allow_http),
+            ClientOptions::with_root_certificate,
+        );
         builder = builder
             .with_bucket_name(bucket)
             .with_region(&region)
@@ -335,6 +369,41 @@ impl Storage {
                     })
             }
             Backend::Custom => Ok(()),
+        }
+    }
+
+    /// Whether the location answers, creating nothing: S3 lists at most one key under the
+    /// prefix (the permission backups need anyway); `filesystem` looks at the directory.
+    pub async fn probe(&self) -> Result<Probe, StorageError> {
+        match &self.inner.backend {
+            Backend::S3 { admin, .. } => {
+                let mut prefix = self.inner.prefix_path.as_ref().to_string();
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                let exists = admin
+                    .exists(&prefix)
+                    .await
+                    .map_err(|e| error::classify(e, &self.context("list", None, false)))?;
+                Ok(if exists {
+                    Probe::Ready
+                } else {
+                    Probe::BucketMissing
+                })
+            }
+            Backend::Filesystem { root } => match tokio::fs::metadata(root).await {
+                Ok(meta) if meta.is_dir() => Ok(Probe::Ready),
+                Ok(_) => Err(StorageError::Setup {
+                    what: self.inner.description.clone(),
+                    source: "it is not a directory".into(),
+                }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Probe::BucketMissing),
+                Err(e) => Err(StorageError::Setup {
+                    what: self.inner.description.clone(),
+                    source: Box::new(e),
+                }),
+            },
+            Backend::Custom => Ok(Probe::Ready),
         }
     }
 
@@ -545,29 +614,78 @@ fn retry_config() -> RetryConfig {
 /// Everything wrong with `location` that shows without a request, a Secret or the environment:
 /// the checks of [`Storage::new`] and of credential resolution, all of them (the first stops
 /// `Storage::new`). Nothing is created, not even a `filesystem` directory.
+///
+/// A location naming a ClusterStorageLocation is checked for its form only: a valid name and
+/// nothing inline beside it (the ClusterStorageLocation itself is checked where it is read).
 pub fn location_problems(location: &StorageLocation) -> Vec<StorageError> {
+    if location.name.is_some() {
+        return access::named_location_problems(location);
+    }
     let mut problems = Vec::new();
     let mut check = |result: Result<(), StorageError>| {
         if let Err(err) = result {
             problems.push(err);
         }
     };
-    check(check_bucket(location.provider, location.bucket.trim()));
+    let provider = match provider_of(location) {
+        Ok(provider) => provider,
+        Err(missing) => {
+            check(Err(missing));
+            // Without a provider only what any provider needs is checked.
+            check(check_bucket(
+                StorageProvider::Filesystem,
+                location.bucket.trim(),
+            ));
+            check(paths::prefix_segments(location.prefix.as_deref()).map(|_| ()));
+            return problems;
+        }
+    };
+    check(check_bucket(provider, location.bucket.trim()));
     check(paths::prefix_segments(location.prefix.as_deref()).map(|_| ()));
-    if location.provider != StorageProvider::Filesystem {
+    if provider != StorageProvider::Filesystem {
         if let Some(region) = non_empty(location.region.as_deref()) {
             check(check_region(&region));
         }
         match non_empty(location.endpoint.as_deref()) {
             Some(raw) => check(endpoint::parse_endpoint(&raw).map(|_| ())),
-            None if location.provider == StorageProvider::Minio => {
-                check(Err(minio_needs_endpoint()))
-            }
+            None if provider == StorageProvider::Minio => check(Err(minio_needs_endpoint())),
             None => {}
         }
     }
     check(credentials::plan(location).map(|_| ()));
     problems
+}
+
+/// The provider of an inline location. A location naming a ClusterStorageLocation has none
+/// of its own: it is resolved into an inline one before it is opened.
+pub(crate) fn provider_of(location: &StorageLocation) -> Result<StorageProvider, StorageError> {
+    if let Some(name) = location.cluster_location() {
+        return Err(StorageError::InvalidLocation {
+            reason: format!(
+                "it names ClusterStorageLocation {name:?}, which must be resolved before it is opened"
+            ),
+        });
+    }
+    location.provider.ok_or_else(|| StorageError::InvalidLocation {
+        reason: "provider is missing: set provider (minio, s3 or filesystem) and bucket, or name a ClusterStorageLocation in name".to_string(),
+    })
+}
+
+/// The certificates of a PEM bundle; at least one.
+fn root_certificates(pem: &[u8]) -> Result<Vec<Certificate>, StorageError> {
+    let invalid = |reason: String| StorageError::CaBundle {
+        what: "for the storage endpoint".to_string(),
+        reason,
+        transient: false,
+    };
+    let certificates = Certificate::from_pem_bundle(pem)
+        .map_err(|err| invalid(format!("not valid PEM: {err}")))?;
+    if certificates.is_empty() {
+        return Err(invalid(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_string(),
+        ));
+    }
+    Ok(certificates)
 }
 
 /// A bucket name (for `filesystem`: a directory) that cannot work.
@@ -750,7 +868,7 @@ mod tests {
 
     fn s3_location(endpoint: Option<&str>) -> StorageLocation {
         StorageLocation {
-            provider: StorageProvider::Minio,
+            provider: Some(StorageProvider::Minio),
             bucket: "backups".into(),
             endpoint: endpoint.map(str::to_string),
             prefix: Some("/team-a/".into()),
@@ -845,7 +963,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("not-created");
         let fs = StorageLocation {
-            provider: StorageProvider::Filesystem,
+            provider: Some(StorageProvider::Filesystem),
             bucket: missing.display().to_string(),
             ..StorageLocation::default()
         };
@@ -853,10 +971,80 @@ mod tests {
         assert!(!missing.exists());
     }
 
+    /// A self-signed CA made for these tests (`openssl req -x509 -newkey ec ...`).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBmDCCAT+gAwIBAgIUFJEyv2q2Z0eQ8bhmH0ln6EPzF4IwCgYIKoZIzj0EAwIw
+ITEfMB0GA1UEAwwWY2x1c3Rlci1iYWNrdXAgdGVzdCBDQTAgFw0yNjExMjkxOTQ5
+MTZaGA8yMTI2MTEwNTE5NDkxNlowITEfMB0GA1UEAwwWY2x1c3Rlci1iYWNrdXAg
+dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABPseSD6Bn1+llcQDKe+/
+DdB+oZKqMMvrBFkQaqU2MswD19jaAkPiZ8onoQ625b/IlXO/JAybX8FDCMxscEqZ
+QFqjUzBRMB0GA1UdDgQWBBT43XiQzCD4NWbMHiuWEXEAuPKFFjAfBgNVHSMEGDAW
+gBT43XiQzCD4NWbMHiuWEXEAuPKFFjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
+BAMCA0cAMEQCIDGr3sVfTHBLiNUxndtURbu7vsDgteYQQ54Ihb8ZRgsrAiBMhDQu
+MylMht5ZBy8OK7e9y9QvY2+F8Cq/tMPSE4qnmQ==
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn ca_bundles_are_trusted_or_refused_with_the_reason() {
+        let location = s3_location(Some("https://minio.local:9000"));
+        let bundle = format!("{TEST_CA}{TEST_CA}");
+        assert!(Storage::new_with_ca_bundle(&location, creds(), Some(bundle.as_bytes())).is_ok());
+        for bad in [
+            "",
+            "not a certificate",
+            "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+        ] {
+            let err =
+                Storage::new_with_ca_bundle(&location, creds(), Some(bad.as_bytes())).unwrap_err();
+            assert_eq!(err.category(), ErrorCategory::Config, "{bad:?}: {err}");
+            assert!(err.to_string().starts_with("CA bundle"), "{err}");
+        }
+    }
+
+    #[test]
+    fn named_locations_are_checked_for_their_form_and_never_opened() {
+        let named = StorageLocation {
+            name: Some("team-a".into()),
+            ..StorageLocation::default()
+        };
+        assert!(location_problems(&named).is_empty());
+        let err = Storage::new(&named, None).unwrap_err();
+        assert!(err.to_string().contains("must be resolved"), "{err}");
+        let both = StorageLocation {
+            name: Some("team-a".into()),
+            ..s3_location(Some("http://127.0.0.1:9000"))
+        };
+        let problems = location_problems(&both);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].to_string().contains("both set"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn an_inline_location_needs_a_provider() {
+        let location = StorageLocation {
+            provider: None,
+            bucket: String::new(),
+            ..s3_location(None)
+        };
+        let problems: Vec<String> = location_problems(&location)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("provider is missing"), "{problems:?}");
+        assert!(problems[1].contains("bucket is empty"), "{problems:?}");
+        assert!(Storage::new(&location, creds()).is_err());
+    }
+
     #[test]
     fn aws_default_endpoint_uses_region() {
         let location = StorageLocation {
-            provider: StorageProvider::S3,
+            provider: Some(StorageProvider::S3),
             region: Some("eu-west-1".into()),
             ..s3_location(None)
         };
@@ -872,7 +1060,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("not-yet-there");
         let location = StorageLocation {
-            provider: StorageProvider::Filesystem,
+            provider: Some(StorageProvider::Filesystem),
             bucket: root.display().to_string(),
             prefix: Some("p".into()),
             ..StorageLocation::default()

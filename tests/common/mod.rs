@@ -173,7 +173,7 @@ impl TestEnv {
     /// A storage location on the local S3 server with inline keys.
     pub fn storage_location(&self, bucket: &str) -> StorageLocation {
         StorageLocation {
-            provider: StorageProvider::Minio,
+            provider: Some(StorageProvider::Minio),
             bucket: bucket.to_string(),
             endpoint: Some(self.s3_endpoint.clone()),
             access_key: Some(self.s3_access_key.clone()),
@@ -468,6 +468,38 @@ impl Drop for TestBucket {
     }
 }
 
+/// A cluster-scoped object a test created (a ClusterStorageLocation, a ClusterRole), deleted
+/// when dropped, even when the test panics.
+pub struct TestClusterObject {
+    pub name: String,
+    resource: kube::discovery::ApiResource,
+    env: TestEnv,
+}
+
+impl TestClusterObject {
+    /// Creates the cluster-scoped object given as JSON.
+    pub async fn create(env: &TestEnv, client: &Client, value: serde_json::Value) -> Self {
+        let resource = objects::api_resource_of(client, &value).await;
+        let name = value["metadata"]["name"].as_str().unwrap().to_string();
+        create_json(client, value).await;
+        TestClusterObject {
+            name,
+            resource,
+            env: env.clone(),
+        }
+    }
+}
+
+impl Drop for TestClusterObject {
+    fn drop(&mut self) {
+        let (env, name, resource) = (self.env.clone(), self.name.clone(), self.resource.clone());
+        run_detached(move || async move {
+            let api: Api<kube::api::DynamicObject> = Api::all_with(env.client().await, &resource);
+            let _ = api.delete(&name, &DeleteParams::default()).await;
+        });
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The operator, in process
 // ---------------------------------------------------------------------------------------------
@@ -500,6 +532,15 @@ pub fn start_restore_operator(client: &Client, namespace: &str) -> OperatorHandl
         },
     ));
     OperatorHandle(handle)
+}
+
+/// Starts the operator in this test process with `settings` (e.g. another tenancy, operator
+/// namespace, or only the ClusterStorageLocation checks). Stopped when the handle drops.
+pub fn start_operator_with(client: &Client, settings: Settings) -> OperatorHandle {
+    OperatorHandle(tokio::spawn(cluster_backup::controller::run(
+        client.clone(),
+        settings,
+    )))
 }
 
 pub struct OperatorHandle(tokio::task::JoinHandle<()>);

@@ -157,6 +157,10 @@ pub const BACKUPS_NOT_RESTORED: &str = "Backup objects are not restored: a secon
 /// Why this operator's Restores are not restored.
 pub const RESTORES_NOT_RESTORED: &str =
     "Restore objects are not restored: the copy would run again";
+/// Why this operator's ClusterStorageLocations are not restored.
+pub const LOCATIONS_NOT_RESTORED: &str = "ClusterStorageLocation objects are not restored: they \
+                                          hand storage and the operator's keys to namespaces, \
+                                          which only an administrator sets up";
 
 const NS: Scope = Scope::Namespaced;
 const CLUSTER: Scope = Scope::Cluster;
@@ -259,6 +263,7 @@ pub const KNOWN_TYPES: &[KnownType] = &[
     // This operator's own types.
     t(crate::api::GROUP, "backups", "Backup", &[], NS, Never(BACKUPS_NOT_RESTORED)),
     t(crate::api::GROUP, "restores", "Restore", &[], NS, Never(RESTORES_NOT_RESTORED)),
+    t(crate::api::GROUP, "clusterstoragelocations", "ClusterStorageLocation", &[], CLUSTER, Never(LOCATIONS_NOT_RESTORED)),
     // Admission webhooks and policies intercept every create: restored earlier, a fail-closed
     // webhook whose backend is not running yet would refuse the rest of the restore.
     t("admissionregistration.k8s.io", "mutatingadmissionpolicies", "MutatingAdmissionPolicy", &[], CLUSTER, Last),
