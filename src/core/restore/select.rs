@@ -357,6 +357,8 @@ pub fn select<'m>(
             selection.restored_sources.insert(ns.clone());
         }
     }
+    // With `resourceTypes`, whatever passes the type filter was named.
+    let type_named = types.is_some();
     for entry in &manifest.objects {
         if !type_selected(entry) {
             selection.excluded.by_type += 1;
@@ -405,8 +407,6 @@ pub fn select<'m>(
                 None,
             ),
         };
-        // With `resourceTypes`, whatever passed the type filter was named.
-        let type_named = types.is_some();
         let (action, message) = match selection.guard.check(entry, namespaces, type_named) {
             Verdict::Restore => {
                 if let Some((source, _)) = namespaces.filter(|_| entry.namespace.is_some()) {
