@@ -126,8 +126,8 @@ pub struct RestoreOptions {
     /// `target.resourceTypes` names their type: admission webhooks and policies
     /// (`admissionregistration.k8s.io`), APIServices, RBAC objects named `system:*` and the
     /// built-in ClusterRoles and ClusterRoleBindings `cluster-admin`, `admin`, `edit` and
-    /// `view`, bindings whose roleRef is `cluster-admin` or a `system:*` role, and ClusterRoles
-    /// labelled `rbac.authorization.k8s.io/aggregate-to-*`.
+    /// `view`, bindings whose roleRef is `cluster-admin` or a `system:*` role, ClusterRoles
+    /// labelled `rbac.authorization.k8s.io/aggregate-to-*`, and CRDs with a conversion webhook.
     #[serde(default)]
     pub include_sensitive_resources: bool,
 }

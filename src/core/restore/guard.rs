@@ -67,20 +67,23 @@
 //!   and the built-in ClusterRoles and ClusterRoleBindings `cluster-admin`, `admin`, `edit`,
 //!   `view` (an overwrite would change what every holder of them may do);
 //! * from the object itself: RoleBindings and ClusterRoleBindings whose `roleRef` is
-//!   `cluster-admin` or a `system:…` role, and ClusterRoles carrying an
+//!   `cluster-admin` or a `system:…` role, ClusterRoles carrying an
 //!   `rbac.authorization.k8s.io/aggregate-to-…` label (their rules are added to the built-in
-//!   `admin`/`edit`/`view` roles).
+//!   `admin`/`edit`/`view` roles), and CustomResourceDefinitions with a conversion webhook
+//!   (the API server would send every object of the type to that backend) — a CRD also comes
+//!   along with its named custom resource type, so this keeps naming the type from implying
+//!   a webhook.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
 use super::mapping::is_valid_namespace_name;
-use super::object::{api_group, get, get_str, kind};
+use super::object::{api_group, get, get_str, is_kind, kind};
 use super::order::NAMESPACE_TYPE_DIR;
 use crate::api::{RestoreOptions, RestoreTarget};
 use crate::core::manifest::ManifestEntry;
-use crate::core::types::{KNOWN_TYPES, is_builtin_group, known_kind, type_dir};
+use crate::core::types::{CRD_GROUP, KNOWN_TYPES, is_builtin_group, known_kind, type_dir};
 use kube::core::discovery::Scope;
 
 /// The longest object name Kubernetes accepts.
@@ -123,6 +126,11 @@ pub const SENSITIVE_SYSTEM_RBAC: &str = needs_opt_in!(
 );
 /// Why a binding to a powerful role is skipped.
 pub const SENSITIVE_BINDING: &str = needs_opt_in!("binds cluster-admin or a system:* role");
+/// Why a CRD with a conversion webhook is skipped.
+pub const SENSITIVE_CONVERSION_WEBHOOK: &str = needs_opt_in!(
+    "CustomResourceDefinition with a conversion webhook: the API server would send its objects \
+     to that backend"
+);
 /// Why an aggregated ClusterRole is skipped.
 pub const SENSITIVE_AGGREGATED: &str = needs_opt_in!(
     "ClusterRole aggregated into the built-in roles (label rbac.authorization.k8s.io/aggregate-to-*)"
@@ -473,8 +481,13 @@ fn sensitive_type(group: &str, kind: &str, name: &str) -> Option<&'static str> {
     }
 }
 
-/// Sensitive by what the object says: bindings of powerful roles, aggregated ClusterRoles.
+/// Sensitive by what the object says: bindings of powerful roles, aggregated ClusterRoles,
+/// conversion webhooks.
 fn sensitive_content(obj: &Value) -> Option<&'static str> {
+    if is_kind(obj, CRD_GROUP, "CustomResourceDefinition") {
+        let webhook = get_str(obj, &["spec", "conversion", "strategy"]) == Some("Webhook");
+        return webhook.then_some(SENSITIVE_CONVERSION_WEBHOOK);
+    }
     if api_group(obj) != Some(RBAC_GROUP) {
         return None;
     }
@@ -1042,6 +1055,20 @@ mod tests {
             Some(SENSITIVE_AGGREGATED)
         );
         assert_eq!(g.sensitive_object(&role(json!({"app": "x"}))), None);
+        let crd = |conversion: Value| {
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                   "metadata": {"name": "widgets.acme.io"}, "spec": {"conversion": conversion}})
+        };
+        let webhook = crd(json!({"strategy": "Webhook",
+            "webhook": {"clientConfig": {"url": "https://evil.example/convert"},
+                        "conversionReviewVersions": ["v1"]}}));
+        assert_eq!(
+            g.sensitive_object(&webhook),
+            Some(SENSITIVE_CONVERSION_WEBHOOK)
+        );
+        assert_eq!(guard(&[], &[], true).sensitive_object(&webhook), None);
+        assert_eq!(g.sensitive_object(&crd(json!({"strategy": "None"}))), None);
+        assert_eq!(g.sensitive_object(&crd(json!(null))), None);
         assert_eq!(g.sensitive_object(&role(json!("oops"))), None);
         assert_eq!(g.sensitive_object(&json!(null)), None);
     }
