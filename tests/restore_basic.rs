@@ -57,7 +57,8 @@ async fn same_cluster_restore_with_mapping_and_in_place() {
     let _copy_guard = scene.adopt_namespace(&copy);
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(count(&status, "failed"), 0);
-    // 7 app objects + the gizmo, plus the namespace itself; the CRD exists (skipped).
+    // 7 app objects + the gizmo, plus the namespace itself; the CRD is cluster-scoped and
+    // resourceTypes does not name it (skipped; it exists here anyway).
     assert_eq!(
         created_apart_from_default_sa(&status),
         9,
@@ -66,6 +67,17 @@ async fn same_cluster_restore_with_mapping_and_in_place() {
     );
     assert_eq!(count(&status, "created/namespaces"), 1);
     assert_eq!(count(&status, "skipped/customresourcedefinitions"), 1);
+    assert!(
+        status
+            .skipped_resources
+            .iter()
+            .any(|s| s.kind == "CustomResourceDefinition"
+                && s.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("spec.target.resourceTypes names its type"))),
+        "{:?}",
+        status.skipped_resources
+    );
     assert!(status.start_time.is_some() && status.completion_time.is_some());
     let info = status.backup_info.as_ref().expect("backupInfo");
     assert_eq!(info.backup_path, path);

@@ -19,7 +19,8 @@ use kube::Api;
 use serde_json::json;
 
 /// A Backup on control plane A, restored on the independent control plane B (which never had
-/// the Backup object) by storage location + backup path: CRD, custom resources, a ClusterRole.
+/// the Backup object) by storage location + backup path: CRD, custom resources, a ClusterRole
+/// (cluster-scoped types are restored when `resourceTypes` names them).
 #[tokio::test]
 async fn cross_cluster_restore_by_path() {
     let a = Scene::restores("cross-cluster A").await;
@@ -64,8 +65,10 @@ async fn cross_cluster_restore_by_path() {
             json!({
                 "source": b.by_path(&path),
                 // Only this test's objects among the cluster's ClusterRoles (the CRD and
-                // namespaces are exempt from the selector).
-                "target": { "labelSelector": { "matchLabels": { "app": "shop" } } },
+                // namespaces are exempt from the selector); naming the custom type names its
+                // CRD.
+                "target": { "labelSelector": { "matchLabels": { "app": "shop" } },
+                            "resourceTypes": types },
                 "options": { "createNamespaces": true },
             }),
         )
@@ -160,13 +163,16 @@ async fn kube_prometheus_round_trip_to_another_cluster() {
     ];
     let path = a.back_up("kp", &["monitoring"], &types).await;
     let selector = json!({ "matchLabels": { "app.kubernetes.io/part-of": "kube-prometheus" } });
+    // Everything, also the cluster-scoped types (named) and what the guard calls sensitive:
+    // the `system:aggregated-metrics-reader` ClusterRole, aggregated into the built-in roles,
+    // and the binding of `system:auth-delegator`.
     let status = b
         .restore(
             "kube-prometheus",
             json!({
                 "source": b.by_path(&path),
-                "target": { "labelSelector": selector },
-                "options": { "createNamespaces": true },
+                "target": { "labelSelector": selector, "resourceTypes": types },
+                "options": { "createNamespaces": true, "includeSensitiveResources": true },
             }),
         )
         .await;

@@ -278,6 +278,8 @@ async fn a_namespace_owned_by_a_later_object_is_restored_first() {
             "nsown",
             json!({ "source": scene.by_path(&path),
                     "target": { "namespaceMapping": { src.as_str(): copy },
+                                // Cluster-scoped: restored only when named.
+                                "resourceTypes": ["namespaces", "configmaps", "clusterroles"],
                                 // Only this test's ClusterRole of the cluster's.
                                 "labelSelector": { "matchLabels": { "tenant": tenant } } } }),
         )

@@ -73,9 +73,13 @@ pub struct RestoreSource {
 pub struct RestoreTarget {
     /// Target namespaces (after mapping). Empty: every namespace of the backup under its own
     /// name. One entry and no mapping for a source namespace: that namespace goes there.
+    /// System namespaces (`kube-*`) are restored, as source or target, only when named here or
+    /// in `namespaceMapping`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
-    /// Types to restore (plural, singular, kind, short name or `plural.group`). Empty: all.
+    /// Types to restore (plural, singular, kind, short name or `plural.group`). Empty: every
+    /// namespaced type. Cluster-scoped objects are restored only when their type is named here
+    /// (naming a custom resource type also names its CRD).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_types: Vec<String>,
     /// What to do with objects that already exist.
@@ -113,9 +117,19 @@ pub struct RestoreOptions {
     /// Create target namespaces that do not exist.
     #[serde(default)]
     pub create_namespaces: bool,
-    /// Leave cluster-scoped objects out.
+    /// Leave cluster-scoped objects out (Namespace objects of the restored namespaces stay).
+    /// Without it, cluster-scoped objects are restored only when `target.resourceTypes` names
+    /// their type.
     #[serde(default)]
     pub skip_cluster_resources: bool,
+    /// Also restore sensitive objects, which are otherwise skipped even when
+    /// `target.resourceTypes` names their type: admission webhooks and policies
+    /// (`admissionregistration.k8s.io`), APIServices, RBAC objects named `system:*` and the
+    /// built-in ClusterRoles and ClusterRoleBindings `cluster-admin`, `admin`, `edit` and
+    /// `view`, bindings whose roleRef is `cluster-admin` or a `system:*` role, ClusterRoles
+    /// labelled `rbac.authorization.k8s.io/aggregate-to-*`, and CRDs with a conversion webhook.
+    #[serde(default)]
+    pub include_sensitive_resources: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

@@ -10,11 +10,17 @@
 //!    when a `resourceTypes` entry names no type of the backup, the backup's stored CRDs are
 //!    read first, so the short names they declare resolve (`cert` for cert-manager's
 //!    Certificates). Target parts that select nothing (a type the backup lacks, a mapping of a
-//!    namespace it does not have) become notes in the Restore's message;
+//!    namespace it does not have) become notes in the Restore's message. What the bucket could
+//!    widen the restore with ([`crate::core::restore::guard`]: names unfit for a request path,
+//!    cluster-scoped objects whose type is not named, `kube-*` namespaces not named, sensitive
+//!    objects without `includeSensitiveResources`) is recorded as failed or skipped at once,
+//!    in every mode, and never downloaded;
 //! 3. `validateOnly`: download, verify, parse and check every selected object; no API call;
 //! 4. otherwise: make sure every target namespace exists (`createNamespaces`), then per object
 //!    download → verify → parse → check → decide → clean → map → create, recording each
-//!    outcome in [`StatusLists`]. One priority level at a time (all CRDs, then all
+//!    outcome in [`StatusLists`]. Before the first request about an object, its type and scope
+//!    are checked against what discovery serves for its `apiVersion` and `kind`
+//!    ([`check_served`]). One priority level at a time (all CRDs, then all
 //!    namespaces, ...), up to [`RESTORE_CONCURRENCY`] objects of a level at once (one with
 //!    `conflictResolution: fail`, so it stops exactly at the conflict); a restored CRD is
 //!    waited for (Established) before its level ends, so its custom resources find it served.
@@ -52,6 +58,7 @@ use tokio::sync::watch;
 use crate::api::{BackupInfo, ConflictResolution, RestoreSpec, to_time};
 use crate::core::manifest::{Manifest, ManifestEntry};
 use crate::core::restore::clean::{CleanOutcome, check_stored_object, clean_for_restore};
+use crate::core::restore::guard::check_served;
 use crate::core::restore::mapping::{MappingError, NamespaceMap, apply_mapping};
 use crate::core::restore::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, restore_priority};
 use crate::core::restore::owners::{
@@ -216,6 +223,19 @@ pub async fn run_restore(
         tracing::info!(%note, "part of the restore target selects nothing");
         state.lists.note(note);
     }
+    if !selection.guarded.is_empty() {
+        tracing::info!(
+            refused = selection.guarded.len(),
+            "objects of the backup the restore does not take (see the status lists)"
+        );
+    }
+    for guarded in &selection.guarded {
+        state.lists.record(
+            &guarded.item.object_ref(),
+            guarded.action,
+            Some(&guarded.message),
+        );
+    }
     let mut run = Run {
         client,
         storage,
@@ -246,7 +266,7 @@ pub async fn run_restore(
         for r in discover(client).await? {
             run.resources.insert(
                 (r.api.api_version.clone(), r.api.kind.clone()),
-                r.api.plural.clone(),
+                (r.api.plural.clone(), r.namespaced()),
             );
             // Owners are matched by group and kind; any served version has their UID.
             let type_key = (r.api.group.clone(), r.api.kind.clone());
@@ -373,8 +393,8 @@ struct Run<'a> {
     dry_run: bool,
     validate_only: bool,
     conflict: ConflictResolution,
-    /// (apiVersion, kind) → plural, from discovery.
-    resources: BTreeMap<(String, String), String>,
+    /// (apiVersion, kind) → plural and whether it is namespaced, from discovery.
+    resources: BTreeMap<(String, String), (String, bool)>,
     /// (group, kind) → resource (preferred version) and whether it is namespaced, from
     /// discovery: how to look up owners that are not in the restore.
     owner_types: BTreeMap<(String, String), (ApiResource, bool)>,
@@ -648,6 +668,16 @@ impl Run<'_> {
 
     /// Cleans and maps one verified object, then applies it.
     async fn restore_one(&self, item: &SelectedItem<'_>, mut obj: Value) -> ItemResult {
+        let entry = item.entry;
+        // The requests go to the resource discovery names for this apiVersion and kind: it
+        // must be the type and scope the selection and the guard judged.
+        if let Some((plural, namespaced)) = self
+            .resources
+            .get(&(entry.api_version.to_string(), entry.kind.to_string()))
+            && let Err(err) = check_served(entry, plural, *namespaced)
+        {
+            return ItemResult::Record(Action::Failed, Some(err.to_string()));
+        }
         if let CleanOutcome::Skip(reason) = clean_for_restore(&mut obj) {
             return ItemResult::Record(Action::Skipped, Some(reason.to_string()));
         }
@@ -770,7 +800,7 @@ impl Run<'_> {
         let plural = self
             .resources
             .get(&(entry.api_version.to_string(), entry.kind.to_string()))
-            .cloned()
+            .map(|(plural, _)| plural.clone())
             // Types of CRDs restored in this run are not in discovery yet; the folder name is
             // `plural.group`.
             .unwrap_or_else(|| {

@@ -34,6 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
+use super::guard::path_segment_problem;
 use super::object::get;
 use super::select::SelectedItem;
 
@@ -100,7 +101,8 @@ impl OwnerRef {
     }
 
     /// One entry of `metadata.ownerReferences`; `None` without a string `apiVersion`, `kind`
-    /// and `name` (the API server would refuse it).
+    /// and `name`, or with a name no object can have (the API server would refuse it; the
+    /// name goes into a lookup's request path).
     fn parse(entry: &Value) -> Option<OwnerRef> {
         let field = |name: &str| {
             entry
@@ -112,7 +114,7 @@ impl OwnerRef {
         Some(OwnerRef {
             api_version: field("apiVersion")?,
             kind: field("kind")?,
-            name: field("name")?,
+            name: field("name").filter(|name| path_segment_problem(name).is_none())?,
         })
     }
 }
@@ -460,6 +462,13 @@ mod tests {
         );
         assert!(owner_references(&json!({"metadata": {"ownerReferences": "x"}})).is_empty());
         assert!(owner_references(&json!({})).is_empty());
+        // Names that would change a lookup's request path are malformed too.
+        let tricks = json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "../secrets/x"},
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": ".."},
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "a%2Fb"},
+        ]}});
+        assert_eq!(owner_references(&tricks), vec![None, None, None]);
     }
 
     #[test]

@@ -37,8 +37,17 @@
 //!   `skipClusterResources` — their labels (e.g. Pod Security admission) matter to what runs
 //!   in them. Whether a missing namespace may be created is the engine's `createNamespaces`
 //!   decision.
-//! * Other cluster-scoped objects are taken unless `skipClusterResources` (then also the
+//! * Other cluster-scoped objects are left out with `skipClusterResources` (then also the
 //!   CRDs: a custom resource whose CRD is missing in the target fails with that reason).
+//!
+//! # What the bucket cannot widen ([`super::guard`])
+//!
+//! Every entry the above takes then passes the guard: an entry whose names could change a
+//! request path fails; cluster-scoped objects whose type `resourceTypes` does not name,
+//! objects of `kube-*` namespaces the target does not name, and sensitive objects without
+//! `includeSensitiveResources` are skipped. Those are in [`RestoreSelection::guarded`] with
+//! the reason, for the status lists; they are no items, so nothing is created for them (not
+//! even their namespace) and no owner waits for them.
 //!
 //! # Per object ([`RestoreSelection::decide_object`])
 //!
@@ -47,6 +56,8 @@
 //!   application labels. Unselected objects are not restored and not reported as skipped.
 //! * A `PersistentVolume` bound (`spec.claimRef`) to a claim in a namespace that this restore
 //!   does not restore is skipped: it would stay reserved for a claim that never comes.
+//! * Sensitive by content ([`Guard::sensitive_object`]): bindings of `cluster-admin` or a
+//!   `system:` role, aggregated ClusterRoles, skipped without `includeSensitiveResources`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -54,10 +65,11 @@ use std::sync::Arc;
 use kube::core::{Selector, SelectorExt};
 use serde_json::Value;
 
+use super::guard::{Guard, Verdict};
 use super::mapping::NamespaceMap;
 use super::object::get;
 use super::order::{CRD_TYPE_DIR, NAMESPACE_TYPE_DIR, entry_sort_key};
-use super::status::ObjectRef;
+use super::status::{Action, ObjectRef};
 use crate::api::{RestoreOptions, RestoreTarget};
 use crate::core::manifest::{Manifest, ManifestEntry};
 use crate::core::selector::{self, SelectorError};
@@ -178,6 +190,16 @@ impl SelectedItem<'_> {
     }
 }
 
+/// A selected entry the guard refuses ([`super::guard`]): reported, never restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guarded<'m> {
+    pub item: SelectedItem<'m>,
+    /// [`Action::Skipped`] or [`Action::Failed`].
+    pub action: Action,
+    /// The skip's reason or the failure's error.
+    pub message: String,
+}
+
 /// Entries left out by [`select`], by cause (for the Restore's message; they are not
 /// "skipped" objects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -207,8 +229,11 @@ pub struct RestoreSelection<'m> {
     /// `None` when there is no selector or it selects everything.
     pub label_selector: Option<Selector>,
     pub excluded: Excluded,
+    /// Entries the target selects but the guard refuses, in restore order.
+    pub guarded: Vec<Guarded<'m>>,
     /// Source namespaces whose objects are restored (for the PersistentVolume rule).
     restored_sources: BTreeSet<String>,
+    guard: Guard,
 }
 
 /// What to do with one downloaded object (see the module docs).
@@ -298,6 +323,7 @@ pub fn select<'m>(
         }
     };
 
+    let guard = Guard::new(target, options);
     let mut selection = RestoreSelection {
         items: Vec::new(),
         types: None,
@@ -310,7 +336,9 @@ pub fn select<'m>(
         target_namespaces: BTreeSet::new(),
         label_selector,
         excluded: Excluded::default(),
+        guarded: Vec::new(),
         restored_sources: BTreeSet::new(),
+        guard,
     };
     let mut targets: BTreeMap<String, Arc<str>> = BTreeMap::new();
     let mut target_arc = |ns: &str| -> Arc<str> {
@@ -323,36 +351,44 @@ pub fn select<'m>(
     };
 
     for ns in &manifest.namespaces {
-        if map.restores(ns) {
+        if let Some(to) = map.target_ref(ns)
+            && selection.guard.allows_namespaces(ns, to)
+        {
             selection.restored_sources.insert(ns.clone());
         }
     }
+    // With `resourceTypes`, whatever passes the type filter was named.
+    let type_named = types.is_some();
     for entry in &manifest.objects {
         if !type_selected(entry) {
             selection.excluded.by_type += 1;
             continue;
         }
-        let item = match (entry.namespace.as_deref(), &*entry.resource) {
+        // The namespaces the guard's system-namespace rule looks at: source and target.
+        let (item, namespaces) = match (entry.namespace.as_deref(), &*entry.resource) {
             (Some(ns), _) => match map.target_ref(ns) {
-                Some(to) => {
-                    selection.restored_sources.insert(ns.to_string());
+                Some(to) => (
                     SelectedItem {
                         entry,
                         namespace: Some(target_arc(to)),
                         renamed_to: None,
-                    }
-                }
+                    },
+                    Some((ns, to)),
+                ),
                 None => {
                     selection.excluded.by_namespace += 1;
                     continue;
                 }
             },
             (None, NAMESPACE_TYPE_DIR) => match map.target_ref(&entry.name) {
-                Some(to) => SelectedItem {
-                    entry,
-                    namespace: None,
-                    renamed_to: (to != entry.name).then(|| target_arc(to)),
-                },
+                Some(to) => (
+                    SelectedItem {
+                        entry,
+                        namespace: None,
+                        renamed_to: (to != entry.name).then(|| target_arc(to)),
+                    },
+                    Some((entry.name.as_str(), to)),
+                ),
                 None => {
                     selection.excluded.by_namespace += 1;
                     continue;
@@ -362,23 +398,51 @@ pub fn select<'m>(
                 selection.excluded.cluster_scoped += 1;
                 continue;
             }
-            (None, _) => SelectedItem {
-                entry,
-                namespace: None,
-                renamed_to: None,
-            },
+            (None, _) => (
+                SelectedItem {
+                    entry,
+                    namespace: None,
+                    renamed_to: None,
+                },
+                None,
+            ),
         };
-        selection.items.push(item);
+        let (action, message) = match selection.guard.check(entry, namespaces, type_named) {
+            Verdict::Restore => {
+                if let Some((source, _)) = namespaces.filter(|_| entry.namespace.is_some()) {
+                    selection.restored_sources.insert(source.to_string());
+                }
+                selection.items.push(item);
+                continue;
+            }
+            Verdict::Skip(reason) => (Action::Skipped, reason),
+            Verdict::Fail(error) => (Action::Failed, error),
+        };
+        selection.guarded.push(Guarded {
+            item,
+            action,
+            message,
+        });
     }
     selection
         .items
         .sort_by_cached_key(|item| entry_sort_key(item.entry));
-    selection.target_namespaces = targets.into_keys().collect();
+    selection
+        .guarded
+        .sort_by_cached_key(|g| entry_sort_key(g.item.entry));
+    // Only where something is restored: a refused object's namespace is not created.
     for item in &selection.items {
-        if &*item.entry.resource == NAMESPACE_TYPE_DIR {
+        let target_namespace = match &*item.entry.resource {
+            NAMESPACE_TYPE_DIR if item.entry.namespace.is_none() => item.target_name(),
+            _ => match item.target_namespace() {
+                Some(ns) => ns,
+                None => continue,
+            },
+        };
+        if !selection.target_namespaces.contains(target_namespace) {
             selection
                 .target_namespaces
-                .insert(item.target_name().to_string());
+                .insert(target_namespace.to_string());
         }
     }
     selection.types = types;
@@ -419,6 +483,15 @@ impl RestoreSelection<'_> {
 
     /// Per-object criteria, on the object as stored (before cleaning and mapping).
     pub fn decide_object(&self, entry: &ManifestEntry, obj: &Value) -> ObjectDecision {
+        let decision = self.decide_selected(entry, obj);
+        match self.guard.sensitive_object(obj) {
+            Some(reason) if decision == ObjectDecision::Restore => ObjectDecision::Skip(reason),
+            _ => decision,
+        }
+    }
+
+    /// `labelSelector` and the PersistentVolume rule.
+    fn decide_selected(&self, entry: &ManifestEntry, obj: &Value) -> ObjectDecision {
         let exempt = matches!(&*entry.resource, CRD_TYPE_DIR | NAMESPACE_TYPE_DIR);
         if let Some(sel) = &self.label_selector
             && !exempt
@@ -457,6 +530,7 @@ mod tests {
     use crate::core::manifest::{
         BackupRef, ClusterInfo, MANIFEST_FORMAT_VERSION, RESULT_COMPLETED, Sha256Digest, TOOL,
     };
+    use crate::core::restore::guard;
     use chrono::{TimeZone, Utc};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
     use serde_json::json;
@@ -606,6 +680,14 @@ mod tests {
             self.target.resource_types = strings(t);
             self
         }
+        fn types_also(mut self, t: &[&str]) -> Case {
+            self.target.resource_types.extend(strings(t));
+            self
+        }
+        fn sensitive(mut self) -> Case {
+            self.options.include_sensitive_resources = true;
+            self
+        }
         fn namespaces(mut self, n: &[&str]) -> Case {
             self.target.namespaces = strings(n);
             self
@@ -631,6 +713,22 @@ mod tests {
                 &map,
             )
         }
+    }
+
+    /// `<action> <type> <target name>: <message>` of every guarded entry, in order.
+    fn guarded(sel: &RestoreSelection<'_>) -> Vec<String> {
+        sel.guarded
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {} {}: {}",
+                    g.action.as_str(),
+                    g.item.entry.resource,
+                    g.item.target_name(),
+                    g.message
+                )
+            })
+            .collect()
     }
 
     /// `(target namespace or "-", type, target name)` of every item, in order.
@@ -777,25 +875,20 @@ mod tests {
     // --- selection ---
 
     #[test]
-    fn no_target_restores_everything_in_order() {
+    fn no_target_restores_every_namespaced_object_in_order() {
         let m = manifest();
         let sel = Case::new().run(&m).unwrap();
-        assert_eq!(sel.items.len(), m.objects.len());
         assert_eq!(sel.types, None);
         assert_eq!(sel.excluded, Excluded::default());
         let got = items(&sel);
         assert_eq!(
             got,
             strings(&[
-                "- customresourcedefinitions gadgets.example.org",
-                "- customresourcedefinitions widgets.acme.io",
                 "- namespaces default",
                 "- namespaces shop",
-                "- persistentvolumes pv-1",
                 "default secrets s",
                 "default configmaps cfg",
                 "shop configmaps cfg",
-                "- clusterroles widget-viewer",
                 "shop rolebindings read",
                 "shop services web",
                 "shop deployments web",
@@ -808,6 +901,276 @@ mod tests {
             sel.target_namespaces,
             ["default", "shop"].map(String::from).into()
         );
+        // Cluster-scoped objects are reported, not restored: no type is named.
+        assert_eq!(
+            guarded(&sel),
+            strings(&[
+                "skipped customresourcedefinitions gadgets.example.org: cluster-scoped: restored \
+                 only when spec.target.resourceTypes names its type (customresourcedefinitions)",
+                "skipped customresourcedefinitions widgets.acme.io: cluster-scoped: restored \
+                 only when spec.target.resourceTypes names its type (customresourcedefinitions)",
+                "skipped persistentvolumes pv-1: cluster-scoped: restored only when \
+                 spec.target.resourceTypes names its type (persistentvolumes)",
+                "skipped clusterroles widget-viewer: cluster-scoped: restored only when \
+                 spec.target.resourceTypes names its type (clusterroles)",
+            ])
+        );
+        assert_eq!(sel.items.len() + sel.guarded.len(), m.objects.len());
+
+        // Named, they are restored.
+        let all = Case::new()
+            .types(&[
+                "crd",
+                "pv",
+                "ClusterRole",
+                "cm",
+                "secrets",
+                "rolebindings",
+                "svc",
+            ])
+            .types_also(&[
+                "deploy",
+                "ns",
+                "gadgets",
+                "widgets.acme.io",
+                "widgets.other.io",
+            ])
+            .run(&m)
+            .unwrap();
+        assert_eq!(all.items.len(), m.objects.len());
+        assert!(all.guarded.is_empty());
+    }
+
+    /// The issue's crafted bucket: what a restore with an empty target takes from it.
+    fn crafted() -> Manifest {
+        let mut m = manifest();
+        m.namespaces.push("kube-system".into());
+        let rbac = "rbac.authorization.k8s.io/v1";
+        let admission = "admissionregistration.k8s.io/v1";
+        m.objects.extend([
+            entry(
+                rbac,
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                None,
+                "pwn",
+            ),
+            entry(rbac, "ClusterRole", "clusterroles", None, "system:pwn"),
+            entry("v1", "Secret", "secrets", Some("kube-system"), "token"),
+            entry(
+                admission,
+                "ValidatingWebhookConfiguration",
+                "validatingwebhookconfigurations",
+                None,
+                "hook",
+            ),
+            entry(
+                "apiregistration.k8s.io/v1",
+                "APIService",
+                "apiservices",
+                None,
+                "v1.pwn.io",
+            ),
+            entry("v1", "ConfigMap", "configmaps", Some("shop"), "../x"),
+            entry("v1", "ConfigMap", "configmaps", Some("shop"), "a/b"),
+            entry("v1", "Namespace", "namespaces", None, "kube-system"),
+            entry(
+                "v1",
+                "PersistentVolume",
+                "persistentvolumes",
+                None,
+                "pv-system",
+            ),
+        ]);
+        m.resource_types.extend(
+            [
+                "clusterrolebindings",
+                "validatingwebhookconfigurations",
+                "apiservices",
+            ]
+            .map(String::from),
+        );
+        m
+    }
+
+    fn guarded_names(sel: &RestoreSelection<'_>, action: Action) -> Vec<String> {
+        sel.guarded
+            .iter()
+            .filter(|g| g.action == action)
+            .map(|g| g.item.entry.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_crafted_bucket_cannot_widen_an_empty_target() {
+        let m = crafted();
+        let sel = Case::new().run(&m).unwrap();
+        assert!(
+            !items(&sel).iter().any(|i| i.contains("kube-system")
+                || i.contains("pwn")
+                || i.contains("hook")
+                || i.contains("/")),
+            "{:?}",
+            items(&sel)
+        );
+        assert_eq!(
+            guarded_names(&sel, Action::Failed),
+            strings(&["../x", "a/b"])
+        );
+        let skipped = guarded_names(&sel, Action::Skipped);
+        for name in [
+            "pwn",
+            "system:pwn",
+            "token",
+            "hook",
+            "v1.pwn.io",
+            "kube-system",
+            "pv-system",
+        ] {
+            assert!(skipped.contains(&name.to_string()), "{name}: {skipped:?}");
+        }
+        // Nothing is created for what is refused: not the kube-system namespace either.
+        assert_eq!(
+            sel.target_namespaces,
+            ["default", "shop"].map(String::from).into()
+        );
+        let reason = |name: &str| {
+            sel.guarded
+                .iter()
+                .find(|g| g.item.entry.name == name)
+                .map(|g| g.message.clone())
+                .unwrap()
+        };
+        assert!(reason("token").starts_with("kube-system is a system namespace"));
+        assert!(
+            reason("a/b").contains("must not contain '/'"),
+            "{}",
+            reason("a/b")
+        );
+        assert!(reason("hook").starts_with("cluster-scoped"));
+    }
+
+    #[test]
+    fn named_cluster_types_still_need_the_opt_in_when_sensitive() {
+        let m = crafted();
+        let types = [
+            "clusterrolebindings",
+            "clusterroles",
+            "validatingwebhookconfigurations",
+            "apiservices",
+            "configmaps",
+        ];
+        let sel = Case::new().types(&types).run(&m).unwrap();
+        let skipped = |sel: &RestoreSelection<'_>, name: &str| {
+            sel.guarded
+                .iter()
+                .find(|g| g.item.entry.name == name && g.action == Action::Skipped)
+                .map(|g| g.message.clone())
+        };
+        assert_eq!(
+            skipped(&sel, "system:pwn").as_deref(),
+            Some(guard::SENSITIVE_SYSTEM_RBAC)
+        );
+        assert_eq!(
+            skipped(&sel, "hook").as_deref(),
+            Some(guard::SENSITIVE_ADMISSION)
+        );
+        assert_eq!(
+            skipped(&sel, "v1.pwn.io").as_deref(),
+            Some(guard::SENSITIVE_API_SERVICE)
+        );
+        // Its roleRef is in the object: decided per object.
+        let pwn = sel.items.iter().find(|i| i.entry.name == "pwn").unwrap();
+        let to_cluster_admin = json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding", "metadata": {"name": "pwn"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "cluster-admin"}});
+        assert_eq!(
+            sel.decide_object(pwn.entry, &to_cluster_admin),
+            ObjectDecision::Skip(guard::SENSITIVE_BINDING)
+        );
+        assert!(items(&sel).contains(&"- clusterroles widget-viewer".to_string()));
+
+        // With the opt-in, all of them.
+        let opted_in = Case::new()
+            .types(&types)
+            .types_also(&["secrets"])
+            .sensitive()
+            .run(&m)
+            .unwrap();
+        for name in ["system:pwn", "hook", "v1.pwn.io", "pwn"] {
+            assert!(
+                opted_in.items.iter().any(|i| i.entry.name == name),
+                "{name}"
+            );
+        }
+        let pwn = opted_in
+            .items
+            .iter()
+            .find(|i| i.entry.name == "pwn")
+            .unwrap();
+        assert_eq!(
+            opted_in.decide_object(pwn.entry, &to_cluster_admin),
+            ObjectDecision::Restore
+        );
+        // The opt-in does not name types nor system namespaces.
+        assert_eq!(
+            guarded_names(&opted_in, Action::Skipped),
+            strings(&["token"])
+        );
+    }
+
+    #[test]
+    fn system_namespaces_restore_when_named() {
+        let m = crafted();
+        let sel = Case::new()
+            .mapping(&[("kube-system", "sys-copy")])
+            .types(&["secrets", "namespaces", "pv"])
+            .run(&m)
+            .unwrap();
+        let got = items(&sel);
+        assert!(
+            got.contains(&"sys-copy secrets token".to_string()),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&"- namespaces sys-copy".to_string()),
+            "{got:?}"
+        );
+        assert!(sel.target_namespaces.contains("sys-copy"));
+        assert!(sel.guarded.is_empty(), "{:?}", guarded(&sel));
+
+        // The PersistentVolume rule: a claim in kube-system is restored only when it is named.
+        let pv = m.objects.iter().find(|e| e.name == "pv-system").unwrap();
+        let bound = json!({"spec": {"claimRef": {"name": "data", "namespace": "kube-system"}}});
+        assert_eq!(sel.decide_object(pv, &bound), ObjectDecision::Restore);
+        let not_named = Case::new().types(&["pv"]).run(&m).unwrap();
+        assert_eq!(
+            not_named.decide_object(pv, &bound),
+            ObjectDecision::Skip(PV_CLAIM_NOT_RESTORED)
+        );
+    }
+
+    #[test]
+    fn skip_cluster_resources_still_wins() {
+        let m = crafted();
+        let sel = Case::new()
+            .types(&["clusterroles", "clusterrolebindings", "configmaps"])
+            .sensitive()
+            .skip_cluster()
+            .run(&m)
+            .unwrap();
+        assert!(
+            items(&sel).iter().all(|i| !i.starts_with("- ")),
+            "{:?}",
+            items(&sel)
+        );
+        assert_eq!(sel.excluded.cluster_scoped, 3);
+        assert_eq!(
+            guarded_names(&sel, Action::Failed),
+            strings(&["../x", "a/b"])
+        );
+        assert_eq!(guarded_names(&sel, Action::Skipped), Vec::<String>::new());
     }
 
     #[test]
@@ -1012,6 +1375,8 @@ mod tests {
     fn label_selector_applies_per_object_except_to_crds_and_namespaces() {
         let m = manifest();
         let mut case = Case::new();
+        // Every type, so the cluster-scoped objects are selected too.
+        case.target.resource_types = m.resource_types.clone();
         case.target.label_selector = Some(label_selector("app", "web-server"));
         case.target.conflict_resolution = ConflictResolution::Fail;
         let sel = case.run(&m).unwrap();

@@ -24,8 +24,8 @@
 //!   does not contain, a mapping of a namespace it does not have), appended to the summary
 //!   line so they show in the Restore's message and Event.
 //!
-//! Messages and reasons longer than [`MAX_MESSAGE_LEN`] bytes are cut (an admission webhook can
-//! return pages of text). In a dry run every `action` reads e.g. `created (dry run)`; the
+//! Messages, reasons and names longer than [`MAX_MESSAGE_LEN`] bytes are cut (an admission
+//! webhook can return pages of text; a bucket can hold anything). In a dry run every `action` reads e.g. `created (dry run)`; the
 //! count keys stay the same (the phase message says it was a dry run).
 
 use std::collections::BTreeMap;
@@ -191,11 +191,12 @@ impl StatusLists {
             action_text.push_str(" (dry run)");
         }
         let message = message.map(truncate);
+        // Names come from the bucket and are not all valid (a refused entry is listed too).
         list.push(RestoredResource {
-            api_version: obj.api_version.to_string(),
-            kind: obj.kind.to_string(),
-            name: obj.name.to_string(),
-            namespace: obj.namespace.map(str::to_string),
+            api_version: truncate(obj.api_version),
+            kind: truncate(obj.kind),
+            name: truncate(obj.name),
+            namespace: obj.namespace.map(truncate),
             action: Some(action_text),
             error: message.clone().filter(|_| action == Action::Failed),
             reason: message.filter(|_| action == Action::Skipped),
