@@ -11,7 +11,7 @@ use cluster_backup::api::{BackupPhase, RestorePhase, RunResult};
 use common::objects::{ObjectRef, configmap, delete_quietly, get_object, secret};
 use common::scene::Operators;
 use common::stored::ns_key;
-use common::{Scene, short_unique_name};
+use common::{Scene, TestClusterObject, short_unique_name};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::DeleteParams;
@@ -284,4 +284,73 @@ async fn a_tenant_restore_creates_nothing_the_tenant_could_not_create() {
             "{object} exists"
         );
     }
+}
+
+/// Another team's ClusterStorageLocation is refused, with what to grant: first the `use` verb
+/// (asked of the API server as the tenant), then, once granted, the location's own list of
+/// namespaces.
+#[tokio::test]
+async fn another_teams_storage_location_is_refused_with_what_to_grant() {
+    let scene = Scene::backups("tenant-store").await;
+    let alice = scene.namespace_admin("alice").await;
+    let ns = scene.namespace().to_string();
+    let team_b = scene.new_namespace("tb").await;
+    let location = TestClusterObject::create(
+        &scene.env,
+        &scene.client,
+        json!({"apiVersion": "backup.cnd.dk/v1", "kind": "ClusterStorageLocation",
+            "metadata": {"name": short_unique_name("team-b-store")},
+            "spec": {"provider": "minio", "bucket": scene.bucket.name,
+                "endpoint": scene.env.s3_endpoint, "credentialsSecret": {"name": "keys"},
+                "allowedNamespaces": [team_b.name]}}),
+    )
+    .await;
+    let doc = |name: &str| {
+        json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"source": {"namespaces": [ns], "resourceTypes": ["configmaps"]},
+                "storageLocation": {"name": location.name}}})
+    };
+    alice.create(doc("not-granted")).await;
+    let refused = failure_of(&scene, "not-granted").await;
+    for needle in [
+        alice.username.as_str(),
+        "may not use ClusterStorageLocation",
+        location.name.as_str(),
+        "use",
+    ] {
+        assert!(refused.contains(needle), "{needle:?} in {refused}");
+    }
+
+    // Granted `use` in team-a, it is still team-b's location only.
+    let rbac = "rbac.authorization.k8s.io";
+    let role = TestClusterObject::create(
+        &scene.env,
+        &scene.client,
+        json!({"apiVersion": format!("{rbac}/v1"), "kind": "ClusterRole",
+            "metadata": {"name": short_unique_name("use-store")},
+            "rules": [{"apiGroups": ["backup.cnd.dk"], "resources": ["clusterstoragelocations"],
+                "resourceNames": [location.name], "verbs": ["use"]}]}),
+    )
+    .await;
+    scene
+        .create(
+            json!({"apiVersion": format!("{rbac}/v1"), "kind": "RoleBinding",
+            "metadata": {"name": "use-store", "namespace": ns},
+            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role.name},
+            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": ns}]}),
+        )
+        .await;
+    alice.create(doc("granted")).await;
+    let refused = failure_of(&scene, "granted").await;
+    assert!(refused.contains("does not allow namespace"), "{refused}");
+    assert!(refused.contains(&ns), "{refused}");
+}
+
+/// The message of a one-shot Backup's run that must fail.
+async fn failure_of(scene: &Scene, name: &str) -> String {
+    let done = scene.wait_finished(name).await;
+    let status = done.status.unwrap();
+    assert_eq!(status.phase, Some(BackupPhase::Failed), "{status:#?}");
+    status.last_run.unwrap().message.unwrap_or_default()
 }
