@@ -55,6 +55,9 @@ pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::R
             run.failed,
             run.backup_path
         )?;
+        if let Some(requester) = &run.requester {
+            writeln!(out, "  run as:        {requester}")?;
+        }
         for err in &run.errors {
             writeln!(out, "    error: {err}")?;
         }
