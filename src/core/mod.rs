@@ -3,6 +3,7 @@
 
 pub mod layout;
 pub mod manifest;
+pub mod names;
 pub mod plan;
 pub mod requester;
 pub mod restore;

@@ -98,22 +98,9 @@ fn is_label_name_syntax(s: &str) -> bool {
     }
 }
 
-/// DNS-1123 subdomain: lowercase labels `[a-z0-9]([-a-z0-9]*[a-z0-9])?` joined by dots.
+/// DNS-1123 subdomain, as a label-key prefix.
 fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_PREFIX_LEN
-        && s.split('.').all(|label| {
-            let b = label.as_bytes();
-            match (b.first(), b.last()) {
-                (Some(first), Some(last)) => {
-                    (first.is_ascii_lowercase() || first.is_ascii_digit())
-                        && (last.is_ascii_lowercase() || last.is_ascii_digit())
-                        && b.iter()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                }
-                _ => false,
-            }
-        })
+    s.len() <= MAX_PREFIX_LEN && crate::core::names::is_dns1123_subdomain(s)
 }
 
 const NAME_RULE: &str = "must be 63 characters or less, consist of alphanumeric characters, \

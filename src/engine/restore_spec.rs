@@ -131,17 +131,7 @@ pub fn validate_spec(spec: &RestoreSpec) -> Result<Source<'_>, SpecError> {
 
 /// A DNS-1123 subdomain: what `metadata.name` of a Backup may be.
 fn is_valid_object_name(name: &str) -> bool {
-    name.len() <= MAX_OBJECT_NAME_LEN
-        && name.split('.').all(|label| {
-            let b = label.as_bytes();
-            let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-            match (b.first(), b.last()) {
-                (Some(first), Some(last)) => {
-                    edge(first) && edge(last) && b.iter().all(|c| edge(c) || *c == b'-')
-                }
-                _ => false,
-            }
-        })
+    name.len() <= MAX_OBJECT_NAME_LEN && crate::core::names::is_dns1123_subdomain(name)
 }
 
 /// Type names (plurals, kinds, short names, `plural.version.group`) are letters, digits, '.'

@@ -5,6 +5,9 @@
 
 use super::StorageError;
 use crate::api::{ClusterStorageLocationSpec, StorageLocation, StorageProvider};
+use crate::core::names::{
+    is_dns1123_label as is_namespace_name, is_dns1123_subdomain as is_object_name,
+};
 use crate::core::requester::RunAs;
 
 /// What `storageLocation` points at.
@@ -171,27 +174,6 @@ pub fn cluster_location_problems(spec: &ClusterStorageLocationSpec) -> Vec<Strin
         }
     }
     problems
-}
-
-/// A DNS-1123 label: what a namespace may be called.
-fn is_namespace_name(name: &str) -> bool {
-    name.len() <= 63 && is_dns_label(name)
-}
-
-fn is_dns_label(label: &str) -> bool {
-    let b = label.as_bytes();
-    let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            edge(first) && edge(last) && b.iter().all(|c| edge(c) || *c == b'-')
-        }
-        _ => false,
-    }
-}
-
-/// A DNS-1123 subdomain: what a cluster-scoped object may be called.
-fn is_object_name(name: &str) -> bool {
-    name.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
 #[cfg(test)]

@@ -181,8 +181,7 @@ pub fn label_problem(s: &str) -> Option<&'static str> {
 
 /// Why `s` is not a DNS-1123 subdomain.
 pub fn subdomain_problem(s: &str) -> Option<&'static str> {
-    let valid = s.len() <= MAX_NAME_LEN && s.split('.').all(is_valid_namespace_name);
-    (!valid).then_some(SUBDOMAIN_RULE)
+    (!crate::core::names::is_dns1123_subdomain(s)).then_some(SUBDOMAIN_RULE)
 }
 
 /// Why `name` cannot be an object name in a request path: Kubernetes' path-segment rules

@@ -91,17 +91,7 @@ const NAME_RULE: &str = "a namespace name is at most 63 characters of a-z, 0-9 a
 
 /// Whether `name` is a valid namespace name (an RFC 1123 label).
 pub fn is_valid_namespace_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            b.len() <= MAX_NAMESPACE_LEN
-                && edge(first)
-                && edge(last)
-                && b.iter().all(|c| edge(c) || *c == b'-')
-        }
-        _ => false,
-    }
+    crate::core::names::is_dns1123_label(name)
 }
 
 /// Source namespace → target namespace for one restore.
