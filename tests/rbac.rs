@@ -194,6 +194,11 @@ async fn shipped_installations_are_accepted_by_the_api_server() {
     assert!(ok, "{rendered}");
     assert!(rendered.contains("- --single-tenant"), "{rendered}");
     assert!(rendered.contains("name: cluster-backup-operator-single-tenant"));
+    // Nobody but administrators may create Backups or Restores in single-tenant mode.
+    assert!(
+        !rendered.contains("rbac.authorization.k8s.io/aggregate-to-edit: \"true\""),
+        "{rendered}"
+    );
     let (ok, rendered) = env.kubectl(&["kustomize", "config/default"]);
     assert!(ok, "{rendered}");
     assert!(
@@ -202,4 +207,9 @@ async fn shipped_installations_are_accepted_by_the_api_server() {
     );
     assert!(!rendered.contains("--single-tenant"));
     assert!(!rendered.contains("single-tenant\n"));
+    assert!(rendered.contains("rbac.authorization.k8s.io/aggregate-to-edit: \"true\""));
+    assert!(
+        !rendered.contains("rbac.authorization.k8s.io/aggregate-to-view: \"true\""),
+        "inline keys stay away from view"
+    );
 }

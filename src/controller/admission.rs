@@ -200,42 +200,167 @@ pub async fn install_admission_policy(client: &Client) -> Result<(), AdmissionEr
     Ok(())
 }
 
-/// Whether the policy this operator relies on is in the cluster, as this version writes it.
-#[derive(Debug, PartialEq, Eq)]
-pub enum PolicyState {
-    Installed,
-    Missing,
-    /// Installed, but its variables or mutation differ from this version's (an older install).
-    Outdated,
-    /// The operator may not read it (RBAC), or the API server did not answer.
-    Unknown(String),
+/// Why the stamps in the cluster cannot be trusted right now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyProblem {
+    #[error("the MutatingAdmissionPolicy {REQUESTER_POLICY_NAME} is not installed")]
+    PolicyMissing,
+    #[error("the MutatingAdmissionPolicyBinding {REQUESTER_POLICY_NAME} is not installed")]
+    BindingMissing,
+    #[error(
+        "the installed MutatingAdmissionPolicy {REQUESTER_POLICY_NAME} is not this version's \
+         (it differs in {what})"
+    )]
+    PolicyChanged { what: &'static str },
+    #[error(
+        "the installed MutatingAdmissionPolicyBinding {REQUESTER_POLICY_NAME} does not apply \
+         the policy to every Backup and Restore (it differs in {what})"
+    )]
+    BindingChanged { what: &'static str },
+    #[error("cannot read the requester-stamp policy: {0}")]
+    Unreadable(String),
 }
 
-/// Reads the installed policy and compares what decides the stamp with this version's.
-pub async fn policy_state(client: &Client) -> PolicyState {
-    let api: Api<MutatingAdmissionPolicy> = Api::all(client.clone());
-    match api.get_opt(REQUESTER_POLICY_NAME).await {
-        Ok(None) => PolicyState::Missing,
-        Ok(Some(installed)) => {
-            let (wanted, _) = requester_policy();
-            let decides = |policy: &MutatingAdmissionPolicy| {
-                policy.spec.as_ref().map(|spec| {
-                    let expressions: Vec<_> = spec
-                        .mutations
-                        .iter()
-                        .flatten()
-                        .map(|m| m.json_patch.as_ref().and_then(|p| p.expression.clone()))
-                        .collect();
-                    (spec.variables.clone(), expressions)
-                })
-            };
-            if decides(&installed) == decides(&wanted) {
-                PolicyState::Installed
-            } else {
-                PolicyState::Outdated
-            }
+/// What is wrong with the installed policy and binding, compared with this version's: every
+/// field that decides which writes are stamped and how (the fields the API server defaults are
+/// accepted at their defaults). `None`: the stamps can be trusted.
+pub fn policy_problem(
+    policy: Option<&MutatingAdmissionPolicy>,
+    binding: Option<&MutatingAdmissionPolicyBinding>,
+) -> Option<PolicyProblem> {
+    let (wanted, _) = requester_policy();
+    let (Some(policy), Some(wanted)) = (policy.and_then(|p| p.spec.as_ref()), wanted.spec) else {
+        return Some(PolicyProblem::PolicyMissing);
+    };
+    let changed = |what| Some(PolicyProblem::PolicyChanged { what });
+    if policy.variables != wanted.variables {
+        return changed("variables");
+    }
+    if policy.mutations != wanted.mutations {
+        return changed("mutations");
+    }
+    if policy.failure_policy != wanted.failure_policy {
+        return changed("failurePolicy");
+    }
+    if policy.reinvocation_policy != wanted.reinvocation_policy {
+        return changed("reinvocationPolicy");
+    }
+    if policy.param_kind.is_some() {
+        return changed("paramKind");
+    }
+    if policy
+        .match_conditions
+        .as_ref()
+        .is_some_and(|c| !c.is_empty())
+    {
+        return changed("matchConditions");
+    }
+    let constraints = policy.match_constraints.clone().unwrap_or_default();
+    let rules = |c: &MatchResources| {
+        c.resource_rules
+            .iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r.api_groups.clone(),
+                    r.api_versions.clone(),
+                    r.operations.clone(),
+                    r.resources.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    if rules(&constraints) != rules(&wanted.match_constraints.unwrap_or_default())
+        || !selects_everything(&constraints)
+    {
+        return changed("matchConstraints");
+    }
+    let Some(binding) = binding.and_then(|b| b.spec.as_ref()) else {
+        return Some(PolicyProblem::BindingMissing);
+    };
+    let binding_changed = |what| Some(PolicyProblem::BindingChanged { what });
+    if binding.policy_name.as_deref() != Some(REQUESTER_POLICY_NAME) {
+        return binding_changed("policyName");
+    }
+    if binding.param_ref.is_some() {
+        return binding_changed("paramRef");
+    }
+    if binding
+        .match_resources
+        .as_ref()
+        .is_some_and(|m| !selects_everything(m) || m.resource_rules.is_some())
+    {
+        return binding_changed("matchResources");
+    }
+    None
+}
+
+/// No namespace or object selector and no exclusions: nothing slips past.
+fn selects_everything(resources: &MatchResources) -> bool {
+    let empty =
+        |selector: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>| {
+            selector.as_ref().is_none_or(|s| {
+                s.match_labels.as_ref().is_none_or(|l| l.is_empty())
+                    && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+            })
+        };
+    empty(&resources.namespace_selector)
+        && empty(&resources.object_selector)
+        && resources
+            .exclude_resource_rules
+            .as_ref()
+            .is_none_or(|rules| rules.is_empty())
+}
+
+/// Reads the installed policy and binding and says what is wrong with them, if anything.
+pub async fn check_policy(client: &Client) -> Option<PolicyProblem> {
+    let policies: Api<MutatingAdmissionPolicy> = Api::all(client.clone());
+    let bindings: Api<MutatingAdmissionPolicyBinding> = Api::all(client.clone());
+    let read = futures::try_join!(
+        policies.get_opt(REQUESTER_POLICY_NAME),
+        bindings.get_opt(REQUESTER_POLICY_NAME)
+    );
+    match read {
+        Ok((policy, binding)) => policy_problem(policy.as_ref(), binding.as_ref()),
+        Err(err) => Some(PolicyProblem::Unreadable(err.to_string())),
+    }
+}
+
+/// How long a good answer of [`check_policy`] is trusted before runs check again.
+pub const POLICY_CHECK_TTL: Duration = Duration::from_secs(10);
+
+/// Checks, before a run acts as a stamped requester, that the policy that makes stamps
+/// trustworthy is in force: while it is missing or altered, anyone who may write a Backup could
+/// write any stamp. A good answer is kept for [`POLICY_CHECK_TTL`].
+pub struct PolicyGuard {
+    client: Client,
+    checked_at: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl PolicyGuard {
+    pub fn new(client: Client) -> PolicyGuard {
+        PolicyGuard {
+            client,
+            checked_at: std::sync::Mutex::new(None),
         }
-        Err(err) => PolicyState::Unknown(err.to_string()),
+    }
+
+    pub async fn ensure(&self) -> Result<(), PolicyProblem> {
+        let fresh = |at: &Option<tokio::time::Instant>| {
+            at.is_some_and(|at| at.elapsed() < POLICY_CHECK_TTL)
+        };
+        if self.checked_at.lock().is_ok_and(|at| fresh(&at)) {
+            return Ok(());
+        }
+        match check_policy(&self.client).await {
+            None => {
+                if let Ok(mut at) = self.checked_at.lock() {
+                    *at = Some(tokio::time::Instant::now());
+                }
+                Ok(())
+            }
+            Some(problem) => Err(problem),
+        }
     }
 }
 
@@ -300,6 +425,94 @@ mod tests {
             checked_in, generated,
             "{path} drifted from the code: REGENERATE=1 cargo test --lib admission"
         );
+    }
+
+    use k8s_openapi::api::admissionregistration::v1::MatchCondition;
+
+    /// The policy and binding as the API server returns them: with its defaults filled in.
+    fn as_served() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
+        let (mut policy, mut binding) = requester_policy();
+        let spec = policy.spec.as_mut().unwrap();
+        let constraints = spec.match_constraints.as_mut().unwrap();
+        constraints.match_policy = Some("Equivalent".into());
+        constraints.namespace_selector = Some(Default::default());
+        constraints.object_selector = Some(Default::default());
+        binding.spec.as_mut().unwrap().match_resources = Some(MatchResources {
+            namespace_selector: Some(Default::default()),
+            object_selector: Some(Default::default()),
+            match_policy: Some("Equivalent".into()),
+            ..MatchResources::default()
+        });
+        (policy, binding)
+    }
+
+    #[test]
+    fn the_served_policy_is_trusted() {
+        let (policy, binding) = as_served();
+        assert_eq!(policy_problem(Some(&policy), Some(&binding)), None);
+    }
+
+    #[test]
+    fn a_missing_or_altered_policy_is_not_trusted() {
+        let (policy, binding) = as_served();
+        assert_eq!(
+            policy_problem(None, Some(&binding)),
+            Some(PolicyProblem::PolicyMissing)
+        );
+        assert_eq!(
+            policy_problem(Some(&policy), None),
+            Some(PolicyProblem::BindingMissing)
+        );
+        let label = |key: &str| k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+            match_labels: Some([(key.to_string(), "x".to_string())].into()),
+            ..Default::default()
+        };
+        let mut altered: Vec<(MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding)> =
+            Vec::new();
+        for change in 0..7 {
+            let (mut policy, mut binding) = as_served();
+            let spec = policy.spec.as_mut().unwrap();
+            match change {
+                0 => spec.failure_policy = Some("Ignore".into()),
+                1 => spec.variables.as_mut().unwrap()[2].expression = "'{}'".into(),
+                2 => {
+                    spec.match_conditions = Some(vec![MatchCondition {
+                        name: "skip-me".into(),
+                        expression: "request.userInfo.username != 'me'".into(),
+                    }])
+                }
+                3 => {
+                    spec.match_constraints.as_mut().unwrap().object_selector = Some(label("stamp"))
+                }
+                4 => {
+                    spec.match_constraints
+                        .as_mut()
+                        .unwrap()
+                        .resource_rules
+                        .as_mut()
+                        .unwrap()[0]
+                        .operations = Some(vec!["CREATE".into()])
+                }
+                5 => {
+                    binding
+                        .spec
+                        .as_mut()
+                        .unwrap()
+                        .match_resources
+                        .as_mut()
+                        .unwrap()
+                        .namespace_selector = Some(label("team"))
+                }
+                _ => binding.spec.as_mut().unwrap().policy_name = Some("other".into()),
+            }
+            altered.push((policy, binding));
+        }
+        for (i, (policy, binding)) in altered.iter().enumerate() {
+            assert!(
+                policy_problem(Some(policy), Some(binding)).is_some(),
+                "change {i} went unnoticed"
+            );
+        }
     }
 
     #[test]

@@ -503,7 +503,7 @@ async fn execute(
         .and_then(|s| s.next_after(started).ok())
         .map(to_time);
     // Who the run acts for, read before anything runs; without one it fails at once.
-    let acting = lifecycle::acting(ctx, backup);
+    let acting = lifecycle::acting(ctx, backup).await;
     let requester = acting
         .as_ref()
         .ok()
@@ -701,7 +701,7 @@ async fn find_finished_run(
     run: &RunContext,
     run_path: &str,
 ) -> Result<Option<(BackupOutcome, Storage)>, ReconcileError> {
-    let acting = match lifecycle::acting(ctx, backup) {
+    let acting = match lifecycle::acting(ctx, backup).await {
         Ok(acting) => acting,
         Err(err) => {
             // The run again reports this.

@@ -84,6 +84,15 @@ pub enum ActingError {
         #[from]
         source: RequesterError,
     },
+    #[error(
+        "{source}: in multi-tenant mode no run starts while it is not in force, since anyone who \
+         may write a Backup or Restore could then write any requester (`cluster-backup install` \
+         installs it)"
+    )]
+    PolicyNotInForce {
+        #[from]
+        source: super::admission::PolicyProblem,
+    },
     #[error(transparent)]
     Impersonation(#[from] ImpersonationError),
 }
@@ -92,15 +101,20 @@ impl ActingError {
     pub fn reason(&self) -> &'static str {
         match self {
             ActingError::NoRequester { .. } => "NoRequester",
+            ActingError::PolicyNotInForce { .. } => "RequesterPolicyMissing",
             ActingError::Impersonation(_) => "ImpersonationFailed",
         }
     }
 }
 
 /// Who `object`'s run acts as: in multi-tenant mode the stamped requester (a client
-/// impersonating it), in single-tenant mode the operator.
-pub fn acting<K: Resource>(ctx: &Context, object: &K) -> Result<Acting, ActingError> {
+/// impersonating it), as long as the policy that makes stamps trustworthy is in force; in
+/// single-tenant mode the operator.
+pub async fn acting<K: Resource>(ctx: &Context, object: &K) -> Result<Acting, ActingError> {
     let run_as = run_as(ctx.tenancy, object.meta().annotations.as_ref())?;
+    if run_as.requester().is_some() {
+        ctx.policy.ensure().await?;
+    }
     let client = match run_as.requester() {
         Some(requester) => impersonating(&ctx.client, requester)?,
         None => ctx.client.clone(),

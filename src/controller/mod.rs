@@ -87,30 +87,20 @@ impl Default for Settings {
     }
 }
 
-/// Says at start-up when multi-tenant runs cannot work: without the requester-stamp policy
-/// every Backup and Restore written from now on is refused as unstamped.
+/// Says at start-up when multi-tenant runs cannot work: while the requester-stamp policy is
+/// not in force, no run starts (each says why in its status).
 async fn report_policy_state(client: &Client) {
-    use admission::PolicyState;
     let policy = admission::REQUESTER_POLICY_NAME;
-    match admission::policy_state(client).await {
-        PolicyState::Installed => {
-            tracing::info!(%policy, "requester-stamp policy installed; runs act as their requester");
+    match admission::check_policy(client).await {
+        None => {
+            tracing::info!(%policy, "requester-stamp policy in force; runs act as their requester")
         }
-        PolicyState::Missing => tracing::error!(
+        Some(problem) => tracing::error!(
             %policy,
-            "requester-stamp policy is not installed: Backups and Restores have no trustworthy \
-             requester and will not run; run `cluster-backup install` (or apply config/admission), \
-             or start the operator with --single-tenant if only administrators create them"
-        ),
-        PolicyState::Outdated => tracing::warn!(
-            %policy,
-            "the installed requester-stamp policy differs from this operator version's; run \
-             `cluster-backup install` to update it"
-        ),
-        PolicyState::Unknown(error) => tracing::warn!(
-            %policy,
-            %error,
-            "cannot check the requester-stamp policy; runs still refuse unstamped objects"
+            %problem,
+            "no Backup or Restore runs until the requester-stamp policy is in force: run \
+             `cluster-backup install` (or apply config/admission), or start the operator with \
+             --single-tenant if only administrators create them"
         ),
     }
 }

@@ -22,6 +22,8 @@ pub struct Context {
     pub tenancy: super::Tenancy,
     /// Where the Secrets and ConfigMaps of admin-owned storage locations live.
     pub operator_namespace: String,
+    /// Whether stamps can be trusted right now (multi-tenant mode).
+    pub policy: super::admission::PolicyGuard,
 }
 
 impl Context {
@@ -33,6 +35,7 @@ impl Context {
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
+            policy: super::admission::PolicyGuard::new(client.clone()),
             client,
             runs,
             run_retries: settings.run_retries,

@@ -230,7 +230,7 @@ async fn execute(
     let generation = restore.metadata.generation;
     let started = Utc::now();
     // Who the restore acts for, read before anything runs; without one it fails at once.
-    let acting = lifecycle::acting(ctx, restore);
+    let acting = lifecycle::acting(ctx, restore).await;
     status = RestoreStatus {
         requester: acting
             .as_ref()

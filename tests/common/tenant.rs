@@ -61,9 +61,9 @@ pub async fn apply_config(client: &Client, path: &str) {
 impl Scene {
     /// ServiceAccount `name` in the scene's namespace with Kubernetes' own `admin` role there
     /// (and nothing else), Backups and Restores granted through the shipped aggregated roles
-    /// (`config/rbac/tenant_roles.yaml`); waits until the aggregation grants them.
+    /// (`config/rbac-tenants/tenant_roles.yaml`); waits until the aggregation grants them.
     pub async fn namespace_admin(&self, name: &str) -> Tenant {
-        apply_config(&self.client, "rbac/tenant_roles.yaml").await;
+        apply_config(&self.client, "rbac-tenants/tenant_roles.yaml").await;
         let ns = self.namespace().to_string();
         self.create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": name, "namespace": ns}}))
