@@ -354,3 +354,99 @@ async fn failure_of(scene: &Scene, name: &str) -> String {
     assert_eq!(status.phase, Some(BackupPhase::Failed), "{status:#?}");
     status.last_run.unwrap().message.unwrap_or_default()
 }
+
+/// A ClusterStorageLocation shared by every namespace holds every team's runs: a tenant may use
+/// it, yet may not restore another team's run from it by naming its path.
+#[tokio::test]
+async fn a_shared_location_does_not_hand_out_another_teams_runs() {
+    let scene = Scene::builder("tenant-shared")
+        .operators(Operators::BackupAndRestore)
+        .start()
+        .await;
+    let alice = scene.namespace_admin("alice").await;
+    let ns = scene.namespace().to_string();
+    let team_b = scene.new_namespace("tb").await;
+    scene
+        .create(secret(&team_b.name, "their-password", json!({})))
+        .await;
+
+    // The administrator's shared location, keys in the operator's namespace.
+    let _ = scene
+        .env
+        .kubectl(&["create", "namespace", "cluster-backup-system"]);
+    let keys = short_unique_name("keys");
+    scene
+        .create(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": keys, "namespace": "cluster-backup-system"},
+            "stringData": {"accessKey": scene.env.s3_access_key,
+                "secretKey": scene.env.s3_secret_key}}))
+        .await;
+    let location = TestClusterObject::create(
+        &scene.env,
+        &scene.client,
+        json!({"apiVersion": "backup.cnd.dk/v1", "kind": "ClusterStorageLocation",
+            "metadata": {"name": short_unique_name("shared")},
+            "spec": {"provider": "minio", "bucket": scene.bucket.name,
+                "endpoint": scene.env.s3_endpoint, "region": scene.env.s3_region,
+                "credentialsSecret": {"name": keys}, "allowedNamespaces": ["*"]}}),
+    )
+    .await;
+    let rbac = "rbac.authorization.k8s.io";
+    let role = TestClusterObject::create(
+        &scene.env,
+        &scene.client,
+        json!({"apiVersion": format!("{rbac}/v1"), "kind": "ClusterRole",
+            "metadata": {"name": short_unique_name("use-shared")},
+            "rules": [{"apiGroups": ["backup.cnd.dk"], "resources": ["clusterstoragelocations"],
+                "resourceNames": [location.name], "verbs": ["use"]}]}),
+    )
+    .await;
+    scene
+        .create(
+            json!({"apiVersion": format!("{rbac}/v1"), "kind": "RoleBinding",
+            "metadata": {"name": "use-shared", "namespace": ns},
+            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role.name},
+            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": ns}]}),
+        )
+        .await;
+
+    // Team B's own Backup, in team B's namespace, into the shared location.
+    let _team_b_operator = common::start_operator(&scene.client, &team_b.name);
+    let theirs = json!({"apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
+        "metadata": {"name": "theirs", "namespace": team_b.name},
+        "spec": {"source": {"namespaces": [team_b.name], "resourceTypes": ["secrets"]},
+            "storageLocation": {"name": location.name}}});
+    common::create_json(&scene.client, theirs).await;
+    let their_backups: Api<cluster_backup::api::Backup> =
+        Api::namespaced(scene.client.clone(), &team_b.name);
+    let done = common::wait_for_backup(&their_backups, "theirs", common::RUN_TIMEOUT, |s| {
+        s.last_run.is_some() && s.current_run.is_none()
+    })
+    .await;
+    let path = done.status.unwrap().backup_path.unwrap();
+
+    // Alice names that run's path.
+    let spec = json!({"source": {"storageLocation": {"name": location.name}, "backupPath": path},
+        "target": {"namespaceMapping": {team_b.name.clone(): ns}, "resourceTypes": ["secrets"]}});
+    alice.create(restore(&scene, "theirs", spec)).await;
+    let status = scene.wait_restore("theirs").await;
+    assert_eq!(status.phase, Some(RestorePhase::Failed), "{status:#?}");
+    let message = status.message.unwrap_or_default();
+    for needle in [
+        alice.username.as_str(),
+        "may not restore runs of namespace",
+        team_b.name.as_str(),
+        location.name.as_str(),
+    ] {
+        assert!(message.contains(needle), "{needle:?} in {message}");
+    }
+    assert!(
+        get_object(
+            &scene.client,
+            ("v1", "Secret", "secrets", "their-password"),
+            Some(&ns)
+        )
+        .await
+        .is_none()
+    );
+}

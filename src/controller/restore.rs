@@ -504,6 +504,29 @@ async fn resolve_source(
     }
 }
 
+/// A ClusterStorageLocation is shared: the runs it holds for another namespace's Backups are
+/// restored only by whoever may read that namespace's Backups (a bucket of one's own, inline,
+/// needs no such check: its keys already reach everything in it).
+async fn may_restore_run(
+    ctx: &Context,
+    restore: &Restore,
+    requester: &crate::core::requester::Requester,
+    location: &str,
+    path: &str,
+) -> Result<(), storage::StorageError> {
+    match crate::core::layout::run_path_backup(path) {
+        None => Err(storage::StorageError::NotARunPath {
+            path: path.to_string(),
+            location: location.to_string(),
+        }),
+        Some((namespace, _)) if Some(&namespace) == restore.namespace().as_ref() => Ok(()),
+        Some((namespace, _)) => {
+            crate::k8s::locations::may_read_backups(&ctx.client, requester, location, &namespace)
+                .await
+        }
+    }
+}
+
 /// Resolves the source and runs the engine while writing phase changes and progress.
 async fn run_with_progress(
     restore: &Restore,
@@ -513,6 +536,9 @@ async fn run_with_progress(
     status: &mut RestoreStatus,
 ) -> Result<RestoreOutcome, SourceError> {
     let (location, path) = resolve_source(restore, source, acting).await?;
+    if let (Some(shared), Some(requester)) = (location.name.as_deref(), acting.run_as.requester()) {
+        may_restore_run(ctx, restore, requester, shared, &path).await?;
+    }
     let opened = super::locations::open_storage_for(ctx, acting, restore, &location).await?;
     for warning in &opened.warnings {
         publish(

@@ -66,6 +66,21 @@ pub fn run_path(backup_ns: &str, backup_name: &str, started: DateTime<Utc>) -> S
     )
 }
 
+/// The Backup (namespace, name) a run path (`backups/<ns>/<name>/<time>`, [`run_path`]) belongs
+/// to; `None` for any other shape (untrusted input: a Restore's `backupPath`).
+pub fn run_path_backup(path: &str) -> Option<(String, String)> {
+    let mut parts = path.split('/');
+    let (top, ns, name, time) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if top != BACKUPS_DIR || parts.next().is_some() || parse_run_timestamp(time).is_none() {
+        return None;
+    }
+    let ns = unescape_segment(ns)?;
+    let name = unescape_segment(name)?;
+    let valid = crate::core::names::is_dns1123_label(&ns)
+        && crate::core::names::is_dns1123_subdomain(&name);
+    valid.then_some((ns, name))
+}
+
 /// The run folder name for a start time (second resolution, UTC).
 pub fn run_timestamp(started: DateTime<Utc>) -> String {
     started.format(TIMESTAMP_FORMAT).to_string()
@@ -200,6 +215,27 @@ pub fn unescape_segment(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_paths_name_their_backup_and_nothing_else_does() {
+        let at = Utc.with_ymd_and_hms(2025, 1, 21, 10, 30, 0).unwrap();
+        assert_eq!(
+            run_path_backup(&run_path("team-a", "nightly", at)),
+            Some(("team-a".into(), "nightly".into()))
+        );
+        for path in [
+            "backups/team-a/nightly",
+            "backups/team-a/nightly/2025-01-21T10-30-00Z/extra",
+            "backups/team-a/../team-b/2025-01-21T10-30-00Z",
+            "backups/Team-A/nightly/2025-01-21T10-30-00Z",
+            "other/team-a/nightly/2025-01-21T10-30-00Z",
+            "backups/team-a/nightly/yesterday",
+            "/backups/team-a/nightly/2025-01-21T10-30-00Z",
+            "",
+        ] {
+            assert_eq!(run_path_backup(path), None, "{path}");
+        }
+    }
     use crate::core::types::tests::res;
     use chrono::TimeZone;
     use object_store::path::Path;

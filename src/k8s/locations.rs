@@ -102,60 +102,122 @@ pub async fn may_use(
     name: &str,
     namespace: &str,
 ) -> Result<(), StorageError> {
+    let attributes = ResourceAttributes {
+        group: Some(GROUP.to_string()),
+        resource: Some(CLUSTER_STORAGE_LOCATIONS.to_string()),
+        verb: Some(USE_VERB.to_string()),
+        name: Some(name.to_string()),
+        namespace: Some(namespace.to_string()).filter(|ns| !ns.is_empty()),
+        ..ResourceAttributes::default()
+    };
+    let review_error = |source: kube::Error| {
+        let (reason, transient) = review_failure(&source);
+        StorageError::AccessReview {
+            user: requester.username.clone(),
+            location: name.to_string(),
+            reason,
+            transient,
+            source: Box::new(source),
+        }
+    };
+    match review(operator, requester, attributes)
+        .await
+        .map_err(review_error)?
+    {
+        Ok(()) => Ok(()),
+        Err(reason) => Err(StorageError::UseDenied {
+            user: requester.username.clone(),
+            location: name.to_string(),
+            namespace: namespace.to_string(),
+            reason,
+        }),
+    }
+}
+
+/// Whether `requester` may read the Backups of `namespace`: the runs a shared
+/// ClusterStorageLocation holds for that namespace's Backups are theirs to restore only then.
+pub async fn may_read_backups(
+    operator: &Client,
+    requester: &Requester,
+    location: &str,
+    namespace: &str,
+) -> Result<(), StorageError> {
+    let attributes = ResourceAttributes {
+        group: Some(GROUP.to_string()),
+        resource: Some("backups".to_string()),
+        verb: Some("get".to_string()),
+        namespace: Some(namespace.to_string()),
+        ..ResourceAttributes::default()
+    };
+    let review_error = |source: kube::Error| {
+        let (reason, transient) = review_failure(&source);
+        StorageError::AccessReview {
+            user: requester.username.clone(),
+            location: location.to_string(),
+            reason,
+            transient,
+            source: Box::new(source),
+        }
+    };
+    match review(operator, requester, attributes)
+        .await
+        .map_err(review_error)?
+    {
+        Ok(()) => Ok(()),
+        Err(reason) => Err(StorageError::ForeignRun {
+            user: requester.username.clone(),
+            location: location.to_string(),
+            namespace: namespace.to_string(),
+            reason,
+        }),
+    }
+}
+
+/// Asks the API server's authorizer, with a SubjectAccessReview the operator creates, whether
+/// `requester` may do what `attributes` say: `Ok(Ok(()))` allowed, `Ok(Err(reason))` denied
+/// (the reason in parentheses, or empty).
+async fn review(
+    operator: &Client,
+    requester: &Requester,
+    attributes: ResourceAttributes,
+) -> Result<Result<(), String>, kube::Error> {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(requester.username.clone()),
             uid: Some(requester.uid.clone()).filter(|uid| !uid.is_empty()),
             groups: Some(requester.groups.clone()).filter(|groups| !groups.is_empty()),
             extra: Some(requester.extra.clone()).filter(|extra| !extra.is_empty()),
-            resource_attributes: Some(ResourceAttributes {
-                group: Some(GROUP.to_string()),
-                resource: Some(CLUSTER_STORAGE_LOCATIONS.to_string()),
-                verb: Some(USE_VERB.to_string()),
-                name: Some(name.to_string()),
-                namespace: Some(namespace.to_string()).filter(|ns| !ns.is_empty()),
-                ..ResourceAttributes::default()
-            }),
+            resource_attributes: Some(attributes),
             ..SubjectAccessReviewSpec::default()
         },
         ..SubjectAccessReview::default()
     };
     let api: Api<SubjectAccessReview> = Api::all(operator.clone());
-    let answer = api
+    let status = api
         .create(&PostParams::default(), &review)
-        .await
-        .map_err(|source| {
-            let (reason, transient) = match &source {
-                kube::Error::Api(status) if status.is_forbidden() => (
-                    "the operator may not create SubjectAccessReviews: check its RBAC (it needs `create` on subjectaccessreviews.authorization.k8s.io)".to_string(),
-                    false,
-                ),
-                other => (other.to_string(), retry::is_transient(other)),
-            };
-            StorageError::AccessReview {
-                user: requester.username.clone(),
-                location: name.to_string(),
-                reason,
-                transient,
-                source: Box::new(source),
-            }
-        })?;
-    let status = answer.status.unwrap_or_default();
+        .await?
+        .status
+        .unwrap_or_default();
     if status.allowed {
-        return Ok(());
+        return Ok(Ok(()));
     }
-    let reason = status
+    Ok(Err(status
         .reason
         .filter(|r| !r.is_empty())
         .or(status.evaluation_error.filter(|e| !e.is_empty()))
         .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
-    Err(StorageError::UseDenied {
-        user: requester.username.clone(),
-        location: name.to_string(),
-        namespace: namespace.to_string(),
-        reason,
-    })
+        .unwrap_or_default()))
+}
+
+/// What to tell when the review itself failed, and whether trying again may help.
+fn review_failure(source: &kube::Error) -> (String, bool) {
+    match source {
+        kube::Error::Api(status) if status.is_forbidden() => (
+            "the operator may not create SubjectAccessReviews: check its RBAC (it needs `create` on subjectaccessreviews.authorization.k8s.io)".to_string(),
+            false,
+        ),
+        other => (other.to_string(), retry::is_transient(other)),
+    }
 }
 
 async fn get_cluster_location(

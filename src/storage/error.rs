@@ -224,6 +224,22 @@ pub enum StorageError {
     },
 
     #[error(
+        "user {user:?} may not restore runs of namespace {namespace:?}'s Backups from the shared ClusterStorageLocation {location:?}{reason}: they are restored only by whoever may `get` Backups in that namespace"
+    )]
+    ForeignRun {
+        user: String,
+        location: String,
+        namespace: String,
+        /// ` (the authorizer's reason)`, or empty.
+        reason: String,
+    },
+
+    #[error(
+        "the backup path {path:?} is not a run of a Backup (`backups/<namespace>/<backup>/<time>`): from the shared ClusterStorageLocation {location:?}, only runs of Backups are restored, by whoever may read that namespace's Backups"
+    )]
+    NotARunPath { path: String, location: String },
+
+    #[error(
         "cannot check whether user {user:?} may use ClusterStorageLocation {location:?}: {reason}"
     )]
     AccessReview {
@@ -266,12 +282,14 @@ impl StorageError {
             | BucketNotFound { .. }
             | InlineNotAllowed { .. }
             | ClusterLocationNotFound { .. }
+            | NotARunPath { .. }
             | CaBundle { .. } => ErrorCategory::Config,
             SecretForbidden { .. }
             | CredentialsRejected { .. }
             | AccessDenied { .. }
             | NamespaceNotAllowed { .. }
-            | UseDenied { .. } => ErrorCategory::Auth,
+            | UseDenied { .. }
+            | ForeignRun { .. } => ErrorCategory::Auth,
             Unreachable { .. } => ErrorCategory::Unreachable,
             NotFound { .. } => ErrorCategory::NotFound,
             CreateBucket { category, .. } => *category,
