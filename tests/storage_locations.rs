@@ -602,6 +602,39 @@ async fn the_shipped_rbac_lets_the_operator_check_locations_and_ask_reviews() {
         .unwrap_err();
     assert!(matches!(err, StorageError::UseDenied { .. }), "{err}");
 
+    // A namespaceSelector: the operator reads the asking namespace's labels with its own rights.
+    let mark = short_unique_name("team");
+    let (ok, out) = env.kubectl(&[
+        "label",
+        "namespace",
+        scene.namespace(),
+        &format!("backup.cnd.dk/test-store={mark}"),
+    ]);
+    assert!(ok, "{out}");
+    let mut spec = location_spec(&scene, &env.s3_endpoint);
+    spec["credentialsSecret"] = json!({ "name": secret });
+    spec["namespaceSelector"] = json!({"matchLabels": {"backup.cnd.dk/test-store": mark}});
+    let selected = create_location(&scene, spec).await;
+    let access = Access {
+        operator: &operator,
+        requester: &operator,
+        run_as: &RunAs::Operator,
+        operator_namespace: OPERATOR_NAMESPACE,
+    };
+    let by_name = cluster_backup::api::StorageLocation {
+        name: Some(selected.name.clone()),
+        ..Default::default()
+    };
+    let opened = open_storage(&access, scene.namespace(), &by_name).await;
+    assert!(opened.is_ok(), "{:?}", opened.err());
+    let other = scene.new_namespace("unlabelled").await;
+    let refused = open_storage(&access, &other.name, &by_name).await;
+    assert!(
+        matches!(refused, Err(StorageError::NamespaceNotAllowed { .. })),
+        "{:?}",
+        refused.err()
+    );
+
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(scene.client.clone(), OPERATOR_NAMESPACE);
     let _ = secrets.delete(&secret, &Default::default()).await;
