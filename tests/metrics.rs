@@ -267,8 +267,8 @@ async fn run_without_rights_exits_at_once_saying_what_to_do() {
     for needle in [
         "may not list backups.backup.cnd.dk",
         "may not list restores.backup.cnd.dk",
-        "clusterstoragelocations.backup.cnd.dk",
-        "config/rbac",
+        "may not list clusterstoragelocations.backup.cnd.dk cluster-wide",
+        "to fix: bind the operator's ServiceAccount the ClusterRole in config/rbac",
         &ns,
     ] {
         assert!(line.contains(needle), "{needle}: {line}");

@@ -95,6 +95,7 @@ impl Health {
 /// Why `cluster-backup run` cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Every problem, then what to do about them (each remedy once).
     #[error("the operator cannot work: {}", problems.join("; "))]
     Access { problems: Vec<String> },
     #[error("cannot serve metrics and health on {address}: {source}")]
@@ -120,18 +121,22 @@ pub async fn check_access(
         Controllers::Restores => (false, true, false),
         Controllers::Locations => (false, false, true),
     };
-    let mut problems = Vec::new();
+    let scope = match ns {
+        Some(ns) => Scope::Namespace(ns),
+        None => Scope::AllNamespaces,
+    };
+    let mut found = Vec::new();
     if backups {
-        problems.extend(list_one::<Backup>(Api::namespaced_or_all(client, ns), ns).await);
+        found.extend(list_one::<Backup>(Api::namespaced_or_all(client, ns), scope).await);
     }
     if restores {
-        problems.extend(list_one::<Restore>(Api::namespaced_or_all(client, ns), ns).await);
+        found.extend(list_one::<Restore>(Api::namespaced_or_all(client, ns), scope).await);
     }
     if locations {
         let api: Api<ClusterStorageLocation> = Api::all(client.clone());
-        problems.extend(list_one(api, None).await);
+        found.extend(list_one(api, Scope::Cluster).await);
     }
-    if problems.is_empty() {
+    if found.is_empty() {
         for (started, kind) in [
             (backups, BACKUP),
             (restores, RESTORE),
@@ -144,8 +149,52 @@ pub async fn check_access(
         health.set_crds_ok(true);
         Ok(())
     } else {
-        Err(StartError::Access { problems })
+        Err(StartError::Access {
+            problems: with_remedies(found),
+        })
     }
+}
+
+/// Where a kind was listed, for messages.
+#[derive(Clone, Copy, Debug)]
+enum Scope<'a> {
+    Namespace(&'a str),
+    AllNamespaces,
+    Cluster,
+}
+
+impl std::fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Namespace(ns) => write!(f, "in namespace {ns}"),
+            Scope::AllNamespaces => f.write_str("in all namespaces"),
+            Scope::Cluster => f.write_str("cluster-wide"),
+        }
+    }
+}
+
+/// A problem found, and what fixes it.
+#[derive(Debug, PartialEq, Eq)]
+struct Problem {
+    what: String,
+    remedy: &'static str,
+}
+
+const INSTALL_CRDS: &str =
+    "run `cluster-backup install` (or apply config/crd), or start with --install-crds";
+const GRANT_RBAC: &str = "bind the operator's ServiceAccount the ClusterRole in config/rbac (kubectl apply -k config/rbac)";
+
+/// The problems, then each remedy once.
+fn with_remedies(found: Vec<Problem>) -> Vec<String> {
+    let mut remedies: Vec<&str> = Vec::new();
+    for problem in &found {
+        if !problem.remedy.is_empty() && !remedies.contains(&problem.remedy) {
+            remedies.push(problem.remedy);
+        }
+    }
+    let mut lines: Vec<String> = found.into_iter().map(|p| p.what).collect();
+    lines.extend(remedies.into_iter().map(|r| format!("to fix: {r}")));
+    lines
 }
 
 /// `Api::namespaced` or `Api::all`, as the controllers watch.
@@ -166,7 +215,7 @@ where
 }
 
 /// The problem with listing `K`, if any.
-async fn list_one<K>(api: Api<K>, namespace: Option<&str>) -> Option<String>
+async fn list_one<K>(api: Api<K>, scope: Scope<'_>) -> Option<Problem>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
 {
@@ -176,28 +225,29 @@ where
         .err()?;
     Some(access_problem(
         &format!("{}.{}", K::plural(&()), K::group(&())),
-        namespace,
+        scope,
         &err,
     ))
 }
 
-/// What a failed list of `resource` means, and what to do about it.
-fn access_problem(resource: &str, namespace: Option<&str>, err: &kube::Error) -> String {
-    let scope = match namespace {
-        Some(ns) => format!("in namespace {ns}"),
-        None => "in all namespaces".to_string(),
-    };
+/// What a failed list of `resource` means, and what fixes it.
+fn access_problem(resource: &str, scope: Scope<'_>, err: &kube::Error) -> Problem {
     match err {
-        kube::Error::Api(status) if status.is_not_found() => format!(
-            "the CRD {resource} is not installed: run `cluster-backup install` (or apply \
-             config/crd), or start with --install-crds"
-        ),
-        kube::Error::Api(status) if status.is_forbidden() => format!(
-            "the operator may not list {resource} {scope}: bind it the ClusterRole in \
-             config/rbac (kubectl apply -k config/rbac) ({})",
-            status.message
-        ),
-        err => format!("cannot list {resource} {scope}: {err}"),
+        kube::Error::Api(status) if status.is_not_found() => Problem {
+            what: format!("the CRD {resource} is not installed"),
+            remedy: INSTALL_CRDS,
+        },
+        kube::Error::Api(status) if status.is_forbidden() => Problem {
+            what: format!(
+                "the operator may not list {resource} {scope} ({})",
+                status.message
+            ),
+            remedy: GRANT_RBAC,
+        },
+        err => Problem {
+            what: format!("cannot list {resource} {scope}: {err}"),
+            remedy: "",
+        },
     }
 }
 
@@ -245,15 +295,35 @@ mod tests {
                 kube::core::Status::failure("denied by test", reason).with_code(code),
             ))
         };
-        let missing = access_problem("backups.backup.cnd.dk", None, &status(404, "NotFound"));
-        assert!(missing.contains("cluster-backup install"), "{missing}");
-        let forbidden = access_problem(
+        let missing = access_problem(
             "backups.backup.cnd.dk",
-            Some("team-a"),
-            &status(403, "Forbidden"),
+            Scope::AllNamespaces,
+            &status(404, "NotFound"),
         );
-        for needle in ["may not list", "in namespace team-a", "config/rbac"] {
-            assert!(forbidden.contains(needle), "{needle}: {forbidden}");
+        assert_eq!(
+            missing.what,
+            "the CRD backups.backup.cnd.dk is not installed"
+        );
+        let forbidden =
+            |resource: &str, scope| access_problem(resource, scope, &status(403, "Forbidden"));
+        let found = vec![
+            missing,
+            forbidden("restores.backup.cnd.dk", Scope::Namespace("team-a")),
+            forbidden("clusterstoragelocations.backup.cnd.dk", Scope::Cluster),
+        ];
+        let message = StartError::Access {
+            problems: with_remedies(found),
         }
+        .to_string();
+        for needle in [
+            "CRD backups.backup.cnd.dk is not installed",
+            "may not list restores.backup.cnd.dk in namespace team-a (denied by test)",
+            "may not list clusterstoragelocations.backup.cnd.dk cluster-wide",
+            "to fix: run `cluster-backup install`",
+            "to fix: bind the operator's ServiceAccount the ClusterRole in config/rbac",
+        ] {
+            assert!(message.contains(needle), "{needle}: {message}");
+        }
+        assert_eq!(message.matches("to fix: bind").count(), 1, "{message}");
     }
 }

@@ -266,9 +266,24 @@ impl Metrics {
             runs_in_progress,
             objects: Mutex::new(BTreeSet::new()),
         };
-        // Present from the start, so dashboards show 0 rather than no data.
+        // Present from the start, so dashboards show 0 rather than no data and `increase()`
+        // sees the first error.
         for kind in [BACKUP, RESTORE] {
             metrics.set_pool(kind, 0, 0);
+        }
+        for kind in [BACKUP, RESTORE, LOCATION] {
+            let _ = metrics.reconcile_errors.get_or_create(&KindLabels { kind });
+        }
+        for category in [
+            ErrorCategory::Config,
+            ErrorCategory::Auth,
+            ErrorCategory::Unreachable,
+            ErrorCategory::NotFound,
+            ErrorCategory::Other,
+        ] {
+            let _ = metrics.storage_errors.get_or_create(&CategoryLabels {
+                category: category.as_str(),
+            });
         }
         metrics
     }
@@ -667,6 +682,8 @@ mod tests {
             r#"cluster_backup_storage_location_available{name="loc"} 1"#,
             r#"cluster_backup_queue_depth{kind="restore"} 0"#,
             r#"cluster_backup_reconcile_errors_total{kind="backup"} 1"#,
+            r#"cluster_backup_reconcile_errors_total{kind="clusterstoragelocation"} 0"#,
+            r#"cluster_backup_storage_errors_total{category="Auth"} 0"#,
             r#"cluster_backup_runs_in_progress{kind="backup"} 0"#,
         ] {
             assert!(text.lines().any(|l| l == line), "{line}\n{text}");
