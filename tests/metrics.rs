@@ -3,6 +3,7 @@
 //!
 //! * a backup run shows up while it runs (`runs_in_progress`, `runs_started`) and after it
 //!   (`runs_finished`, objects, last success ≈ the run's completion time);
+//! * a Restore of it counts as a `restore` run with the objects it created;
 //! * a scheduled Backup exposes its schedule interval (`*/5 * * * *` → 300 s);
 //! * a Backup whose storage cannot be reached counts a storage error `Unreachable`;
 //! * started with an identity that may not list Backups, `run` exits 1 at once with one line
@@ -14,10 +15,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cluster_backup::api::{BackupPhase, from_time};
+use cluster_backup::api::{BackupPhase, RestorePhase, from_time};
 use cluster_backup::engine::faults::PAUSE_ENV;
 use common::process::OperatorProcess;
-use common::{repo_root, unused_local_endpoint};
+use common::{repo_root, short_unique_name, unused_local_endpoint};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
@@ -168,6 +169,42 @@ async fn metrics_follow_runs_schedules_and_storage_errors() {
         value(&after, r#"cluster_backup_queue_depth{kind="backup"}"#),
         Some(0.0)
     );
+    // A Restore of it into a new namespace.
+    let target = short_unique_name("rt");
+    let _target = scene.adopt_namespace(&target);
+    let restored = scene
+        .restore(
+            "back",
+            json!({
+                "source": {"backupName": "once"},
+                "target": {"namespaceMapping": {(source.name.clone()): target}},
+                "options": {"createNamespaces": true},
+            }),
+        )
+        .await;
+    assert_eq!(
+        restored.phase,
+        Some(RestorePhase::Completed),
+        "{restored:#?}"
+    );
+    let restore_finished = format!(
+        r#"cluster_backup_runs_finished_total{{kind="restore",namespace="{ns}",name="back",result="Completed"}}"#
+    );
+    let text = wait_metric(port, &restore_finished, |v| v == 1.0).await;
+    let restore_started = format!(
+        r#"cluster_backup_runs_started_total{{kind="restore",namespace="{ns}",name="back",trigger="restore"}}"#
+    );
+    assert_eq!(value(&text, &restore_started), Some(1.0), "{text}");
+    let count = |key: &str| restored.resource_counts.get(key).copied().unwrap_or(0);
+    let restore_objects =
+        format!(r#"cluster_backup_run_objects{{kind="restore",namespace="{ns}",name="back"}}"#);
+    assert_eq!(
+        value(&text, &restore_objects),
+        Some((count("created") + count("overwritten")) as f64),
+        "{text}"
+    );
+    assert!(count("created") >= 3, "{restored:#?}");
+
     // A one-shot Backup has no schedule interval.
     assert!(!after.contains(r#"cluster_backup_schedule_interval_seconds{namespace=""#));
 
