@@ -231,6 +231,7 @@ async fn metrics_follow_runs_schedules_and_storage_errors() {
         Some(BackupPhase::Failed)
     );
     let text = wait_metric(port, unreachable, |v| v >= before + 1.0).await;
+    eprintln!("final scrape:\n{text}");
     let failed_runs = format!(
         r#"cluster_backup_runs_finished_total{{kind="backup",namespace="{ns}",name="nowhere",result="Failed"}}"#
     );
