@@ -5,6 +5,7 @@
 //!   (`runs_finished`, objects, last success ≈ the run's completion time);
 //! * a Restore of it counts as a `restore` run with the objects it created;
 //! * a scheduled Backup exposes its schedule interval (`*/5 * * * *` → 300 s);
+//! * a ClusterStorageLocation that cannot be reached is not available (0);
 //! * a Backup whose storage cannot be reached counts a storage error `Unreachable`;
 //! * started with an identity that may not list Backups, `run` exits 1 at once with one line
 //!   that says what is missing and what to do.
@@ -215,6 +216,28 @@ async fn metrics_follow_runs_schedules_and_storage_errors() {
     let interval =
         format!(r#"cluster_backup_schedule_interval_seconds{{namespace="{ns}",name="every5"}}"#);
     wait_metric(port, &interval, |v| v == 300.0).await;
+
+    // A ClusterStorageLocation nobody answers on: its availability check says 0.
+    let location = common::TestClusterObject::create(
+        &scene.env,
+        &scene.client,
+        json!({
+            "apiVersion": "backup.cnd.dk/v1", "kind": "ClusterStorageLocation",
+            "metadata": { "name": short_unique_name("csl") },
+            "spec": {
+                "provider": "minio",
+                "bucket": scene.bucket.name,
+                "endpoint": unused_local_endpoint(),
+                "region": scene.env.s3_region,
+            },
+        }),
+    )
+    .await;
+    let available = format!(
+        r#"cluster_backup_storage_location_available{{name="{}"}}"#,
+        location.name
+    );
+    wait_metric(port, &available, |v| v == 0.0).await;
 
     // Storage nobody answers on.
     let unreachable = r#"cluster_backup_storage_errors_total{category="Unreachable"}"#;
