@@ -7,6 +7,7 @@
 //! * a scheduled Backup exposes its schedule interval (`*/5 * * * *` → 300 s);
 //! * a ClusterStorageLocation that cannot be reached is not available (0);
 //! * a Backup whose storage cannot be reached counts a storage error `Unreachable`;
+//! * a restarted operator knows each Backup's last success from its status;
 //! * started with an identity that may not list Backups, `run` exits 1 at once with one line
 //!   that says what is missing and what to do.
 
@@ -104,7 +105,7 @@ async fn metrics_follow_runs_schedules_and_storage_errors() {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     // Every run holds still for a moment before listing, so it is seen while it runs.
-    let _operator = OperatorProcess::start(
+    let mut operator = OperatorProcess::start(
         &scene.env,
         &ns,
         &["--metrics-bind-address", &bind],
@@ -259,6 +260,23 @@ async fn metrics_follow_runs_schedules_and_storage_errors() {
         r#"cluster_backup_runs_finished_total{{kind="backup",namespace="{ns}",name="nowhere",result="Failed"}}"#
     );
     assert_eq!(value(&text, &failed_runs), Some(1.0), "{text}");
+
+    // A restarted operator starts from the status: the last success is still known.
+    operator.kill();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let _restarted = OperatorProcess::start(
+        &scene.env,
+        &ns,
+        &["--metrics-bind-address", &bind],
+        &[],
+        LOG_DIR,
+        &format!("{ns}-restarted"),
+    );
+    wait_ready(port).await;
+    // Status times have whole seconds.
+    let text = wait_metric(port, &success, |v| (v - at).abs() <= 1.0).await;
+    assert_eq!(value(&text, &interval), Some(300.0), "{text}");
 }
 
 #[tokio::test]
