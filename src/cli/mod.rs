@@ -70,6 +70,10 @@ pub enum Command {
         /// cluster storage locations are read from.
         #[arg(long, env = "POD_NAMESPACE", default_value = controller::DEFAULT_OPERATOR_NAMESPACE)]
         operator_namespace: String,
+        /// Where /metrics, /healthz and /readyz are served: `:PORT` (every interface),
+        /// `HOST:PORT`, or `0` for no server.
+        #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = ":8080", value_parser = parse_bind_address)]
+        metrics_bind_address: BindAddress,
     },
     /// Print the CustomResourceDefinitions (Backup, Restore) as YAML.
     Crd,
@@ -90,6 +94,14 @@ pub enum Command {
         #[arg(short, long, default_value = "default")]
         namespace: String,
     },
+}
+
+/// `--metrics-bind-address`: `None` is `0`, no server.
+#[derive(Clone, Copy, Debug)]
+pub struct BindAddress(pub Option<std::net::SocketAddr>);
+
+fn parse_bind_address(text: &str) -> Result<BindAddress, String> {
+    controller::metrics::parse_bind_address(text).map(BindAddress)
 }
 
 #[derive(Subcommand, Debug)]
@@ -220,6 +232,7 @@ pub async fn main() -> anyhow::Result<()> {
             install_crds,
             single_tenant,
             operator_namespace,
+            metrics_bind_address,
         } => {
             let client = kube::Client::try_default()
                 .await
@@ -235,6 +248,9 @@ pub async fn main() -> anyhow::Result<()> {
                 shutdown_timeout_seconds = shutdown_timeout.as_secs_f64(),
                 single_tenant,
                 operator_namespace,
+                metrics_bind_address = metrics_bind_address
+                    .0
+                    .map_or_else(|| "off".to_string(), |a| a.to_string()),
                 "starting cluster-backup operator"
             );
             let settings = controller::Settings {
@@ -250,8 +266,10 @@ pub async fn main() -> anyhow::Result<()> {
                     controller::Tenancy::Multi
                 },
                 operator_namespace,
+                metrics_bind_address: metrics_bind_address.0,
             };
-            controller::run(client, settings).await;
+            // One line that says what is missing and what to do; exit code 1.
+            controller::run(client, settings).await?;
             tracing::info!("operator stopped");
         }
     }

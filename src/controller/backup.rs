@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conditions::set_condition;
 use super::lifecycle::{self, JobEnd, write_status};
+use super::metrics::{self, Finished};
 use super::report;
 use super::runs::{FollowUp, RunKey, Ticket};
 use crate::api::{
@@ -183,6 +184,7 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
         return Ok(Action::await_change());
     }
     let now = Utc::now();
+    observe(&ctx, &backup, now);
     let status = backup.status.clone().unwrap_or_default();
     let generation = backup.metadata.generation;
     match decide(&backup, now, ctx.run_retries) {
@@ -221,6 +223,28 @@ pub async fn reconcile(backup: Arc<Backup>, ctx: Arc<Context>) -> Result<Action,
             Ok(Action::await_change())
         }
     }
+}
+
+/// The Backup's metrics that come from its object: the newest restorable run as its status
+/// has it (so an operator restart does not make every Backup look never-succeeded), and how
+/// long its schedule may leave it without a new run.
+fn observe(ctx: &Context, backup: &Backup, now: DateTime<Utc>) {
+    let (namespace, name) = (backup.namespace().unwrap_or_default(), backup.name_any());
+    if let Some(time) = backup
+        .status
+        .as_ref()
+        .and_then(|s| s.last_backup_time.as_ref())
+    {
+        ctx.metrics
+            .backup_succeeded(&namespace, &name, metrics::unix_seconds(from_time(time)));
+    }
+    let interval = parse_schedule(backup)
+        .ok()
+        .flatten()
+        .and_then(|s| s.longest_gap(now, metrics::SCHEDULE_SLOTS).ok().flatten())
+        .map(|gap| gap.num_seconds());
+    ctx.metrics
+        .set_schedule_interval(&namespace, &name, interval);
 }
 
 fn requeue_at(next: DateTime<Utc>, now: DateTime<Utc>) -> Action {
@@ -281,7 +305,7 @@ async fn report_scheduled(
 /// while the API server is away) never hold up a reconcile.
 async fn check_job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
     let ended = ticket.unless_cancelled(check_spec_of(&ctx, &key)).await;
-    lifecycle::follow_up("backup", &key, ended.unwrap_or(Ok(JobEnd::Nothing)))
+    lifecycle::follow_up(&ctx, &key, ended.unwrap_or(Ok(JobEnd::Nothing)))
 }
 
 async fn check_spec_of(ctx: &Context, key: &RunKey) -> Result<JobEnd, ReconcileError> {
@@ -313,7 +337,7 @@ async fn check_spec_of(ctx: &Context, key: &RunKey) -> Result<JobEnd, ReconcileE
 /// to the final status write.
 async fn job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
     let ended = run_job(&ctx, &key, &ticket).await;
-    lifecycle::follow_up("backup", &key, ended)
+    lifecycle::follow_up(&ctx, &key, ended)
 }
 
 async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd, ReconcileError> {
@@ -520,6 +544,8 @@ async fn execute(
     // Written before any data: a restart now sees `currentRun` and retries instead of skipping.
     write_status(ctx, backup, &status).await?;
     tracing::info!(backup = %format!("{namespace}/{name}"), trigger = trigger.label(), attempt = trigger.attempt(), %run_path, "backup run started");
+    ctx.metrics
+        .run_started(metrics::BACKUP, &namespace, &name, trigger.label());
     publish(
         ctx,
         backup,
@@ -646,6 +672,13 @@ async fn finish(
     };
     record.message = Some(message.clone());
     let result_kind = record.result.unwrap_or(RunResult::Failed);
+    let (trigger, path, objects, bytes, failed) = (
+        record.trigger.clone(),
+        record.backup_path.clone(),
+        record.objects,
+        record.bytes,
+        record.failed,
+    );
     push_history(&mut status, record);
     status.message = Some(message.clone());
     status.phase = Some(match (&schedule, result_kind) {
@@ -685,7 +718,45 @@ async fn finish(
     }
     crate::engine::faults::crash_point("before-final-status");
     write_status(ctx, backup, &status).await?;
-    tracing::info!(backup = %lifecycle::display_name(backup), reason, %message, "backup run finished");
+    tracing::info!(
+        backup = %lifecycle::display_name(backup),
+        %trigger,
+        result = result_label(result_kind),
+        objects,
+        bytes,
+        failed,
+        duration_seconds = seconds,
+        %path,
+        adopted,
+        reason,
+        %message,
+        "backup run finished"
+    );
+    let (namespace, name) = (backup.namespace().unwrap_or_default(), backup.name_any());
+    let given_up = matches!(result, Err(RunError::Interrupted { .. }));
+    ctx.metrics.run_finished(Finished {
+        kind: metrics::BACKUP,
+        namespace: &namespace,
+        name: &name,
+        result: result_label(result_kind),
+        seconds: (!given_up).then_some(seconds),
+        objects,
+        bytes: Some(bytes),
+        items_failed: u64::try_from(failed).unwrap_or(0),
+    });
+    match &result {
+        // Completed and PartiallyFailed runs both wrote their manifest: restorable.
+        Ok(outcome) => ctx.metrics.backup_succeeded(
+            &namespace,
+            &name,
+            metrics::unix_seconds(outcome.completed_at),
+        ),
+        Err(err) => {
+            if let Some(category) = err.storage_category() {
+                ctx.metrics.storage_error(category);
+            }
+        }
+    }
     publish(ctx, backup, event_type, reason, "Backup", &message).await;
     Ok(())
 }
@@ -875,7 +946,25 @@ impl From<engine::BackupError> for RunError {
     }
 }
 
+/// `Completed`, `PartiallyFailed` or `Failed`, for logs and metrics.
+pub fn result_label(result: RunResult) -> &'static str {
+    match result {
+        RunResult::Completed => "Completed",
+        RunResult::PartiallyFailed => "PartiallyFailed",
+        RunResult::Failed => "Failed",
+    }
+}
+
 impl RunError {
+    /// The category of the storage error that ended the run, if one did.
+    fn storage_category(&self) -> Option<storage::ErrorCategory> {
+        match self {
+            RunError::Storage(err) => Some(err.category()),
+            RunError::Engine(engine::BackupError::Storage(err)) => Some(err.category()),
+            _ => None,
+        }
+    }
+
     fn reason(&self) -> &'static str {
         match self {
             RunError::Acting(err) => err.reason(),

@@ -217,12 +217,14 @@ const CACHE_BEHIND_PAUSE: Duration = Duration::from_secs(1);
 /// retried `run_retries` times) until `shutdown`; then cancels the runs in flight and waits for
 /// them until the shutdown deadline. `namespace` limits it to one namespace; `kind` names the
 /// runs in messages ("backup", "restore").
+#[allow(clippy::too_many_arguments)]
 pub async fn run_controller<K, R, F>(
     kind: &'static str,
     client: Client,
     settings: &super::Settings,
     concurrency: usize,
     shutdown: &Shutdown,
+    telemetry: &super::Telemetry,
     reconcile: R,
 ) where
     K: Watched,
@@ -236,12 +238,20 @@ pub async fn run_controller<K, R, F>(
     };
     let (followups, mut ended) = mpsc::unbounded_channel::<RunKey>();
     let pool = RunPool::new(kind, concurrency, shutdown.token(), followups);
-    let ctx = Arc::new(Context::new(client, pool.runs(), settings));
+    pool.observe(telemetry.metrics.clone());
+    let ctx = Arc::new(Context::new(
+        client,
+        pool.runs(),
+        settings,
+        telemetry.metrics.clone(),
+    ));
     let ended = futures::stream::poll_fn(move |cx| ended.poll_recv(cx))
         .map(|key| ObjectRef::<K>::new(&key.name).within(&key.namespace));
     let stopping = shutdown.clone();
     let log_kind = K::kind(&()).to_string();
-    let controller = Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, watcher::Config::default());
+    let watched = telemetry.watch_store(kind, controller.store());
+    let controller = controller
         .with_config(ControllerConfig::default().concurrency(RECONCILE_CONCURRENCY))
         .trigger_backoff(QuickBackoff::default())
         .reconcile_on(ended)
@@ -251,14 +261,22 @@ pub async fn run_controller<K, R, F>(
             log_result(&log_kind, result);
             futures::future::ready(())
         });
+    // The store watcher only reads; it ends with the controller.
+    let controller = async {
+        tokio::select! {
+            () = controller => {}
+            () = watched => {}
+        }
+    };
     runs::run_controller(kind, controller, pool, shutdown).await;
 }
 
 fn error_policy<K: Resource<DynamicType = ()>, E: Display>(
     object: Arc<K>,
     err: &E,
-    _ctx: Arc<Context>,
+    ctx: Arc<Context>,
 ) -> Action {
+    ctx.metrics.reconcile_error(ctx.runs.kind());
     tracing::warn!(kind = %K::kind(&()), name = %display_name(object.as_ref()), error = %err, "reconcile failed; retrying in 15 s");
     Action::requeue(ERROR_REQUEUE)
 }
@@ -311,11 +329,13 @@ pub enum JobEnd {
 }
 
 /// When the controller looks at the object of a job that ended.
-pub fn follow_up<E: Display>(kind: &str, key: &RunKey, ended: Result<JobEnd, E>) -> FollowUp {
+pub fn follow_up<E: Display>(ctx: &Context, key: &RunKey, ended: Result<JobEnd, E>) -> FollowUp {
+    let kind = ctx.runs.kind();
     match ended {
         Ok(JobEnd::Acted) => FollowUp::Now,
         Ok(JobEnd::Nothing) => FollowUp::After(CACHE_BEHIND_PAUSE),
         Err(err) => {
+            ctx.metrics.reconcile_error(kind);
             tracing::warn!(kind, name = %key, error = %err, "run failed; checking again in 15 s");
             FollowUp::After(ERROR_REQUEUE)
         }

@@ -59,6 +59,7 @@ struct Checker {
     client: Client,
     recorder: Recorder,
     operator_namespace: String,
+    metrics: Arc<super::metrics::Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +73,12 @@ pub enum LocationError {
 }
 
 /// Runs the availability controller until `shutdown`.
-pub async fn run_controller(client: Client, settings: &Settings, shutdown: &Shutdown) {
+pub async fn run_controller(
+    client: Client,
+    settings: &Settings,
+    shutdown: &Shutdown,
+    telemetry: &super::Telemetry,
+) {
     let api: Api<ClusterStorageLocation> = Api::all(client.clone());
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_string(),
@@ -82,25 +88,33 @@ pub async fn run_controller(client: Client, settings: &Settings, shutdown: &Shut
         recorder: Recorder::new(client.clone(), reporter),
         client,
         operator_namespace: settings.operator_namespace.clone(),
+        metrics: telemetry.metrics.clone(),
     });
     let stopping = shutdown.clone();
-    Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, watcher::Config::default());
+    let watched = telemetry.watch_store(super::metrics::LOCATION, controller.store());
+    let controller = controller
         .trigger_backoff(QuickBackoff::default())
         .graceful_shutdown_on(async move { stopping.requested().await })
         .run(reconcile, error_policy, checker)
         .for_each(|result| {
             log_result("ClusterStorageLocation", result);
             futures::future::ready(())
-        })
-        .await;
+        });
+    // The store watcher only reads; it ends with the controller.
+    tokio::select! {
+        () = controller => {}
+        () = watched => {}
+    }
     tracing::info!(kind = "ClusterStorageLocation", "controller stopped");
 }
 
 fn error_policy(
     location: Arc<ClusterStorageLocation>,
     err: &LocationError,
-    _checker: Arc<Checker>,
+    checker: Arc<Checker>,
 ) -> Action {
+    checker.metrics.reconcile_error(super::metrics::LOCATION);
     tracing::warn!(name = %location.name_any(), error = %err, "location check failed; retrying in 15 s");
     Action::requeue(super::lifecycle::ERROR_REQUEUE)
 }
@@ -114,12 +128,21 @@ async fn reconcile(
     let generation = location.metadata.generation;
     // Our own status write comes back as a watch event; it needs no second check.
     if let Some(wait) = next_check_in(&previous, generation, now) {
+        // After an operator restart the gauge starts from the last check's result.
+        if let Some(phase) = previous.phase {
+            checker
+                .metrics
+                .set_location_available(&location.name_any(), phase == LocationPhase::Available);
+        }
         return Ok(Action::requeue(wait));
     }
     let checked = check(&checker.client, &checker.operator_namespace, &location).await;
     let (status, flipped) = checked_status(previous, generation, now, &checked);
     write_status(&checker.client, &location, &status).await?;
     let phase = status.phase.unwrap_or(LocationPhase::Unavailable);
+    checker
+        .metrics
+        .set_location_available(&location.name_any(), phase == LocationPhase::Available);
     let message = status.message.clone().unwrap_or_default();
     tracing::info!(name = %location.name_any(), %phase, %message, "storage location checked");
     if flipped {

@@ -5,18 +5,23 @@ pub mod admission;
 pub mod backup;
 pub mod conditions;
 pub mod crds;
+pub mod health;
 pub mod install;
 pub mod lifecycle;
 pub mod locations;
+pub mod metrics;
 pub mod report;
 pub mod restore;
 pub mod runs;
 pub mod watch;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use kube::Client;
 
+pub use health::StartError;
+pub use metrics::Telemetry;
 use runs::Shutdown;
 
 /// Backups running at the same time, unless told otherwise.
@@ -70,6 +75,9 @@ pub struct Settings {
     /// Where the Secrets and ConfigMaps of admin-owned storage locations live (the operator's
     /// own namespace).
     pub operator_namespace: String,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` (the default, so
+    /// operators started in tests never collide on a port): not at all.
+    pub metrics_bind_address: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -83,6 +91,7 @@ impl Default for Settings {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             tenancy: Tenancy::default(),
             operator_namespace: DEFAULT_OPERATOR_NAMESPACE.to_string(),
+            metrics_bind_address: None,
         }
     }
 }
@@ -109,7 +118,29 @@ async fn report_policy_state(client: &Client) {
 /// them) until SIGTERM or SIGINT; then cancels the runs in flight and returns once they have
 /// recorded that, or when the shutdown timeout is up. Dropping the future aborts runs in flight
 /// (as a killed operator would leave them).
-pub async fn run(client: Client, settings: Settings) {
+///
+/// Fails at once, before any controller starts, when the admin port cannot be bound or the
+/// CRDs are not served or may not be listed ([`health::check_access`]).
+pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
+    let telemetry = Telemetry::default();
+    let listener = match settings.metrics_bind_address {
+        Some(address) => Some(metrics::bind(address).await?),
+        None => None,
+    };
+    health::check_access(&client, &settings, &telemetry.health).await?;
+    let server = async {
+        match listener {
+            Some(listener) => {
+                metrics::serve(
+                    listener,
+                    telemetry.metrics.clone(),
+                    telemetry.health.clone(),
+                )
+                .await
+            }
+            None => std::future::pending().await,
+        }
+    };
     if settings.tenancy == Tenancy::Multi {
         report_policy_state(&client).await;
     }
@@ -125,6 +156,7 @@ pub async fn run(client: Client, settings: Settings) {
                 &settings,
                 settings.backup_concurrency,
                 &shutdown,
+                &telemetry,
                 backup::reconcile,
             )
             .await;
@@ -141,6 +173,7 @@ pub async fn run(client: Client, settings: Settings) {
                 &settings,
                 settings.restore_concurrency,
                 &shutdown,
+                &telemetry,
                 restore::reconcile,
             )
             .await;
@@ -151,11 +184,13 @@ pub async fn run(client: Client, settings: Settings) {
             settings.controllers,
             Controllers::Both | Controllers::Locations
         ) {
-            locations::run_controller(client.clone(), &settings, &shutdown).await;
+            locations::run_controller(client.clone(), &settings, &shutdown, &telemetry).await;
         }
     };
     tokio::select! {
         _ = futures::future::join3(backups, restores, locations) => {}
         () = shutdown.on_signal() => {}
+        () = server => {}
     }
+    Ok(())
 }

@@ -24,11 +24,18 @@ pub struct Context {
     pub operator_namespace: String,
     /// Whether stamps can be trusted right now (multi-tenant mode).
     pub policy: super::admission::PolicyGuard,
+    /// The process's metrics (one registry for every controller).
+    pub metrics: std::sync::Arc<super::metrics::Metrics>,
 }
 
 impl Context {
     /// Events name this operator as reporter, and the pod (`POD_NAME`) as instance.
-    pub fn new(client: Client, runs: Runs, settings: &super::Settings) -> Context {
+    pub fn new(
+        client: Client,
+        runs: Runs,
+        settings: &super::Settings,
+        metrics: std::sync::Arc<super::metrics::Metrics>,
+    ) -> Context {
         let reporter = Reporter {
             controller: FIELD_MANAGER.to_string(),
             instance: std::env::var("POD_NAME").ok(),
@@ -41,6 +48,7 @@ impl Context {
             run_retries: settings.run_retries,
             tenancy: settings.tenancy,
             operator_namespace: settings.operator_namespace.clone(),
+            metrics,
         }
     }
 }

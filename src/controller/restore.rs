@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use super::conditions::set_condition;
 use super::lifecycle::{self, JobEnd, write_status};
+use super::metrics::{self, Finished};
 use super::report;
 use super::runs::{FollowUp, RunKey, Ticket};
 use crate::api::{Backup, Restore, RestorePhase, RestoreStatus, StorageLocation, to_time};
@@ -68,6 +69,17 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The category of the storage error that ended the restore, if one did.
+    fn storage_category(&self) -> Option<storage::ErrorCategory> {
+        match self {
+            SourceError::Storage(err) => Some(err.category()),
+            SourceError::Engine(engine::RestoreError::Manifest(
+                storage::catalogue::ManifestReadError::Storage { source, .. },
+            )) => Some(source.category()),
+            _ => None,
+        }
+    }
+
     fn reason(&self) -> &'static str {
         match self {
             SourceError::Acting(err) => err.reason(),
@@ -144,7 +156,7 @@ pub async fn reconcile(restore: Arc<Restore>, ctx: Arc<Context>) -> Result<Actio
 /// to the final status write.
 async fn job(ctx: Arc<Context>, key: RunKey, ticket: Ticket) -> FollowUp {
     let ended = run_job(&ctx, &key, &ticket).await;
-    lifecycle::follow_up("restore", &key, ended)
+    lifecycle::follow_up(&ctx, &key, ended)
 }
 
 async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd, ReconcileError> {
@@ -214,6 +226,17 @@ async fn give_up(
     write_status(ctx, restore, &status).await?;
     publish(ctx, restore, EventType::Warning, "RestoreFailed", &message).await;
     tracing::info!(restore = %lifecycle::display_name(restore), interruptions, "restore given up after interruptions");
+    let (namespace, name) = (restore.namespace().unwrap_or_default(), restore.name_any());
+    ctx.metrics.run_finished(Finished {
+        kind: metrics::RESTORE,
+        namespace: &namespace,
+        name: &name,
+        result: "Failed",
+        seconds: None,
+        objects: 0,
+        bytes: None,
+        items_failed: 0,
+    });
     Ok(())
 }
 
@@ -253,7 +276,14 @@ async fn execute(
         generation,
     );
     write_status(ctx, restore, &status).await?;
-    tracing::info!(restore = %lifecycle::display_name(restore), attempt, "restore started");
+    let (namespace, name) = (restore.namespace().unwrap_or_default(), restore.name_any());
+    tracing::info!(restore = %lifecycle::display_name(restore), trigger = metrics::RESTORE_TRIGGER, attempt, source = %describe_source(source), "restore started");
+    ctx.metrics.run_started(
+        metrics::RESTORE,
+        &namespace,
+        &name,
+        metrics::RESTORE_TRIGGER,
+    );
     let retry_note = if attempt > 1 {
         format!(
             "; attempt {attempt}: the operator stopped during the previous {}",
@@ -314,7 +344,56 @@ async fn execute(
     set_final(&mut status, phase, &ready_reason, &message, generation);
     write_status(ctx, restore, &status).await?;
     publish(ctx, restore, event_type, reason, &message).await;
-    tracing::info!(restore = %lifecycle::display_name(restore), reason, %message, "restore finished");
+    let (objects, failed) = match &result {
+        Ok(outcome) if outcome.validate_only => (
+            i64::try_from(outcome.verified).unwrap_or(i64::MAX),
+            outcome.lists.total(ItemAction::Failed),
+        ),
+        Ok(outcome) => (
+            outcome.lists.total(ItemAction::Created) + outcome.lists.total(ItemAction::Overwritten),
+            outcome.lists.total(ItemAction::Failed),
+        ),
+        Err(_) => (0, 0),
+    };
+    let result_label = match phase {
+        RestorePhase::Completed => "Completed",
+        RestorePhase::PartiallyFailed => "PartiallyFailed",
+        _ => "Failed",
+    };
+    let path = status
+        .backup_info
+        .as_ref()
+        .map(|info| info.backup_path.clone())
+        .unwrap_or_default();
+    tracing::info!(
+        restore = %lifecycle::display_name(restore),
+        trigger = metrics::RESTORE_TRIGGER,
+        result = result_label,
+        objects,
+        failed,
+        duration_seconds = seconds,
+        %path,
+        reason,
+        %message,
+        "restore finished"
+    );
+    ctx.metrics.run_finished(Finished {
+        kind: metrics::RESTORE,
+        namespace: &namespace,
+        name: &name,
+        result: result_label,
+        seconds: Some(seconds),
+        objects,
+        bytes: None,
+        items_failed: u64::try_from(failed).unwrap_or(0),
+    });
+    if let Some(category) = result
+        .as_ref()
+        .err()
+        .and_then(SourceError::storage_category)
+    {
+        ctx.metrics.storage_error(category);
+    }
     Ok(())
 }
 

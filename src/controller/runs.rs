@@ -207,11 +207,21 @@ struct Shared {
     slot_freed: Notify,
     cancel: CancellationToken,
     followups: mpsc::UnboundedSender<RunKey>,
+    /// Where running and waiting runs are counted, once the pool is observed.
+    metrics: OnceLock<Arc<super::metrics::Metrics>>,
 }
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes how full the pool is after a change (under the caller's lock, so the
+    /// gauges never go back to an older count).
+    fn publish(&self, registry: &Registry) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.set_pool(self.kind, registry.running(), registry.waiting());
+        }
     }
 }
 
@@ -247,8 +257,15 @@ impl RunPool {
                 slot_freed: Notify::new(),
                 cancel,
                 followups,
+                metrics: OnceLock::new(),
             }),
         }
+    }
+
+    /// Counts this pool's running and waiting runs in `metrics`.
+    pub fn observe(&self, metrics: Arc<super::metrics::Metrics>) {
+        let _ = self.shared.metrics.set(metrics);
+        self.shared.publish(&self.shared.state().registry);
     }
 
     pub fn runs(&self) -> Runs {
@@ -301,6 +318,11 @@ impl Drop for RunPool {
 }
 
 impl Runs {
+    /// `backup` or `restore`: the kind of runs of this pool.
+    pub fn kind(&self) -> &'static str {
+        self.shared.kind
+    }
+
     /// Whether the object has a job (preparing, waiting for a slot, or running).
     pub fn is_registered(&self, key: &RunKey) -> bool {
         self.shared.state().registry.is_registered(key)
@@ -404,7 +426,10 @@ impl Ticket {
     /// Takes a slot if one is free now and nobody waits for one; otherwise the job is in line
     /// (see [`Ticket::start`]) and learns how busy the pool is.
     pub fn try_start(&self) -> Result<(), Busy> {
-        self.shared.state().registry.request(&self.key)
+        let mut state = self.shared.state();
+        let started = state.registry.request(&self.key);
+        self.shared.publish(&state.registry);
+        started
     }
 
     /// Waits in line for a slot; `Err` when the operator shuts down first.
@@ -414,8 +439,13 @@ impl Ticket {
             tokio::pin!(freed);
             // Registered before the check, so a slot freed right after it is not missed.
             freed.as_mut().enable();
-            if self.shared.state().registry.try_start(&self.key).is_ok() {
-                return Ok(());
+            {
+                let mut state = self.shared.state();
+                let started = state.registry.try_start(&self.key);
+                self.shared.publish(&state.registry);
+                if started.is_ok() {
+                    return Ok(());
+                }
             }
             tokio::select! {
                 biased;
@@ -436,7 +466,11 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.shared.state().registry.release(&self.key);
+        {
+            let mut state = self.shared.state();
+            state.registry.release(&self.key);
+            self.shared.publish(&state.registry);
+        }
         self.shared.slot_freed.notify_waiters();
     }
 }

@@ -61,7 +61,13 @@ pub fn log_result<K, E: std::error::Error + 'static>(
         Err(controller::Error::QueueError(err)) => {
             tracing::warn!(kind, error = %err, "watch failed; retrying shortly");
         }
-        Err(err) => tracing::debug!(kind, error = %err, "reconcile did not complete"),
+        // `error_policy` logs it, with the object, at warn.
+        Err(controller::Error::ReconcilerFailed(..)) => {}
+        // A trigger for an object deleted meanwhile: expected, nothing to do.
+        Err(controller::Error::ObjectNotFound(object)) => {
+            tracing::debug!(kind, %object, "object gone before its reconcile");
+        }
+        Err(err) => tracing::error!(kind, error = %err, "controller failed"),
     }
 }
 

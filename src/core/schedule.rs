@@ -6,7 +6,7 @@
 //! parsing and searching is done by `croner`; this module pins its options to
 //! that dialect and turns its errors into messages a user can act on.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::errors::CronError;
@@ -172,6 +172,26 @@ impl Schedule {
             Err(CronError::TimeSearchLimitExceeded) => Ok(None),
             Err(source) => Err(self.search_error(source)),
         }
+    }
+
+    /// The longest gap between consecutive fire times among the next `slots` after `from`:
+    /// how old the newest backup of this schedule may be when nothing is wrong (a weekday-only
+    /// schedule has a weekend gap, so the first gap alone is not enough). `None` for fewer
+    /// than two slots.
+    pub fn longest_gap(
+        &self,
+        from: DateTime<Utc>,
+        slots: usize,
+    ) -> Result<Option<TimeDelta>, ScheduleError> {
+        let mut longest: Option<TimeDelta> = None;
+        let mut previous = self.next_after(from)?;
+        for _ in 1..slots {
+            let next = self.next_after(previous)?;
+            let gap = next - previous;
+            longest = Some(longest.map_or(gap, |l| l.max(gap)));
+            previous = next;
+        }
+        Ok(longest)
     }
 
     fn search_error(&self, source: CronError) -> ScheduleError {
@@ -510,5 +530,23 @@ mod tests {
             "unknown time zone \"Mars/Base\": use an IANA name such as \"Europe/Copenhagen\" or \"UTC\""
         );
         assert!(err("0 2 * * *", Some("")).contains("unknown time zone \"\""));
+    }
+    #[test]
+    fn longest_gap_covers_irregular_schedules() {
+        let gap = |expr: &str| {
+            Schedule::parse(expr, None)
+                .unwrap()
+                .longest_gap(t(START), 30)
+                .unwrap()
+                .map(|d| d.num_seconds())
+        };
+        assert_eq!(gap("*/5 * * * *"), Some(300));
+        assert_eq!(gap("@daily"), Some(86_400));
+        // Weekdays only: Friday 09:00 to Monday 09:00.
+        assert_eq!(gap("0 9 * * MON-FRI"), Some(3 * 86_400));
+        // 02:00 and 04:00: the long gap is the night-to-night one.
+        assert_eq!(gap("0 2,4 * * *"), Some(22 * 3600));
+        let one = Schedule::parse("@hourly", None).unwrap();
+        assert_eq!(one.longest_gap(t(START), 1).unwrap(), None);
     }
 }

@@ -509,38 +509,39 @@ use cluster_backup::controller::{Controllers, Settings};
 /// Starts the Backup controller in this test process, watching only `namespace`, so tests
 /// running in parallel never reconcile each other's Backups. Stopped when the handle drops.
 pub fn start_operator(client: &Client, namespace: &str) -> OperatorHandle {
-    let handle = tokio::spawn(cluster_backup::controller::run(
-        client.clone(),
+    start_operator_with(
+        client,
         Settings {
             controllers: Controllers::Backups,
             namespace: Some(namespace.to_string()),
             ..Settings::default()
         },
-    ));
-    OperatorHandle(handle)
+    )
 }
 
 /// Starts the Restore controller in this test process, watching only `namespace`. Stopped when
 /// the handle drops.
 pub fn start_restore_operator(client: &Client, namespace: &str) -> OperatorHandle {
-    let handle = tokio::spawn(cluster_backup::controller::run(
-        client.clone(),
+    start_operator_with(
+        client,
         Settings {
             controllers: Controllers::Restores,
             namespace: Some(namespace.to_string()),
             ..Settings::default()
         },
-    ));
-    OperatorHandle(handle)
+    )
 }
 
 /// Starts the operator in this test process with `settings` (e.g. another tenancy, operator
 /// namespace, or only the ClusterStorageLocation checks). Stopped when the handle drops.
 pub fn start_operator_with(client: &Client, settings: Settings) -> OperatorHandle {
-    OperatorHandle(tokio::spawn(cluster_backup::controller::run(
-        client.clone(),
-        settings,
-    )))
+    let client = client.clone();
+    OperatorHandle(tokio::spawn(async move {
+        // A start-up failure (missing CRDs or rights) would otherwise only show as a timeout.
+        if let Err(err) = cluster_backup::controller::run(client, settings).await {
+            eprintln!("the in-process operator did not start: {err}");
+        }
+    }))
 }
 
 pub struct OperatorHandle(tokio::task::JoinHandle<()>);

@@ -8,8 +8,9 @@ use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
 use super::{TestEnv, repo_root};
 
 /// The variables `cluster-backup run` reads; a test sets only what it means to.
-const OPERATOR_ENV: [&str; 9] = [
+const OPERATOR_ENV: [&str; 10] = [
     "SINGLE_TENANT",
+    "METRICS_BIND_ADDRESS",
     "POD_NAMESPACE",
     CRASH_ENV,
     PAUSE_ENV,
@@ -28,7 +29,8 @@ pub struct OperatorProcess {
 
 impl OperatorProcess {
     /// `env_vars` are e.g. a crash point (`CLUSTER_BACKUP_CRASH_AT`) or a pause point
-    /// (`CLUSTER_BACKUP_PAUSE_AT`).
+    /// (`CLUSTER_BACKUP_PAUSE_AT`). No metrics port unless `args` asks for one, so operators
+    /// of tests running in parallel never collide on `:8080`.
     pub fn start(
         env: &TestEnv,
         namespace: &str,
@@ -48,6 +50,12 @@ impl OperatorProcess {
         command
             .args(["run", "--namespace", namespace])
             .args(args)
+            .args(
+                (!args.contains(&"--metrics-bind-address"))
+                    .then_some(["--metrics-bind-address", "0"])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("KUBECONFIG", &env.kubeconfig)
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("RUST_LOG", "info")
