@@ -6,6 +6,7 @@ pub mod backup;
 pub mod conditions;
 pub mod crds;
 pub mod install;
+pub mod leader;
 pub mod lifecycle;
 pub mod locations;
 pub mod report;
@@ -70,6 +71,8 @@ pub struct Settings {
     /// Where the Secrets and ConfigMaps of admin-owned storage locations live (the operator's
     /// own namespace).
     pub operator_namespace: String,
+    /// Run the controllers only while holding this Lease (`--leader-elect`); `None`: always.
+    pub leader_election: Option<leader::LeaderElection>,
 }
 
 impl Default for Settings {
@@ -83,6 +86,7 @@ impl Default for Settings {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             tenancy: Tenancy::default(),
             operator_namespace: DEFAULT_OPERATOR_NAMESPACE.to_string(),
+            leader_election: None,
         }
     }
 }
@@ -118,12 +122,44 @@ async fn report_policy_state(client: &Client) {
 /// Runs the Backup and Restore controllers and the ClusterStorageLocation checks (or one of
 /// them) until SIGTERM or SIGINT; then cancels the runs in flight and returns once they have
 /// recorded that, or when the shutdown timeout is up. Dropping the future aborts runs in flight
-/// (as a killed operator would leave them).
-pub async fn run(client: Client, settings: Settings) {
+/// (as a killed operator would leave them). With leader election the controllers run only
+/// while this process leads; `Err` when it lost the lead (the process should exit).
+pub async fn run(client: Client, settings: Settings) -> Result<(), leader::LeaderError> {
+    let (state, _) = leader::state_channel(settings.leader_election.is_some());
+    run_reporting(client, settings, &state).await
+}
+
+/// [`run`], publishing whether this process leads on `state` (for readiness).
+pub async fn run_reporting(
+    client: Client,
+    settings: Settings,
+    state: &tokio::sync::watch::Sender<leader::LeaderState>,
+) -> Result<(), leader::LeaderError> {
+    let shutdown = Shutdown::new(settings.shutdown_timeout);
+    let controllers = run_controllers(client.clone(), &settings, &shutdown);
+    let elected = async {
+        match settings.leader_election.clone() {
+            None => {
+                state.send_replace(leader::LeaderState::NotElecting);
+                controllers.await;
+                Ok(())
+            }
+            Some(election) => {
+                leader::lead(client, election, state, shutdown.requested(), controllers).await
+            }
+        }
+    };
+    tokio::select! {
+        result = elected => result,
+        () = shutdown.on_signal() => Ok(()),
+    }
+}
+
+/// The controllers [`Settings`] asks for, until they stopped after a shutdown request.
+async fn run_controllers(client: Client, settings: &Settings, shutdown: &Shutdown) {
     if settings.tenancy == Tenancy::Multi {
         report_policy_state(&client).await;
     }
-    let shutdown = Shutdown::new(settings.shutdown_timeout);
     let backups = async {
         if matches!(
             settings.controllers,
@@ -132,9 +168,9 @@ pub async fn run(client: Client, settings: Settings) {
             lifecycle::run_controller::<crate::api::Backup, _, _>(
                 "backup",
                 client.clone(),
-                &settings,
+                settings,
                 settings.backup_concurrency,
-                &shutdown,
+                shutdown,
                 backup::reconcile,
             )
             .await;
@@ -148,9 +184,9 @@ pub async fn run(client: Client, settings: Settings) {
             lifecycle::run_controller::<crate::api::Restore, _, _>(
                 "restore",
                 client.clone(),
-                &settings,
+                settings,
                 settings.restore_concurrency,
-                &shutdown,
+                shutdown,
                 restore::reconcile,
             )
             .await;
@@ -161,11 +197,8 @@ pub async fn run(client: Client, settings: Settings) {
             settings.controllers,
             Controllers::Both | Controllers::Locations
         ) {
-            locations::run_controller(client.clone(), &settings, &shutdown).await;
+            locations::run_controller(client.clone(), settings, shutdown).await;
         }
     };
-    tokio::select! {
-        _ = futures::future::join3(backups, restores, locations) => {}
-        () = shutdown.on_signal() => {}
-    }
+    futures::future::join3(backups, restores, locations).await;
 }

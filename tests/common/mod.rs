@@ -543,7 +543,9 @@ pub fn start_operator_with(client: &Client, settings: Settings) -> OperatorHandl
     )))
 }
 
-pub struct OperatorHandle(tokio::task::JoinHandle<()>);
+pub struct OperatorHandle(
+    tokio::task::JoinHandle<Result<(), cluster_backup::controller::leader::LeaderError>>,
+);
 
 impl OperatorHandle {
     pub fn stop(&self) {
