@@ -244,7 +244,8 @@ pub fn claim(
             Some(now.clone())
         },
         renew_time: Some(now),
-        lease_transitions: Some(if renewing || current.holder_identity.is_none() {
+        // Counted as client-go does: every change of holder but the first one.
+        lease_transitions: Some(if renewing || current == &LeaseSpec::default() {
             transitions
         } else {
             transitions.saturating_add(1)
