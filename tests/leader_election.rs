@@ -209,7 +209,12 @@ impl Replica {
                 "--leader-election-retry-period",
                 &retry,
             ],
-            &[("POD_NAME", identity.as_str()), (PAUSE_ENV, RUN_PAUSE)],
+            &[
+                ("POD_NAME", identity.as_str()),
+                (PAUSE_ENV, RUN_PAUSE),
+                // One JSON object a line: the test reads the fields.
+                ("LOG_FORMAT", "json"),
+            ],
             LOG_DIR,
             &log,
         );
@@ -220,27 +225,22 @@ impl Replica {
         }
     }
 
-    /// The run paths this process logged starting.
-    fn runs_started(&self) -> Vec<String> {
+    /// The `fields` of every log line (JSON) whose message is `message`.
+    fn logged(&self, message: &str) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(log_path(LOG_DIR, &self.log)).unwrap_or_default();
         text.lines()
-            .filter(|l| l.contains("backup run started"))
-            .filter_map(|l| {
-                let rest = &l[l.find("run_path=")? + "run_path=".len()..];
-                Some(
-                    rest.split_whitespace()
-                        .next()?
-                        .trim_matches('"')
-                        .to_string(),
-                )
-            })
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|l| l["fields"].clone())
+            .filter(|f| f["message"] == message)
             .collect()
     }
 
-    fn log_has(&self, needle: &str) -> bool {
-        std::fs::read_to_string(log_path(LOG_DIR, &self.log))
-            .unwrap_or_default()
-            .contains(needle)
+    /// The run paths this process logged starting.
+    fn runs_started(&self) -> Vec<String> {
+        self.logged("backup run started")
+            .iter()
+            .map(|f| f["run_path"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
@@ -403,6 +403,9 @@ async fn killing_the_leader_mid_run_hands_over_without_running_or_losing_a_slot(
     assert_eq!(all.len(), history.len(), "a run path twice in the history");
     let expected_new: Vec<String> = history[1..].iter().map(|r| r.backup_path.clone()).collect();
     assert_eq!(new_runs, expected_new);
-    assert!(standby.log_has("became the leader"));
-    assert!(standby.log_has(&format!("leader={}", leader.identity)));
+    let became = standby.logged("became the leader: starting the controllers");
+    assert_eq!(became.len(), 1, "{became:?}");
+    assert_eq!(became[0]["identity"], standby.identity.as_str());
+    let saw = standby.logged("standby: another replica leads");
+    assert_eq!(saw[0]["leader"], leader.identity.as_str(), "{saw:?}");
 }
