@@ -409,3 +409,40 @@ async fn killing_the_leader_mid_run_hands_over_without_running_or_losing_a_slot(
     let saw = standby.logged("standby: another replica leads");
     assert_eq!(saw[0]["leader"], leader.identity.as_str(), "{saw:?}");
 }
+
+/// The shipped Role (`config/rbac/`) lets the operator's ServiceAccount keep its Lease in its
+/// own namespace, and nowhere else.
+#[tokio::test]
+async fn the_shipped_rbac_is_enough_for_the_lease() {
+    const OPERATOR: &str = "system:serviceaccount:cluster-backup-system:cluster-backup-operator";
+    const OPERATOR_NAMESPACE: &str = "cluster-backup-system";
+    let scene = Scene::bare("leader-rbac").await;
+    let env = &scene.env;
+    let _ = env.kubectl(&["create", "namespace", OPERATOR_NAMESPACE]);
+    let (ok, out) = env.kubectl(&["apply", "-k", "config/rbac"]);
+    assert!(ok, "kubectl apply -k config/rbac: {out}");
+    let operator = env.client_as(OPERATOR).await;
+    let lease = short_unique_name("lease");
+
+    let mut elector = Elector::new(
+        operator.clone(),
+        election(OPERATOR_NAMESPACE, &lease, "operator-0"),
+    );
+    // Create, renew, give up: get, create and update.
+    assert_eq!(
+        elector.try_acquire_or_renew().await.unwrap(),
+        Attempt::Holding
+    );
+    assert_eq!(
+        elector.try_acquire_or_renew().await.unwrap(),
+        Attempt::Holding
+    );
+    elector.release().await.unwrap();
+
+    let mut elsewhere = Elector::new(operator, election(scene.namespace(), &lease, "operator-0"));
+    let refused = elsewhere.try_acquire_or_renew().await.unwrap_err();
+    assert!(refused.to_string().contains("forbidden"), "{refused}");
+
+    let api: Api<Lease> = Api::namespaced(scene.client.clone(), OPERATOR_NAMESPACE);
+    api.delete(&lease, &Default::default()).await.unwrap();
+}
