@@ -185,11 +185,21 @@ struct Replica {
 
 impl Replica {
     fn start(scene: &Scene, lease: &str, suffix: &str) -> Replica {
+        Replica::start_with(scene, lease, suffix, LEASE_DURATION, RENEW_DEADLINE)
+    }
+
+    fn start_with(
+        scene: &Scene,
+        lease: &str,
+        suffix: &str,
+        lease_duration: Duration,
+        renew_deadline: Duration,
+    ) -> Replica {
         let ns = scene.namespace();
         let identity = format!("{ns}-{suffix}");
         let log = format!("{ns}-{suffix}");
-        let lease_duration = format!("{}s", LEASE_DURATION.as_secs());
-        let renew = format!("{}s", RENEW_DEADLINE.as_secs());
+        let lease_duration = format!("{}s", lease_duration.as_secs());
+        let renew = format!("{}s", renew_deadline.as_secs());
         let retry = format!("{}s", RETRY_PERIOD.as_secs());
         let process = OperatorProcess::start(
             &scene.env,
@@ -445,4 +455,97 @@ async fn the_shipped_rbac_is_enough_for_the_lease() {
 
     let api: Api<Lease> = Api::namespaced(scene.client.clone(), OPERATOR_NAMESPACE);
     api.delete(&lease, &Default::default()).await.unwrap();
+}
+
+/// Waits until one of `replicas` holds `lease`; its index.
+async fn wait_leader(scene: &Scene, lease: &str, replicas: &[Replica]) -> usize {
+    let (client, ns) = (scene.client.clone(), scene.namespace().to_string());
+    let holder = eventually("a replica leads", TIMEOUT, || {
+        let (client, ns, lease) = (client.clone(), ns.clone(), lease.to_string());
+        async move { holder(&client, &ns, &lease).await }
+    })
+    .await;
+    replicas
+        .iter()
+        .position(|r| r.identity == holder)
+        .expect("the holder is one of the replicas")
+}
+
+/// SIGTERM to the leader: it exits cleanly and gives the Lease up, so the standby takes over at
+/// once, long before the (here long) lease duration.
+#[tokio::test]
+async fn a_leader_stopped_cleanly_hands_over_at_once() {
+    let scene = Scene::bare("leader-term").await;
+    let lease = short_unique_name("lease");
+    let long = Duration::from_secs(60);
+    let mut replicas = vec![
+        Replica::start_with(&scene, &lease, "a", long, Duration::from_secs(40)),
+        Replica::start_with(&scene, &lease, "b", long, Duration::from_secs(40)),
+    ];
+    let leader_index = wait_leader(&scene, &lease, &replicas).await;
+    let leader = replicas.remove(leader_index);
+    let standby = replicas.remove(0);
+    // The standby has seen the leader's record (it logs whom it waits for).
+    eventually("the standby waits", TIMEOUT, || async {
+        (!standby.logged("standby: another replica leads").is_empty()).then_some(())
+    })
+    .await;
+
+    // Its controllers have started their watches (a stop during start-up waits for them).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut leader = leader;
+    let stopped = Instant::now();
+    leader.process.terminate();
+    let exit = leader.process.wait_exit(TIMEOUT).await;
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
+    assert_eq!(leader.logged("gave up the leadership").len(), 1);
+    let (client, ns) = (scene.client.clone(), scene.namespace().to_string());
+    eventually("the standby takes over", TIMEOUT, || {
+        let (client, ns, lease, standby) = (
+            client.clone(),
+            ns.clone(),
+            lease.clone(),
+            standby.identity.clone(),
+        );
+        async move { holder(&client, &ns, &lease).await.filter(|h| *h == standby) }
+    })
+    .await;
+    let took = stopped.elapsed();
+    eprintln!("standby took over {took:?} after SIGTERM to the leader");
+    assert!(took < long / 2, "took {took:?}: the Lease was not given up");
+}
+
+/// A leader that finds another holder in the Lease stops and exits with an error, so that
+/// Kubernetes restarts it as a standby.
+#[tokio::test]
+async fn a_leader_that_lost_the_lease_exits_with_an_error() {
+    let scene = Scene::bare("leader-lost").await;
+    let lease = short_unique_name("lease");
+    let mut replicas = vec![Replica::start(&scene, &lease, "a")];
+    wait_leader(&scene, &lease, &replicas).await;
+    let mut leader = replicas.remove(0);
+
+    let api: Api<Lease> = Api::namespaced(scene.client.clone(), scene.namespace());
+    let mut taken = api.get(&lease).await.unwrap();
+    let spec = taken.spec.as_mut().unwrap();
+    spec.holder_identity = Some("intruder".into());
+    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    api.replace(&lease, &Default::default(), &taken)
+        .await
+        .unwrap();
+
+    let exit = leader.process.wait_exit(TIMEOUT).await;
+    assert!(exit.is_some_and(|s| !s.success()), "{exit:?}");
+    let lost = leader
+        .logged("lost the leadership: controllers stopped, runs in flight abandoned; exiting");
+    assert_eq!(lost.len(), 1);
+    assert!(
+        lost[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("intruder holds it now"),
+        "{lost:?}"
+    );
 }
