@@ -74,6 +74,8 @@ pub enum Command {
         /// `HOST:PORT`, or `0` for no server.
         #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = ":8080", value_parser = parse_bind_address)]
         metrics_bind_address: BindAddress,
+        #[command(flatten)]
+        leader: LeaderArgs,
     },
     /// Print the CustomResourceDefinitions (Backup, Restore) as YAML.
     Crd,
@@ -112,6 +114,53 @@ pub enum BackupsCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
+}
+
+/// Leader election among replicas of the operator (`cluster-backup run`).
+#[derive(clap::Args, Debug)]
+pub struct LeaderArgs {
+    /// Run backups and restores only while holding a Lease, so that of several replicas one
+    /// works and the others stand by to take over (off by default; the Deployment in
+    /// config/manager turns it on).
+    #[arg(long, env = "LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Name of the Lease the replicas compete for.
+    #[arg(long, env = "LEADER_ELECTION_LEASE", default_value = controller::leader::DEFAULT_LEASE_NAME)]
+    pub leader_election_lease: String,
+    /// Namespace of the Lease (default: the operator's namespace, --operator-namespace).
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// How long a Lease not renewed keeps its holder: a standby takes over at most this long
+    /// after the leader died.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub leader_election_lease_duration: Duration,
+    /// How long the leader keeps running without renewing the Lease before it stops and exits
+    /// (shorter than the lease duration).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub leader_election_renew_deadline: Duration,
+    /// How often the leader renews the Lease and a standby tries to take it.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub leader_election_retry_period: Duration,
+    /// This replica's name in the Lease (default: the pod name, else host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub leader_election_identity: Option<String>,
+}
+
+impl LeaderArgs {
+    fn election(&self, operator_namespace: &str) -> Option<controller::leader::LeaderElection> {
+        self.leader_elect
+            .then(|| controller::leader::LeaderElection {
+                lease_name: self.leader_election_lease.clone(),
+                namespace: self
+                    .leader_election_namespace
+                    .clone()
+                    .unwrap_or_else(|| operator_namespace.to_string()),
+                identity: controller::leader::identity(self.leader_election_identity.as_deref()),
+                lease_duration: self.leader_election_lease_duration,
+                renew_deadline: self.leader_election_renew_deadline,
+                retry_period: self.leader_election_retry_period,
+            })
+    }
 }
 
 /// Where the backups are, for commands that read storage directly from a laptop.
@@ -233,6 +282,7 @@ pub async fn main() -> anyhow::Result<()> {
             single_tenant,
             operator_namespace,
             metrics_bind_address,
+            leader,
         } => {
             let client = kube::Client::try_default()
                 .await
@@ -251,8 +301,13 @@ pub async fn main() -> anyhow::Result<()> {
                 metrics_bind_address = metrics_bind_address
                     .0
                     .map_or_else(|| "off".to_string(), |a| a.to_string()),
+                leader_elect = leader.leader_elect,
                 "starting cluster-backup operator"
             );
+            let leader_election = leader.election(&operator_namespace);
+            if let Some(election) = &leader_election {
+                election.validate()?;
+            }
             let settings = controller::Settings {
                 controllers: controller::Controllers::Both,
                 namespace,
@@ -267,8 +322,10 @@ pub async fn main() -> anyhow::Result<()> {
                 },
                 operator_namespace,
                 metrics_bind_address: metrics_bind_address.0,
+                leader_election,
             };
-            // One line that says what is missing and what to do; exit code 1.
+            // Start-up problems are one line that says what to do, exit code 1; losing the
+            // lead is an error exit too: Kubernetes restarts the pod as a standby.
             controller::run(client, settings).await?;
             tracing::info!("operator stopped");
         }

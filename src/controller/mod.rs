@@ -7,6 +7,7 @@ pub mod conditions;
 pub mod crds;
 pub mod health;
 pub mod install;
+pub mod leader;
 pub mod lifecycle;
 pub mod locations;
 pub mod metrics;
@@ -78,6 +79,8 @@ pub struct Settings {
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None` (the default, so
     /// operators started in tests never collide on a port): not at all.
     pub metrics_bind_address: Option<SocketAddr>,
+    /// Run the controllers only while holding this Lease (`--leader-elect`); `None`: always.
+    pub leader_election: Option<leader::LeaderElection>,
 }
 
 impl Default for Settings {
@@ -92,6 +95,7 @@ impl Default for Settings {
             tenancy: Tenancy::default(),
             operator_namespace: DEFAULT_OPERATOR_NAMESPACE.to_string(),
             metrics_bind_address: None,
+            leader_election: None,
         }
     }
 }
@@ -117,11 +121,32 @@ async fn report_policy_state(client: &Client) {
 /// Runs the Backup and Restore controllers and the ClusterStorageLocation checks (or one of
 /// them) until SIGTERM or SIGINT; then cancels the runs in flight and returns once they have
 /// recorded that, or when the shutdown timeout is up. Dropping the future aborts runs in flight
-/// (as a killed operator would leave them).
+/// (as a killed operator would leave them). With leader election the controllers run only
+/// while this process leads.
 ///
 /// Fails at once, before any controller starts, when the admin port cannot be bound or the
-/// CRDs are not served or may not be listed ([`health::check_access`]).
-pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
+/// CRDs are not served or may not be listed ([`health::check_access`]); fails when the process
+/// lost the lead (it should exit: Kubernetes restarts it as a standby).
+pub async fn run(client: Client, settings: Settings) -> Result<(), OperatorError> {
+    let (state, _) = leader::state_channel(settings.leader_election.is_some());
+    run_reporting(client, settings, &state).await
+}
+
+/// Why [`run`] returned early.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
+}
+
+/// [`run`], publishing whether this process leads on `state` (readiness follows it).
+pub async fn run_reporting(
+    client: Client,
+    settings: Settings,
+    state: &tokio::sync::watch::Sender<leader::LeaderState>,
+) -> Result<(), OperatorError> {
     let telemetry = Telemetry::default();
     let listener = match settings.metrics_bind_address {
         Some(address) => Some(metrics::bind(address).await?),
@@ -141,10 +166,52 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
             None => std::future::pending().await,
         }
     };
+    let readiness = async {
+        let mut leading = state.subscribe();
+        loop {
+            let now = match *leading.borrow_and_update() {
+                leader::LeaderState::Leader => health::LeaderState::Leader,
+                leader::LeaderState::Standby => health::LeaderState::Standby,
+                leader::LeaderState::NotElecting => health::LeaderState::NotElecting,
+            };
+            telemetry.health.set_leader_state(now);
+            if leading.changed().await.is_err() {
+                return std::future::pending::<()>().await;
+            }
+        }
+    };
+    let shutdown = Shutdown::new(settings.shutdown_timeout);
+    let controllers = run_controllers(client.clone(), &settings, &shutdown, &telemetry);
+    let elected = async {
+        match settings.leader_election.clone() {
+            None => {
+                state.send_replace(leader::LeaderState::NotElecting);
+                controllers.await;
+                Ok(())
+            }
+            Some(election) => {
+                leader::lead(client, election, state, shutdown.requested(), controllers).await
+            }
+        }
+    };
+    tokio::select! {
+        result = elected => result.map_err(OperatorError::from),
+        () = shutdown.on_signal() => Ok(()),
+        () = server => Ok(()),
+        () = readiness => Ok(()),
+    }
+}
+
+/// The controllers [`Settings`] asks for, until they stopped after a shutdown request.
+async fn run_controllers(
+    client: Client,
+    settings: &Settings,
+    shutdown: &Shutdown,
+    telemetry: &Telemetry,
+) {
     if settings.tenancy == Tenancy::Multi {
         report_policy_state(&client).await;
     }
-    let shutdown = Shutdown::new(settings.shutdown_timeout);
     let backups = async {
         if matches!(
             settings.controllers,
@@ -153,10 +220,10 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
             lifecycle::run_controller::<crate::api::Backup, _, _>(
                 "backup",
                 client.clone(),
-                &settings,
+                settings,
                 settings.backup_concurrency,
-                &shutdown,
-                &telemetry,
+                shutdown,
+                telemetry,
                 backup::reconcile,
             )
             .await;
@@ -170,10 +237,10 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
             lifecycle::run_controller::<crate::api::Restore, _, _>(
                 "restore",
                 client.clone(),
-                &settings,
+                settings,
                 settings.restore_concurrency,
-                &shutdown,
-                &telemetry,
+                shutdown,
+                telemetry,
                 restore::reconcile,
             )
             .await;
@@ -184,13 +251,8 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), StartError> {
             settings.controllers,
             Controllers::Both | Controllers::Locations
         ) {
-            locations::run_controller(client.clone(), &settings, &shutdown, &telemetry).await;
+            locations::run_controller(client.clone(), settings, shutdown, telemetry).await;
         }
     };
-    tokio::select! {
-        _ = futures::future::join3(backups, restores, locations) => {}
-        () = shutdown.on_signal() => {}
-        () = server => {}
-    }
-    Ok(())
+    futures::future::join3(backups, restores, locations).await;
 }

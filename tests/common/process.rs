@@ -1,5 +1,6 @@
 //! `cluster-backup run` as its own process, for the tests that kill, crash or stop it.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
 use super::{TestEnv, repo_root};
 
 /// The variables `cluster-backup run` reads; a test sets only what it means to.
-const OPERATOR_ENV: [&str; 10] = [
+const OPERATOR_ENV: [&str; 14] = [
     "SINGLE_TENANT",
     "METRICS_BIND_ADDRESS",
     "POD_NAMESPACE",
@@ -19,7 +20,19 @@ const OPERATOR_ENV: [&str; 10] = [
     "RESTORE_CONCURRENCY",
     "RUN_RETRIES",
     "SHUTDOWN_TIMEOUT",
+    "POD_NAME",
+    "LEADER_ELECT",
+    "LEADER_ELECTION_LEASE",
+    "LEADER_ELECTION_NAMESPACE",
 ];
+
+/// Where [`OperatorProcess::start`] appends the output of the process it starts.
+pub fn log_path(log_dir: &str, log: &str) -> PathBuf {
+    repo_root()
+        .join("target")
+        .join(log_dir)
+        .join(format!("{log}.log"))
+}
 
 /// The operator binary running `run --namespace NAMESPACE ARGS`, its output appended to
 /// `target/<log_dir>/<log>.log`. Killed when dropped.
@@ -39,12 +52,12 @@ impl OperatorProcess {
         log_dir: &str,
         log: &str,
     ) -> OperatorProcess {
-        let log_dir = repo_root().join("target").join(log_dir);
-        std::fs::create_dir_all(&log_dir).unwrap();
+        let path = log_path(log_dir, log);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(log_dir.join(format!("{log}.log")))
+            .open(path)
             .unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_cluster-backup"));
         command
