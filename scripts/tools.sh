@@ -27,14 +27,14 @@ promtool_bin() { if [ -n "${PROMTOOL:-}" ]; then echo "$PROMTOOL"; else echo "$C
 
 # `go install pkg@version` in a throw-away GOBIN, then an atomic move into the cache: an
 # interrupted build never leaves a half-written binary that later runs would trust.
-go_install() { # NAME PACKAGE VERSION OUT_DIR [LDFLAGS]
-  local name=$1 pkg=$2 version=$3 out=$4 ldflags=${5:-} started=$SECONDS tmp
+go_install() { # NAME PACKAGE VERSION OUT_DIR [LDFLAGS] [TAGS]
+  local name=$1 pkg=$2 version=$3 out=$4 ldflags=${5:-} tags=${6:-} started=$SECONDS tmp
   command -v go >/dev/null || die "Go is needed to build $name (or set ${name^^} to a binary)"
   log "building $name $version from the Go module proxy into $out (first run only)"
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/tools-$name.XXXXXX")
   # cd away from the repository; CGO off gives a static binary; -pgo=off: no profile download.
   (cd "$tmp" && GOFLAGS="${GOFLAGS:-} -mod=mod" CGO_ENABLED=0 GOBIN="$tmp/bin" \
-     go install -pgo=off -trimpath -ldflags "-s -w $ldflags" "$pkg@$version" >&2) \
+     go install -pgo=off -trimpath -tags "$tags" -ldflags "-s -w $ldflags" "$pkg@$version" >&2) \
     || { rm -rf "$tmp"; die "go install $pkg@$version failed"; }
   rm -rf "$out.tmp"; mkdir -p "$out.tmp"
   mv "$tmp/bin/$name" "$out.tmp/$name"
@@ -55,10 +55,12 @@ build_promtool() {
   [ -n "${PROMTOOL:-}" ] && { [ -x "$PROMTOOL" ] || die "PROMTOOL=$PROMTOOL is not executable"; return 0; }
   [ -x "$(promtool_bin)" ] && return 0
   local v=${PROMETHEUS_VERSION#v0.}
-  # v0.316.0 -> 3.16.0 for `promtool --version`.
+  # v0.316.0 -> 3.16.0 for `promtool --version`. remove_all_sd leaves out every service
+  # discovery plugin (AWS, Azure, GCE, Kubernetes, ... SDKs): checking and unit-testing rules
+  # needs none, and they are most of the module graph and of the compile time.
   go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" \
     "$(dirname "$(promtool_bin)")" \
-    "-X github.com/prometheus/common/version.Version=${v:0:1}.${v:1}"
+    "-X github.com/prometheus/common/version.Version=${v:0:1}.${v:1}" remove_all_sd
 }
 
 # One build at a time per cache (CI and a developer may share it).

@@ -128,6 +128,10 @@ fn key(doc: &Value) -> Key {
     )
 }
 
+fn k(kind: &str, namespace: &str, name: &str) -> Key {
+    (kind.to_string(), namespace.to_string(), name.to_string())
+}
+
 fn by_key(docs: Vec<Value>) -> BTreeMap<Key, Value> {
     docs.into_iter().map(|d| (key(&d), d)).collect()
 }
@@ -147,7 +151,7 @@ fn chart_version_and_image_tag_follow_cargo_toml() {
     assert_eq!(chart["version"], version, "Chart.yaml version = Cargo.toml's");
     assert_eq!(chart["appVersion"], version, "Chart.yaml appVersion = Cargo.toml's");
     let docs = by_key(render("rel", "ns", &[], false));
-    let deployment = &docs[&("Deployment".into(), "ns".into(), "rel-cluster-backup-operator".into())];
+    let deployment = &docs[&k("Deployment", "ns", "rel-cluster-backup-operator")];
     assert_eq!(
         deployment["spec"]["template"]["spec"]["containers"][0]["image"],
         format!("cluster-backup-operator:{version}")
@@ -217,7 +221,7 @@ fn deployment_has_the_operators_settings() {
         false,
     ));
     let deployment =
-        &docs[&("Deployment".into(), CONFIG_NAMESPACE.into(), CONFIG_RELEASE.into())];
+        &docs[&k("Deployment", CONFIG_NAMESPACE, CONFIG_RELEASE)];
     assert_eq!(deployment["spec"]["replicas"], 2);
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
@@ -273,7 +277,7 @@ fn deployment_has_the_operators_settings() {
         assert!(!kinds.contains(kind), "{kind} is rendered by default");
     }
     assert!(
-        !docs.contains_key(&("ConfigMap".into(), CONFIG_NAMESPACE.into(), format!("{CONFIG_RELEASE}-dashboard"))),
+        !docs.contains_key(&k("ConfigMap", CONFIG_NAMESPACE, &format!("{CONFIG_RELEASE}-dashboard"))),
         "the dashboard is rendered by default"
     );
 }
@@ -291,16 +295,16 @@ fn monitoring_objects_render_when_enabled() {
         false,
     ));
     let name = "rel-cluster-backup-operator";
-    let monitor = &docs[&("ServiceMonitor".into(), "ops".into(), name.into())];
+    let monitor = &docs[&k("ServiceMonitor", "ops", name)];
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
-    let service = &docs[&("Service".into(), "ops".into(), format!("{name}-metrics"))];
+    let service = &docs[&k("Service", "ops", &format!("{name}-metrics"))];
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
     // ServiceMonitor's selector picks the metrics Service.
     for (k, v) in monitor["spec"]["selector"]["matchLabels"].as_object().unwrap() {
         assert_eq!(&service["metadata"]["labels"][k], v, "label {k}");
     }
     // The PrometheusRule carries alerts.yaml's groups, OperatorDown watching this release's job.
-    let rule = &docs[&("PrometheusRule".into(), "ops".into(), name.into())];
+    let rule = &docs[&k("PrometheusRule", "ops", name)];
     let mut expected: Value = yaml_serde::from_str(&read("config/prometheus/alerts.yaml")).unwrap();
     for r in expected["groups"][0]["rules"].as_array_mut().unwrap() {
         if r["alert"] == "OperatorDown" {
@@ -323,7 +327,7 @@ fn monitoring_objects_render_when_enabled() {
         BTreeSet::from(["BackupFailed", "BackupMissed", "StorageUnavailable", "OperatorDown"])
     );
     // The dashboard: the JSON file, labelled for Grafana's sidecar.
-    let dashboard = &docs[&("ConfigMap".into(), "ops".into(), format!("{name}-dashboard"))];
+    let dashboard = &docs[&k("ConfigMap", "ops", &format!("{name}-dashboard"))];
     assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
     let json_text = dashboard["data"]["cluster-backup.json"].as_str().unwrap();
     let parsed: Value = serde_json::from_str(json_text).unwrap();
