@@ -53,9 +53,14 @@ fn alert_rules_fire_when_they_should_and_only_then() {
     let out = promtool_ok(&["test", "rules", "alerts_test.yaml"]);
     assert!(out.contains("SUCCESS"), "{out}");
     // Every alert has a test that fires it and one that must stay quiet.
-    let tests = std::fs::read_to_string(repo_root().join("config/prometheus/alerts_test.yaml"))
-        .unwrap();
-    for alert in ["BackupFailed", "BackupMissed", "StorageUnavailable", "OperatorDown"] {
+    let tests =
+        std::fs::read_to_string(repo_root().join("config/prometheus/alerts_test.yaml")).unwrap();
+    for alert in [
+        "BackupFailed",
+        "BackupMissed",
+        "StorageUnavailable",
+        "OperatorDown",
+    ] {
         assert!(
             tests.contains(&format!("name: {alert} fires")),
             "no firing test for {alert}"

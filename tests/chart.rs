@@ -148,8 +148,14 @@ fn read(path: &str) -> String {
 fn chart_version_and_image_tag_follow_cargo_toml() {
     let chart: Value = yaml_serde::from_str(&read(&format!("{CHART}/Chart.yaml"))).unwrap();
     let version = env!("CARGO_PKG_VERSION");
-    assert_eq!(chart["version"], version, "Chart.yaml version = Cargo.toml's");
-    assert_eq!(chart["appVersion"], version, "Chart.yaml appVersion = Cargo.toml's");
+    assert_eq!(
+        chart["version"], version,
+        "Chart.yaml version = Cargo.toml's"
+    );
+    assert_eq!(
+        chart["appVersion"], version,
+        "Chart.yaml appVersion = Cargo.toml's"
+    );
     let docs = by_key(render("rel", "ns", &[], false));
     let deployment = &docs[&k("Deployment", "ns", "rel-cluster-backup-operator")];
     assert_eq!(
@@ -186,7 +192,13 @@ fn chart_lints_in_every_mode() {
     }
     // Two replicas without leader election would run every backup twice.
     let mut command = helm_command(None);
-    command.args(["template", "rel", CHART, "--set", "leaderElection.enabled=false"]);
+    command.args([
+        "template",
+        "rel",
+        CHART,
+        "--set",
+        "leaderElection.enabled=false",
+    ]);
     let (ok, _, stderr) = run(command);
     assert!(!ok && stderr.contains("leaderElection"), "{stderr}");
 }
@@ -196,7 +208,10 @@ fn chart_lints_in_every_mode() {
 fn chart_copies_equal_config() {
     for (copy, original) in [
         ("crds/crds.yaml", "config/crd/crds.yaml"),
-        ("files/requester-stamp.yaml", "config/admission/requester-stamp.yaml"),
+        (
+            "files/requester-stamp.yaml",
+            "config/admission/requester-stamp.yaml",
+        ),
         ("files/alerts.yaml", "config/prometheus/alerts.yaml"),
     ] {
         assert!(
@@ -220,8 +235,7 @@ fn deployment_has_the_operators_settings() {
         ],
         false,
     ));
-    let deployment =
-        &docs[&k("Deployment", CONFIG_NAMESPACE, CONFIG_RELEASE)];
+    let deployment = &docs[&k("Deployment", CONFIG_NAMESPACE, CONFIG_RELEASE)];
     assert_eq!(deployment["spec"]["replicas"], 2);
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
@@ -262,22 +276,35 @@ fn deployment_has_the_operators_settings() {
         container["ports"],
         json!([{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}])
     );
-    assert_eq!(container["livenessProbe"]["httpGet"], json!({"path": "/healthz", "port": "metrics"}));
-    assert_eq!(container["readinessProbe"]["httpGet"], json!({"path": "/readyz", "port": "metrics"}));
+    assert_eq!(
+        container["livenessProbe"]["httpGet"],
+        json!({"path": "/healthz", "port": "metrics"})
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"],
+        json!({"path": "/readyz", "port": "metrics"})
+    );
     assert_eq!(
         container["securityContext"],
         json!({"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
                "capabilities": {"drop": ["ALL"]}})
     );
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     // Off by default: monitoring objects need the Prometheus Operator's CRDs.
     let kinds: BTreeSet<String> = docs.keys().map(|k| k.0.clone()).collect();
     for kind in ["ServiceMonitor", "PrometheusRule"] {
         assert!(!kinds.contains(kind), "{kind} is rendered by default");
     }
     assert!(
-        !docs.contains_key(&k("ConfigMap", CONFIG_NAMESPACE, &format!("{CONFIG_RELEASE}-dashboard"))),
+        !docs.contains_key(&k(
+            "ConfigMap",
+            CONFIG_NAMESPACE,
+            &format!("{CONFIG_RELEASE}-dashboard")
+        )),
         "the dashboard is rendered by default"
     );
 }
@@ -300,7 +327,10 @@ fn monitoring_objects_render_when_enabled() {
     let service = &docs[&k("Service", "ops", &format!("{name}-metrics"))];
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "metrics");
     // ServiceMonitor's selector picks the metrics Service.
-    for (k, v) in monitor["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
         assert_eq!(&service["metadata"]["labels"][k], v, "label {k}");
     }
     // The PrometheusRule carries alerts.yaml's groups, OperatorDown watching this release's job.
@@ -324,7 +354,12 @@ fn monitoring_objects_render_when_enabled() {
         .collect();
     assert_eq!(
         alerts,
-        BTreeSet::from(["BackupFailed", "BackupMissed", "StorageUnavailable", "OperatorDown"])
+        BTreeSet::from([
+            "BackupFailed",
+            "BackupMissed",
+            "StorageUnavailable",
+            "OperatorDown"
+        ])
     );
     // The dashboard: the JSON file, labelled for Grafana's sidecar.
     let dashboard = &docs[&k("ConfigMap", "ops", &format!("{name}-dashboard"))];
@@ -340,7 +375,10 @@ fn monitoring_objects_render_when_enabled() {
     for metric in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
         if metric.starts_with("cluster_backup_") {
             let base = metric.trim_end_matches("_bucket");
-            assert!(KNOWN_METRICS.contains(&base), "dashboard uses unknown metric {metric}");
+            assert!(
+                KNOWN_METRICS.contains(&base),
+                "dashboard uses unknown metric {metric}"
+            );
         }
     }
 }
@@ -372,9 +410,9 @@ const KNOWN_METRICS: [&str; 13] = [
 /// port, leader election and replicas on purpose).
 fn relevant(doc: &Value) -> Value {
     match doc["kind"].as_str().unwrap_or_default() {
-        "CustomResourceDefinition" | "MutatingAdmissionPolicy" | "MutatingAdmissionPolicyBinding" => {
-            doc.clone()
-        }
+        "CustomResourceDefinition"
+        | "MutatingAdmissionPolicy"
+        | "MutatingAdmissionPolicyBinding" => doc.clone(),
         "ClusterRole" | "Role" => {
             let aggregation: BTreeMap<&String, &Value> = doc["metadata"]["labels"]
                 .as_object()
@@ -426,18 +464,43 @@ fn assert_same_objects(dir: &str, values: &[&str], chart_only: &[&str]) {
     let config = by_key(kustomize(dir));
     let chart = by_key(render(CONFIG_RELEASE, CONFIG_NAMESPACE, values, true));
     let config_keys: BTreeSet<&Key> = config.keys().filter(|k| k.0 != "Namespace").collect();
-    let chart_keys: BTreeSet<&Key> =
-        chart.keys().filter(|k| !chart_only.contains(&k.0.as_str())).collect();
+    let chart_keys: BTreeSet<&Key> = chart
+        .keys()
+        .filter(|k| !chart_only.contains(&k.0.as_str()))
+        .collect();
     assert_eq!(
         config_keys, chart_keys,
         "config/{dir} and the chart ({values:?}) ship different objects"
     );
     for k in config_keys {
-        assert_eq!(
-            relevant(&config[k]),
-            relevant(&chart[k]),
-            "{k:?} differs between config/{dir} and the chart ({values:?})"
-        );
+        if let Some(at) = first_difference(&relevant(&config[k]), &relevant(&chart[k]), "") {
+            panic!("{k:?} differs between config/{dir} and the chart ({values:?}) at {at}");
+        }
+    }
+}
+
+/// Where `a` and `b` first differ (a JSON pointer and both values), numbers compared by value
+/// (kustomize writes the CRDs' `minimum: 0.0` as `0`).
+fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|key| {
+                first_difference(
+                    x.get(key).unwrap_or(&Value::Null),
+                    y.get(key).unwrap_or(&Value::Null),
+                    &format!("{at}/{key}"),
+                )
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (x, y))| first_difference(x, y, &format!("{at}/{i}"))),
+        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => None,
+        _ if a == b => None,
+        _ => Some(format!("{at}: config/ has {a}, the chart {b}")),
     }
 }
 
@@ -460,7 +523,13 @@ fn chart_values_leave_out_what_is_disabled() {
     let names = |values: &[&str]| -> BTreeSet<String> {
         render("rel", "ns", values, false)
             .iter()
-            .map(|d| format!("{}/{}", d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
+            .map(|d| {
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap(),
+                    d["metadata"]["name"].as_str().unwrap()
+                )
+            })
             .collect()
     };
     let all = names(&["singleTenant=true"]);
@@ -475,15 +544,22 @@ fn chart_values_leave_out_what_is_disabled() {
     }
     let backup_only = names(&["singleTenant=true", "rbac.restore=false"]);
     assert!(backup_only.contains("ClusterRole/rel-cluster-backup-operator-single-tenant"));
-    assert!(!backup_only.iter().any(|n| n.ends_with("-restore")), "{backup_only:?}");
+    assert!(
+        !backup_only.iter().any(|n| n.ends_with("-restore")),
+        "{backup_only:?}"
+    );
     let multi_tenant = names(&["rbac.restore=true"]);
     assert!(
-        !multi_tenant.iter().any(|n| n.ends_with("-restore") || n.ends_with("-single-tenant")),
+        !multi_tenant
+            .iter()
+            .any(|n| n.ends_with("-restore") || n.ends_with("-single-tenant")),
         "multi-tenant mode never gets the read-all or write-all roles: {multi_tenant:?}"
     );
     let bare = names(&["rbac.tenantRoles=false", "admissionPolicy.enabled=false"]);
     assert!(
-        !bare.iter().any(|n| n.contains("aggregate-to") || n.contains("requester-stamp")),
+        !bare
+            .iter()
+            .any(|n| n.contains("aggregate-to") || n.contains("requester-stamp")),
         "{bare:?}"
     );
 }
@@ -497,7 +573,10 @@ fn write_documents(name: &str, docs: &[Value]) -> PathBuf {
     let dir = repo_root().join("target/chart-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.yaml"));
-    let text: Vec<String> = docs.iter().map(|d| serde_json::to_string(d).unwrap()).collect();
+    let text: Vec<String> = docs
+        .iter()
+        .map(|d| serde_json::to_string(d).unwrap())
+        .collect();
     std::fs::write(&path, text.join("\n---\n")).unwrap();
     path
 }
@@ -509,7 +588,10 @@ async fn rendered_chart_is_accepted_by_the_api_server() {
     let ns = common::TestNamespace::new(&client, "chart-dry").await;
     for (mode, values) in [
         ("multi", vec!["dashboard.enabled=true"]),
-        ("single", vec!["singleTenant=true", "dashboard.enabled=true"]),
+        (
+            "single",
+            vec!["singleTenant=true", "dashboard.enabled=true"],
+        ),
     ] {
         let release = format!("cluster-backup-operator-{}", short_unique_name("d"));
         let docs = render(&release, &ns.name, &values, false);
@@ -641,7 +723,13 @@ async fn install_and_run(single_tenant: bool) {
 
     // What Helm created, with the image of this version.
     let deployment = scene.env.kubectl_ok(&[
-        "get", "deployment", &name, "-n", &release_ns.name, "-o", "json",
+        "get",
+        "deployment",
+        &name,
+        "-n",
+        &release_ns.name,
+        "-o",
+        "json",
     ]);
     let deployment: Value = serde_json::from_str(&deployment).unwrap();
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
@@ -659,7 +747,10 @@ async fn install_and_run(single_tenant: bool) {
     let mut as_operator = scene.env.clone();
     as_operator.kubeconfig = kubeconfig_with_token(&scene.env, &token, &name);
     let whoami = as_operator.kubectl_ok(&[
-        "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}",
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
     ]);
     assert_eq!(
         whoami.trim(),
@@ -688,12 +779,16 @@ async fn install_and_run(single_tenant: bool) {
         .delete("settings", &DeleteParams::default())
         .await
         .unwrap();
-    poll_until("the ConfigMap is gone", std::time::Duration::from_secs(30), || async {
-        match configmaps.get_opt("settings").await.unwrap() {
-            None => Ok(()),
-            Some(_) => Err("still there".to_string()),
-        }
-    })
+    poll_until(
+        "the ConfigMap is gone",
+        std::time::Duration::from_secs(30),
+        || async {
+            match configmaps.get_opt("settings").await.unwrap() {
+                None => Ok(()),
+                Some(_) => Err("still there".to_string()),
+            }
+        },
+    )
     .await;
     let status = scene
         .restore("back", json!({ "source": scene.by_path(&path) }))
@@ -708,8 +803,13 @@ async fn install_and_run(single_tenant: bool) {
 
     // Uninstall leaves nothing cluster-scoped behind.
     release.uninstall();
-    let (_, left) = scene.env.kubectl(&["get", "clusterroles,clusterrolebindings", "-o", "name"]);
-    assert!(!left.contains(&name), "{name} left cluster-scoped objects: {left}");
+    let (_, left) = scene
+        .env
+        .kubectl(&["get", "clusterroles,clusterrolebindings", "-o", "name"]);
+    assert!(
+        !left.contains(&name),
+        "{name} left cluster-scoped objects: {left}"
+    );
     source.cleanup().await;
     release_ns.cleanup().await;
 }

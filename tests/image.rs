@@ -57,7 +57,10 @@ fn blob(layout: &Path, digest: &str) -> Vec<u8> {
         .arg(layout.join("blobs/sha256").join(hex))
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&actual.stdout).starts_with(hex), "blob {digest} is corrupt");
+    assert!(
+        String::from_utf8_lossy(&actual.stdout).starts_with(hex),
+        "blob {digest} is corrupt"
+    );
     data
 }
 
@@ -70,7 +73,10 @@ fn image() -> Image {
         )
     });
     let index: Value = serde_json::from_str(&index_text).unwrap();
-    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let manifest: Value = serde_json::from_slice(&blob(&layout, &digest)).unwrap();
     let config_digest = manifest["config"]["digest"].as_str().unwrap().to_string();
     let config: Value = serde_json::from_slice(&blob(&layout, &config_digest)).unwrap();
@@ -91,7 +97,12 @@ fn unpack(image: &Image) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new("tar")
         .arg("-xzf")
-        .arg(image.layout.join("blobs/sha256").join(digest.strip_prefix("sha256:").unwrap()))
+        .arg(
+            image
+                .layout
+                .join("blobs/sha256")
+                .join(digest.strip_prefix("sha256:").unwrap()),
+        )
         .arg("-C")
         .arg(dir.path())
         .status()
@@ -133,7 +144,10 @@ fn image_config_has_entrypoint_user_and_labels() {
     assert_eq!(config["Entrypoint"], serde_json::json!(["/cluster-backup"]));
     assert_eq!(config["User"], "65532:65532");
     let labels = &config["Labels"];
-    assert_eq!(labels["org.opencontainers.image.version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        labels["org.opencontainers.image.version"],
+        env!("CARGO_PKG_VERSION")
+    );
     assert_eq!(labels["org.opencontainers.image.licenses"], "Apache-2.0");
     assert!(
         labels["org.opencontainers.image.source"]
@@ -152,7 +166,11 @@ fn image_config_has_entrypoint_user_and_labels() {
         .arg("manifest.json")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}: no manifest.json", archive.display());
+    assert!(
+        out.status.success(),
+        "{}: no manifest.json",
+        archive.display()
+    );
     let docker: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(docker[0]["RepoTags"], serde_json::json!([tag()]));
 }
@@ -168,12 +186,19 @@ fn image_layer_has_the_binary_and_no_shell() {
     assert!(names.contains(&"etc/ssl/certs/ca-certificates.crt".to_string()));
     for shell in ["sh", "bash", "dash", "ash", "busybox"] {
         assert!(
-            !files.iter().any(|f| f.file_name().is_some_and(|n| n == shell)),
+            !files
+                .iter()
+                .any(|f| f.file_name().is_some_and(|n| n == shell)),
             "the image has a shell ({shell}): {names:?}"
         );
     }
     let passwd = std::fs::read_to_string(root.path().join("etc/passwd")).unwrap();
-    assert!(passwd.lines().any(|l| l.starts_with("nonroot:x:65532:65532:")), "{passwd}");
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("nonroot:x:65532:65532:")),
+        "{passwd}"
+    );
     // Only the binary, its libraries and the loader are executables.
     for f in &files {
         let name = f.display().to_string();
@@ -188,9 +213,10 @@ fn image_layer_has_the_binary_and_no_shell() {
 /// what the container would run.
 fn run_in_image(root: &Path, args: &[&str]) -> (bool, String) {
     let files = files(root);
-    let loader = files
-        .iter()
-        .find(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ld-linux")));
+    let loader = files.iter().find(|f| {
+        f.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("ld-linux"))
+    });
     let mut command = match loader {
         Some(loader) => {
             let mut dirs: Vec<String> = files
@@ -212,7 +238,10 @@ fn run_in_image(root: &Path, args: &[&str]) -> (bool, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     match out.status.success() {
         true => (true, stdout),
-        false => (false, format!("{stdout}{}", String::from_utf8_lossy(&out.stderr))),
+        false => (
+            false,
+            format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+        ),
     }
 }
 
@@ -223,9 +252,15 @@ fn image_binary_runs_and_prints_the_crds() {
     let root = unpack(&image);
     let (ok, version) = run_in_image(root.path(), &["--version"]);
     assert!(ok, "{version}");
-    assert_eq!(version.trim(), format!("cluster-backup {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        version.trim(),
+        format!("cluster-backup {}", env!("CARGO_PKG_VERSION"))
+    );
     let (ok, crds) = run_in_image(root.path(), &["crd"]);
     assert!(ok, "{crds}");
     let expected = std::fs::read_to_string(repo_root().join("config/crd/crds.yaml")).unwrap();
-    assert!(crds == expected, "the image's `crd` output differs from config/crd/crds.yaml");
+    assert!(
+        crds == expected,
+        "the image's `crd` output differs from config/crd/crds.yaml"
+    );
 }
