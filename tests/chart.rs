@@ -696,18 +696,23 @@ async fn service_account_token(client: &kube::Client, namespace: &str, name: &st
 /// release's ServiceAccount (a TokenRequest token, as the pod would have), backs up a
 /// namespace and restores it: the chart's RBAC is enough for a real run, in multi-tenant mode
 /// (the runs impersonate the requester) and in single-tenant mode (the operator's own rights,
-/// read-all + restore roles). The releases' cluster-scoped objects carry the release name, so
+/// read-all + restore roles) — and with `rbac.restore=false` (backup-only) the same restore is
+/// refused by the API server. The releases' cluster-scoped objects carry the release name, so
 /// they never clash with a config/ install or another release on the shared ground, and are
 /// gone after `helm uninstall`.
 #[tokio::test]
 async fn helm_release_service_account_backs_up_and_restores() {
-    for single_tenant in [false, true] {
-        install_and_run(single_tenant).await;
+    for (single_tenant, restore_rbac) in [(false, true), (true, true), (true, false)] {
+        install_and_run(single_tenant, restore_rbac).await;
     }
 }
 
-async fn install_and_run(single_tenant: bool) {
-    let mode = if single_tenant { "single" } else { "multi" };
+async fn install_and_run(single_tenant: bool, restore_rbac: bool) {
+    let mode = match (single_tenant, restore_rbac) {
+        (false, _) => "multi",
+        (true, true) => "single",
+        (true, false) => "backup-only",
+    };
     let scene = Scene::bare(&format!("chart-install-{mode}")).await;
     let release_ns = scene.new_namespace("rel").await;
     let name = format!("cluster-backup-operator-{}", short_unique_name("r"));
@@ -718,6 +723,9 @@ async fn install_and_run(single_tenant: bool) {
     ];
     if single_tenant {
         values.push("singleTenant=true");
+    }
+    if !restore_rbac {
+        values.push("rbac.restore=false");
     }
     let mut release = Release::install(&scene.env, &name, &release_ns.name, &values);
 
@@ -793,12 +801,29 @@ async fn install_and_run(single_tenant: bool) {
     let status = scene
         .restore("back", json!({ "source": scene.by_path(&path) }))
         .await;
-    assert_eq!(
-        status.phase,
-        Some(RestorePhase::Completed),
-        "restore as the chart's ServiceAccount ({mode}): {status:?} (operator log: target/chart-logs/{name}.log)"
-    );
-    assert!(configmaps.get_opt("settings").await.unwrap().is_some());
+    let log = format!("operator log: target/chart-logs/{name}.log");
+    if restore_rbac {
+        assert_eq!(
+            status.phase,
+            Some(RestorePhase::Completed),
+            "restore as the chart's ServiceAccount ({mode}): {status:?} ({log})"
+        );
+        assert!(configmaps.get_opt("settings").await.unwrap().is_some());
+    } else {
+        // Backup-only: the operator may read everything but write nothing.
+        assert!(
+            matches!(
+                status.phase,
+                Some(RestorePhase::Failed | RestorePhase::PartiallyFailed)
+            ),
+            "a backup-only release cannot restore ({mode}): {status:?} ({log})"
+        );
+        assert!(
+            format!("{status:?}").contains("forbidden"),
+            "the API server's refusal is reported: {status:?}"
+        );
+        assert!(configmaps.get_opt("settings").await.unwrap().is_none());
+    }
     operator.kill();
 
     // Uninstall leaves nothing cluster-scoped behind.
