@@ -7,6 +7,7 @@ another tool to build (crane would be one more Go build from the module proxy fo
 """
 
 import argparse
+import datetime
 import gzip
 import hashlib
 import io
@@ -130,9 +131,9 @@ def main():
         z.write(tar)
     layer_gz = gz.getvalue()
 
-    created = __import__("datetime").datetime.fromtimestamp(
-        mtime, __import__("datetime").timezone.utc
-    ).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     labels = {
         "org.opencontainers.image.title": NAME,
         "org.opencontainers.image.description": "Kubernetes backup and restore operator",
