@@ -41,7 +41,7 @@ BIN=$ROOT/target/debug/cluster-backup
 
 log "3/6 start the operator (log: $STATE/operator.log)"
 stop_operator
-nohup "$BIN" run >"$STATE/operator.log" 2>&1 &
+nohup "$BIN" run --metrics-bind-address 127.0.0.1:0 >"$STATE/operator.log" 2>&1 &
 echo $! >"$STATE/operator.pid"
 
 log "4/6 sample resources (the design document's walkthrough)"

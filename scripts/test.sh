@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, against a REAL kube-apiserver + etcd and a REAL S3 server:
 #   1. builds (first time only) and starts the local test ground (scripts/testenv.sh up),
-#   2. runs every unit and integration test (cargo test),
-#   3. stops the test ground again if this script started it.
+#   2. builds (first time only) helm and promtool (scripts/tools.sh),
+#   3. runs every unit and integration test (cargo test),
+#   4. stops the test ground again if this script started it.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test backup_scope`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +25,9 @@ for name in $GROUNDS; do
     started+=("$name")
   fi
 done
+
+# helm and promtool for tests/chart.rs and tests/alerts.rs (built once, then cached).
+scripts/tools.sh build
 
 # Show what the tests talk to: real servers, not mocks.
 for name in $GROUNDS; do
