@@ -663,6 +663,90 @@ impl Drop for Release {
 
 /// A kubeconfig file for the test ground that authenticates with `token` (the binary needs a
 /// file): the ground's own, its users' credentials replaced by the token.
+/// The chart's Deployment as it would run: its container args start the operator (leader
+/// election on, as by default), the paths its probes ask answer 200, and the Lease names the
+/// pod.
+#[tokio::test]
+async fn the_charts_container_args_run_and_its_probes_answer() {
+    use common::process::{free_port, get};
+    let scene = Scene::bare("chart-args").await;
+    let ns = scene.namespace().to_string();
+    let docs = render("args", &ns, &[], false);
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args.first(), Some(&"run"), "{args:?}");
+    assert!(args.contains(&"--leader-elect"), "{args:?}");
+    // The pod's port, moved to a free local one.
+    let port = free_port();
+    let bind = format!("--metrics-bind-address=127.0.0.1:{port}");
+    let args: Vec<&str> = args[1..]
+        .iter()
+        .map(|a| match a.starts_with("--metrics-bind-address") {
+            true => bind.as_str(),
+            false => a,
+        })
+        .collect();
+    assert!(
+        args.contains(&bind.as_str()),
+        "the chart sets the admin port: {args:?}"
+    );
+    let probe = |probe: &str| {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(get["port"], "metrics", "{probe}");
+        get["path"].as_str().unwrap().to_string()
+    };
+    let (live, ready) = (probe("livenessProbe"), probe("readinessProbe"));
+    let pod = format!("{ns}-operator-0");
+    let _operator = OperatorProcess::start(
+        &scene.env,
+        &ns,
+        &args,
+        &[("POD_NAMESPACE", &ns), ("POD_NAME", &pod)],
+        "chart-tests",
+        "chart-args",
+    );
+    for path in [&live, &ready] {
+        poll_until(
+            &format!("{path} answers 200"),
+            std::time::Duration::from_secs(60),
+            || async {
+                match get(port, path).await {
+                    Some((200, _)) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
+    }
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(scene.client.clone(), &ns);
+    poll_until(
+        "the pod holds the Lease",
+        std::time::Duration::from_secs(60),
+        || async {
+            let holder = leases
+                .get_opt("cluster-backup-operator")
+                .await
+                .unwrap()
+                .and_then(|l| l.spec.and_then(|s| s.holder_identity));
+            match holder.as_deref() == Some(pod.as_str()) {
+                true => Ok(()),
+                false => Err(format!("holder {holder:?}")),
+            }
+        },
+    )
+    .await;
+}
+
 fn kubeconfig_with_token(env: &TestEnv, token: &str, name: &str) -> PathBuf {
     let text = std::fs::read_to_string(&env.kubeconfig).unwrap();
     let mut config: Value = yaml_serde::from_str(&text).unwrap();

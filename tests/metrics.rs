@@ -20,38 +20,16 @@ use std::time::{Duration, Instant};
 use cluster_backup::api::{BackupPhase, RestorePhase, from_time};
 use cluster_backup::engine::faults::PAUSE_ENV;
 use common::process::OperatorProcess;
+use common::process::{free_port, get};
 use common::{repo_root, short_unique_name, unused_local_endpoint};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const LOG_DIR: &str = "metrics-logs";
-
-/// A free local port (free a moment ago).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-}
-
-/// `GET path` on the operator's admin port: status code and body (`None`: no answer).
-async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, body.to_string()))
-}
 
 /// The value of the series `series` (`name{labels}`, labels in exposition order) in `text`.
 fn value(text: &str, series: &str) -> Option<f64> {

@@ -64,7 +64,7 @@ impl OperatorProcess {
             .args(["run", "--namespace", namespace])
             .args(args)
             .args(
-                (!args.contains(&"--metrics-bind-address"))
+                (!args.iter().any(|a| a.starts_with("--metrics-bind-address")))
                     .then_some(["--metrics-bind-address", "0"])
                     .into_iter()
                     .flatten(),
@@ -119,4 +119,28 @@ impl Drop for OperatorProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A free local port (free a moment ago): for an operator's admin port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on an operator's admin port on 127.0.0.1: status code and body (`None`: no
+/// answer).
+pub async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, body.to_string()))
 }
