@@ -332,3 +332,34 @@ async fn run_without_rights_exits_at_once_saying_what_to_do() {
     }
     assert!(took < Duration::from_secs(20), "took {took:?}");
 }
+
+/// Readiness flips: while the watches are not synced (held here by a pause point right after
+/// they synced) `/readyz` answers 503 saying what it waits for and `/healthz` 200; then 200.
+#[tokio::test]
+async fn readiness_waits_for_the_watches_then_flips() {
+    let scene = common::Scene::bare("readyz").await;
+    let ns = scene.namespace().to_string();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let _operator = OperatorProcess::start(
+        &scene.env,
+        &ns,
+        &["--metrics-bind-address", &bind],
+        &[(PAUSE_ENV, "before-ready:4")],
+        LOG_DIR,
+        &format!("{ns}-readyz"),
+    );
+    let deadline = Instant::now() + TIMEOUT;
+    let waiting = loop {
+        match get(port, "/readyz").await {
+            Some((503, body)) => break body,
+            Some((200, _)) => panic!("/readyz answered 200 before the watches were marked synced"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "/readyz never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(waiting.contains("not synced"), "{waiting}");
+    assert_eq!(get(port, "/healthz").await.map(|r| r.0), Some(200));
+    wait_ready(port).await;
+}

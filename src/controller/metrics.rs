@@ -506,6 +506,7 @@ impl Telemetry {
             // The controller is gone; nothing to watch.
             std::future::pending::<()>().await;
         }
+        crate::engine::faults::pause_point("before-ready").await;
         self.health.set_synced(kind);
         tracing::info!(kind, "watch synced");
         let mut ticker = tokio::time::interval(SWEEP_INTERVAL);

@@ -8,7 +8,8 @@
 //! not yet), `before-final-status` (the final status write of a backup is next) and
 //! `restore:N` (after the N-th object of a restore). `CLUSTER_BACKUP_PAUSE_AT=before-list:S`
 //! instead holds a backup run for S seconds right before it lists the first type, and
-//! `before-restore:S` a restore run right before it restores the first object. Unset —
+//! `before-restore:S` a restore run right before it restores the first object, and
+//! `before-ready:S` holds readiness (`/readyz`) after the watches synced. Unset —
 //! always, outside that suite — a point costs one read of a value computed once.
 
 use std::sync::OnceLock;
