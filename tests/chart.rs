@@ -15,10 +15,9 @@ use std::process::Command;
 use cluster_backup::api::RestorePhase;
 use common::process::OperatorProcess;
 use common::{Scene, TestEnv, poll_until, repo_root, short_unique_name, yaml_documents};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::DeleteParams;
 use serde_json::{Value, json};
 
 const CHART: &str = "charts/cluster-backup-operator";
@@ -747,37 +746,6 @@ async fn the_charts_container_args_run_and_its_probes_answer() {
     .await;
 }
 
-fn kubeconfig_with_token(env: &TestEnv, token: &str, name: &str) -> PathBuf {
-    let text = std::fs::read_to_string(&env.kubeconfig).unwrap();
-    let mut config: Value = yaml_serde::from_str(&text).unwrap();
-    for user in config["users"].as_array_mut().unwrap() {
-        user["user"] = json!({ "token": token });
-    }
-    let dir = repo_root().join("target/chart-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.kubeconfig"));
-    std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
-    path
-}
-
-async fn service_account_token(client: &kube::Client, namespace: &str, name: &str) -> String {
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
-    accounts
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .unwrap_or_else(|e| panic!("token for ServiceAccount {namespace}/{name}: {e}"))
-        .status
-        .and_then(|status| status.token)
-        .expect("a token")
-}
-
 /// `helm install` into a fresh namespace, then the operator binary, authenticated as the
 /// release's ServiceAccount (a TokenRequest token, as the pod would have), backs up a
 /// namespace and restores it: the chart's RBAC is enough for a real run, in multi-tenant mode
@@ -837,9 +805,10 @@ async fn install_and_run(single_tenant: bool, restore_rbac: bool) {
     );
 
     // The operator as the release's ServiceAccount.
-    let token = service_account_token(&scene.client, &release_ns.name, &name).await;
+    let token = common::tenant::service_account_token(&scene.client, &release_ns.name, &name).await;
     let mut as_operator = scene.env.clone();
-    as_operator.kubeconfig = kubeconfig_with_token(&scene.env, &token, &name);
+    as_operator.kubeconfig =
+        common::tenant::kubeconfig_file_with_token(&scene.env, &token, "chart-tests", &name);
     let whoami = as_operator.kubectl_ok(&[
         "auth",
         "whoami",

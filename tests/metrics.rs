@@ -22,10 +22,6 @@ use cluster_backup::engine::faults::PAUSE_ENV;
 use common::process::OperatorProcess;
 use common::process::{free_port, get};
 use common::{repo_root, short_unique_name, unused_local_endpoint};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::Api;
-use kube::api::PostParams;
 use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -267,31 +263,12 @@ async fn run_without_rights_exits_at_once_saying_what_to_do() {
         .create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": name, "namespace": ns}}))
         .await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(scene.client.clone(), &ns);
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
-    let token = accounts
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .and_then(|s| s.token)
-        .unwrap();
-    // The ground's kubeconfig (server, CA) with the token instead of the admin certificate;
-    // JSON is YAML.
-    let text = std::fs::read_to_string(&scene.env.kubeconfig).unwrap();
-    let mut kubeconfig: serde_json::Value = yaml_serde::from_str(&text).unwrap();
-    for user in kubeconfig["users"].as_array_mut().unwrap() {
-        user["user"] = json!({"token": token});
-    }
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), serde_json::to_string(&kubeconfig).unwrap()).unwrap();
-    let kubeconfig_path = file.path().to_str().unwrap().to_string();
+    let token = common::tenant::service_account_token(&scene.client, &ns, name).await;
+    let kubeconfig_path =
+        common::tenant::kubeconfig_file_with_token(&scene.env, &token, LOG_DIR, &ns)
+            .to_str()
+            .unwrap()
+            .to_string();
 
     let log = format!("{ns}-norbac");
     let started = Instant::now();

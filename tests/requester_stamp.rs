@@ -14,7 +14,7 @@ use cluster_backup::api::{Backup, BackupPhase, REQUESTER_ANNOTATION, RUN_NOW_ANN
 use cluster_backup::controller::report::apply_status;
 use cluster_backup::core::requester::Requester;
 use common::Scene;
-use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
@@ -70,21 +70,7 @@ async fn service_account_client(scene: &Scene) -> Client {
             "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": ns}]}),
         )
         .await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(scene.client.clone(), ns);
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(600),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
-    let token = accounts
-        .create_token_request(SA, &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .and_then(|status| status.token)
-        .unwrap();
+    let token = common::tenant::service_account_token(&scene.client, ns, SA).await;
     scene.env.client_with_token(&token).await
 }
 

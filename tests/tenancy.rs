@@ -323,28 +323,36 @@ async fn another_teams_storage_location_is_refused_with_what_to_grant() {
     }
 
     // Granted `use` in team-a, it is still team-b's location only.
+    let _grant = grant_use(&scene, &location.name, "alice").await;
+    alice.create(doc("granted")).await;
+    let refused = failure_of(&scene, "granted").await;
+    assert!(refused.contains("does not allow namespace"), "{refused}");
+    assert!(refused.contains(&ns), "{refused}");
+}
+
+/// Grants ServiceAccount `account` of the scene's namespace the `use` verb on ClusterStorageLocation
+/// `location` there; the ClusterRole goes when the returned object drops.
+async fn grant_use(scene: &Scene, location: &str, account: &str) -> TestClusterObject {
     let rbac = "rbac.authorization.k8s.io";
+    let ns = scene.namespace();
     let role = TestClusterObject::create(
         &scene.env,
         &scene.client,
         json!({"apiVersion": format!("{rbac}/v1"), "kind": "ClusterRole",
             "metadata": {"name": short_unique_name("use-store")},
             "rules": [{"apiGroups": ["backup.cnd.dk"], "resources": ["clusterstoragelocations"],
-                "resourceNames": [location.name], "verbs": ["use"]}]}),
+                "resourceNames": [location], "verbs": ["use"]}]}),
     )
     .await;
     scene
         .create(
             json!({"apiVersion": format!("{rbac}/v1"), "kind": "RoleBinding",
-            "metadata": {"name": "use-store", "namespace": ns},
+            "metadata": {"name": format!("use-{}", role.name), "namespace": ns},
             "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role.name},
-            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": ns}]}),
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}]}),
         )
         .await;
-    alice.create(doc("granted")).await;
-    let refused = failure_of(&scene, "granted").await;
-    assert!(refused.contains("does not allow namespace"), "{refused}");
-    assert!(refused.contains(&ns), "{refused}");
+    role
 }
 
 /// The message of a one-shot Backup's run that must fail.
@@ -391,24 +399,7 @@ async fn a_shared_location_does_not_hand_out_another_teams_runs() {
                 "credentialsSecret": {"name": keys}, "allowedNamespaces": ["*"]}}),
     )
     .await;
-    let rbac = "rbac.authorization.k8s.io";
-    let role = TestClusterObject::create(
-        &scene.env,
-        &scene.client,
-        json!({"apiVersion": format!("{rbac}/v1"), "kind": "ClusterRole",
-            "metadata": {"name": short_unique_name("use-shared")},
-            "rules": [{"apiGroups": ["backup.cnd.dk"], "resources": ["clusterstoragelocations"],
-                "resourceNames": [location.name], "verbs": ["use"]}]}),
-    )
-    .await;
-    scene
-        .create(
-            json!({"apiVersion": format!("{rbac}/v1"), "kind": "RoleBinding",
-            "metadata": {"name": "use-shared", "namespace": ns},
-            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": role.name},
-            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": ns}]}),
-        )
-        .await;
+    let _grant = grant_use(&scene, &location.name, "alice").await;
 
     // Team B's own Backup, in team B's namespace, into the shared location.
     let _team_b_operator = common::start_operator(&scene.client, &team_b.name);

@@ -110,28 +110,15 @@ pub async fn may_use(
         namespace: Some(namespace.to_string()).filter(|ns| !ns.is_empty()),
         ..ResourceAttributes::default()
     };
-    let review_error = |source: kube::Error| {
-        let (reason, transient) = review_failure(&source);
-        StorageError::AccessReview {
-            user: requester.username.clone(),
-            location: name.to_string(),
-            reason,
-            transient,
-            source: Box::new(source),
-        }
-    };
-    match review(operator, requester, attributes)
-        .await
-        .map_err(review_error)?
-    {
-        Ok(()) => Ok(()),
-        Err(reason) => Err(StorageError::UseDenied {
+    review(operator, requester, name, attributes, |reason| {
+        StorageError::UseDenied {
             user: requester.username.clone(),
             location: name.to_string(),
             namespace: namespace.to_string(),
             reason,
-        }),
-    }
+        }
+    })
+    .await
 }
 
 /// Whether `requester` may read the Backups of `namespace`: the runs a shared
@@ -149,38 +136,27 @@ pub async fn may_read_backups(
         namespace: Some(namespace.to_string()),
         ..ResourceAttributes::default()
     };
-    let review_error = |source: kube::Error| {
-        let (reason, transient) = review_failure(&source);
-        StorageError::AccessReview {
-            user: requester.username.clone(),
-            location: location.to_string(),
-            reason,
-            transient,
-            source: Box::new(source),
-        }
-    };
-    match review(operator, requester, attributes)
-        .await
-        .map_err(review_error)?
-    {
-        Ok(()) => Ok(()),
-        Err(reason) => Err(StorageError::ForeignRun {
+    review(operator, requester, location, attributes, |reason| {
+        StorageError::ForeignRun {
             user: requester.username.clone(),
             location: location.to_string(),
             namespace: namespace.to_string(),
             reason,
-        }),
-    }
+        }
+    })
+    .await
 }
 
 /// Asks the API server's authorizer, with a SubjectAccessReview the operator creates, whether
-/// `requester` may do what `attributes` say: `Ok(Ok(()))` allowed, `Ok(Err(reason))` denied
-/// (the reason in parentheses, or empty).
+/// `requester` may do what `attributes` say (about `location`): `denied` makes the refusal from
+/// the authorizer's reason (` (reason)`, or empty).
 async fn review(
     operator: &Client,
     requester: &Requester,
+    location: &str,
     attributes: ResourceAttributes,
-) -> Result<Result<(), String>, kube::Error> {
+    denied: impl FnOnce(String) -> StorageError,
+) -> Result<(), StorageError> {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(requester.username.clone()),
@@ -193,20 +169,30 @@ async fn review(
         ..SubjectAccessReview::default()
     };
     let api: Api<SubjectAccessReview> = Api::all(operator.clone());
-    let status = api
-        .create(&PostParams::default(), &review)
-        .await?
-        .status
-        .unwrap_or_default();
+    let status = match api.create(&PostParams::default(), &review).await {
+        Ok(answer) => answer.status.unwrap_or_default(),
+        Err(source) => {
+            let (reason, transient) = review_failure(&source);
+            return Err(StorageError::AccessReview {
+                user: requester.username.clone(),
+                location: location.to_string(),
+                reason,
+                transient,
+                source: Box::new(source),
+            });
+        }
+    };
     if status.allowed {
-        return Ok(Ok(()));
+        return Ok(());
     }
-    Ok(Err(status
-        .reason
-        .filter(|r| !r.is_empty())
-        .or(status.evaluation_error.filter(|e| !e.is_empty()))
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default()))
+    Err(denied(
+        status
+            .reason
+            .filter(|r| !r.is_empty())
+            .or(status.evaluation_error.filter(|e| !e.is_empty()))
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+    ))
 }
 
 /// What to tell when the review itself failed, and whether trying again may help.

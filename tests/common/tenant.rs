@@ -14,7 +14,9 @@ use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use super::{Scene, poll_until, repo_root, yaml_documents};
+use std::path::PathBuf;
+
+use super::{Scene, TestEnv, poll_until, repo_root, yaml_documents};
 
 /// A ServiceAccount of the scene's namespace acting with its own token.
 pub struct Tenant {
@@ -35,6 +37,40 @@ impl Tenant {
             .await
             .unwrap_or_else(|e| panic!("{} creates {doc}: {e}", self.username));
     }
+}
+
+/// A fresh token (TokenRequest API, one hour) of ServiceAccount `namespace`/`name`.
+pub async fn service_account_token(client: &Client, namespace: &str, name: &str) -> String {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..TokenRequestSpec::default()
+        }),
+        ..TokenRequest::default()
+    };
+    accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .unwrap_or_else(|e| panic!("token for ServiceAccount {namespace}/{name}: {e}"))
+        .status
+        .and_then(|status| status.token)
+        .expect("a token")
+}
+
+/// The ground's kubeconfig (server, CA) with `token` instead of the admin certificate, as a
+/// file `target/<dir>/<name>.kubeconfig` (for an operator process; JSON is YAML).
+pub fn kubeconfig_file_with_token(env: &TestEnv, token: &str, dir: &str, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(&env.kubeconfig).unwrap();
+    let mut config: Value = yaml_serde::from_str(&text).unwrap();
+    for user in config["users"].as_array_mut().unwrap() {
+        user["user"] = json!({ "token": token });
+    }
+    let dir = repo_root().join("target").join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    path
 }
 
 /// Server-side applies every document of `config/<path>` as the admin.
@@ -76,21 +112,7 @@ impl Scene {
             "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}),
         )
         .await;
-        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &ns);
-        let request = TokenRequest {
-            spec: Some(TokenRequestSpec {
-                expiration_seconds: Some(3600),
-                ..TokenRequestSpec::default()
-            }),
-            ..TokenRequest::default()
-        };
-        let token = accounts
-            .create_token_request(name, &PostParams::default(), &request)
-            .await
-            .unwrap()
-            .status
-            .and_then(|status| status.token)
-            .unwrap();
+        let token = service_account_token(&self.client, &ns, name).await;
         let client = self.env.client_with_token(&token).await;
         let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
         let review = SelfSubjectAccessReview {
