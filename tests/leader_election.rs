@@ -61,6 +61,16 @@ async fn holder(client: &Client, namespace: &str, lease: &str) -> Option<String>
         .filter(|h| !h.is_empty())
 }
 
+/// Waits until `identity` holds `lease` (a standby took over); returns it.
+async fn wait_for_holder(client: &Client, namespace: &str, lease: &str, identity: &str) -> String {
+    eventually("the standby takes over", TIMEOUT, || async {
+        holder(client, namespace, lease)
+            .await
+            .filter(|h| h == identity)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_standby_takes_over_an_abandoned_lease_and_the_old_leader_learns_it_lost() {
     let scene = Scene::bare("leader-lease").await;
@@ -320,16 +330,7 @@ async fn killing_the_leader_mid_run_hands_over_without_running_or_losing_a_slot(
     let killed = Instant::now();
     leader.process.kill();
 
-    let new_leader = eventually("the standby takes over", TIMEOUT, || {
-        let (client, ns, lease, standby) = (
-            client.clone(),
-            ns.clone(),
-            lease.clone(),
-            standby.identity.clone(),
-        );
-        async move { holder(&client, &ns, &lease).await.filter(|h| *h == standby) }
-    })
-    .await;
+    let new_leader = wait_for_holder(&client, &ns, &lease, &standby.identity).await;
     let took = killed.elapsed();
     eprintln!("{new_leader} took over {took:?} after the kill");
     // Within the lease duration plus a margin for polling and a loaded machine.
@@ -500,16 +501,7 @@ async fn a_leader_stopped_cleanly_hands_over_at_once() {
     assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
     assert_eq!(leader.logged("gave up the leadership").len(), 1);
     let (client, ns) = (scene.client.clone(), scene.namespace().to_string());
-    eventually("the standby takes over", TIMEOUT, || {
-        let (client, ns, lease, standby) = (
-            client.clone(),
-            ns.clone(),
-            lease.clone(),
-            standby.identity.clone(),
-        );
-        async move { holder(&client, &ns, &lease).await.filter(|h| *h == standby) }
-    })
-    .await;
+    wait_for_holder(&client, &ns, &lease, &standby.identity).await;
     let took = stopped.elapsed();
     eprintln!("standby took over {took:?} after SIGTERM to the leader");
     assert!(took < long / 2, "took {took:?}: the Lease was not given up");

@@ -475,18 +475,7 @@ async fn the_use_verb_is_granted_by_rbac_and_checked_with_a_subject_access_revie
 }
 
 /// A self-signed CA (the same as the unit tests'), only parsed here.
-const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
-MIIBmDCCAT+gAwIBAgIUFJEyv2q2Z0eQ8bhmH0ln6EPzF4IwCgYIKoZIzj0EAwIw
-ITEfMB0GA1UEAwwWY2x1c3Rlci1iYWNrdXAgdGVzdCBDQTAgFw0yNjExMjkxOTQ5
-MTZaGA8yMTI2MTEwNTE5NDkxNlowITEfMB0GA1UEAwwWY2x1c3Rlci1iYWNrdXAg
-dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABPseSD6Bn1+llcQDKe+/
-DdB+oZKqMMvrBFkQaqU2MswD19jaAkPiZ8onoQ625b/IlXO/JAybX8FDCMxscEqZ
-QFqjUzBRMB0GA1UdDgQWBBT43XiQzCD4NWbMHiuWEXEAuPKFFjAfBgNVHSMEGDAW
-gBT43XiQzCD4NWbMHiuWEXEAuPKFFjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
-BAMCA0cAMEQCIDGr3sVfTHBLiNUxndtURbu7vsDgteYQQ54Ihb8ZRgsrAiBMhDQu
-MylMht5ZBy8OK7e9y9QvY2+F8Cq/tMPSE4qnmQ==
------END CERTIFICATE-----
-";
+const TEST_CA: &str = include_str!("fixtures/test-ca.pem");
 
 #[tokio::test]
 async fn the_sample_applies() {

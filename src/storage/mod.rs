@@ -971,19 +971,9 @@ mod tests {
         assert!(!missing.exists());
     }
 
-    /// A self-signed CA made for these tests (`openssl req -x509 -newkey ec ...`).
-    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
-MIIBmDCCAT+gAwIBAgIUFJEyv2q2Z0eQ8bhmH0ln6EPzF4IwCgYIKoZIzj0EAwIw
-ITEfMB0GA1UEAwwWY2x1c3Rlci1iYWNrdXAgdGVzdCBDQTAgFw0yNjExMjkxOTQ5
-MTZaGA8yMTI2MTEwNTE5NDkxNlowITEfMB0GA1UEAwwWY2x1c3Rlci1iYWNrdXAg
-dGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABPseSD6Bn1+llcQDKe+/
-DdB+oZKqMMvrBFkQaqU2MswD19jaAkPiZ8onoQ625b/IlXO/JAybX8FDCMxscEqZ
-QFqjUzBRMB0GA1UdDgQWBBT43XiQzCD4NWbMHiuWEXEAuPKFFjAfBgNVHSMEGDAW
-gBT43XiQzCD4NWbMHiuWEXEAuPKFFjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
-BAMCA0cAMEQCIDGr3sVfTHBLiNUxndtURbu7vsDgteYQQ54Ihb8ZRgsrAiBMhDQu
-MylMht5ZBy8OK7e9y9QvY2+F8Cq/tMPSE4qnmQ==
------END CERTIFICATE-----
-";
+    /// A self-signed CA made for these tests (`openssl req -x509 -newkey ec ...`); the
+    /// integration tests use the same file.
+    const TEST_CA: &str = include_str!("../../tests/fixtures/test-ca.pem");
 
     #[test]
     fn ca_bundles_are_trusted_or_refused_with_the_reason() {
