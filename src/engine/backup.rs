@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::retention;
+use crate::api::BackupFormat;
 use crate::api::{BackupSpec, RunResult};
 use crate::core::layout;
 use crate::core::manifest::{
@@ -26,10 +27,11 @@ use crate::core::plan::{self, NamespaceSelection, TypePlan};
 use crate::core::selector;
 use crate::core::types::{CRD_GROUP, CRD_PLURAL, DiscoveredResource, NAMESPACE_PLURAL};
 use crate::engine::faults;
+use crate::engine::packed::PackedWriter;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::{self, with_retries};
 use crate::storage::catalogue::{self, ManifestReadError};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{StatsSnapshot, Storage, StorageError};
 
 /// Objects per list request (Velero uses 500 too).
 pub const LIST_PAGE_SIZE: u32 = 500;
@@ -76,6 +78,10 @@ pub struct BackupOutcome {
     /// The first item errors, formatted for status.
     pub errors: Vec<String>,
     pub namespaces: Vec<String>,
+    /// `format: packed`: objects referenced from earlier runs instead of stored again.
+    pub reused_objects: Option<u64>,
+    /// What the run sent to storage (`None` for a run adopted after a restart).
+    pub storage: Option<StatsSnapshot>,
 }
 
 /// Why a run produced no restorable backup.
@@ -235,6 +241,7 @@ pub async fn run_backup(
     progress: &watch::Sender<Progress>,
     stop: &CancellationToken,
 ) -> Result<BackupOutcome, BackupError> {
+    let before = storage.stats();
     let stored = tokio::select! {
         biased;
         () = stop.cancelled() => return Err(BackupError::Cancelled),
@@ -243,7 +250,7 @@ pub async fn run_backup(
     if stop.is_cancelled() {
         return Err(BackupError::Cancelled);
     }
-    let (manifest, result) = stored;
+    let (manifest, result, reused) = stored;
     let bytes = manifest
         .to_bytes()
         .map_err(|source| BackupError::Manifest { source })?;
@@ -257,7 +264,10 @@ pub async fn run_backup(
         .map_err(|source| BackupError::Storage(Box::new(source)))?;
     faults::crash_point("after-manifest");
 
-    Ok(BackupOutcome::from_manifest(manifest, result))
+    let mut outcome = BackupOutcome::from_manifest(manifest, result);
+    outcome.reused_objects = reused;
+    outcome.storage = Some(storage.stats().since(&before));
+    Ok(outcome)
 }
 
 /// Everything of a run but the commit: lists and stores every object, and returns the manifest
@@ -269,8 +279,9 @@ async fn store_objects(
     checked: &CheckedSpec,
     run: &RunContext,
     progress: &watch::Sender<Progress>,
-) -> Result<(Manifest, RunResult), BackupError> {
+) -> Result<(Manifest, RunResult, Option<u64>), BackupError> {
     let CheckedSpec { types, label_query } = checked;
+    let packed = spec.format == Some(BackupFormat::Packed);
     if !types.unavailable_defaults.is_empty() {
         tracing::warn!(
             types = %types.unavailable_defaults.join(", "),
@@ -340,7 +351,7 @@ async fn store_objects(
             } else {
                 label_query.as_deref()
             };
-            match list_job(client, &job, labels, types, &run_path, &tx).await {
+            match list_job(client, &job, labels, types, &run_path, packed, &tx).await {
                 Ok(()) => {}
                 Err(ListOutcome::Receiver) => break,
                 // May not list the type across the cluster: list it namespace by namespace,
@@ -362,8 +373,33 @@ async fn store_objects(
     };
 
     let consumer = async {
+        let mut stored = Stored::default();
+        if packed {
+            let mut writer = PackedWriter::start(
+                storage,
+                &run.backup_namespace,
+                &run.backup_name,
+                run.started,
+            )
+            .await
+            .map_err(storage_err)?;
+            while let Some(upload) = rx.recv().await {
+                let size = upload.entry.size;
+                stored.count(&upload.entry);
+                writer
+                    .add(upload.entry, &upload.bytes)
+                    .await
+                    .map_err(storage_err)?;
+                progress.send_modify(|p| {
+                    p.objects += 1;
+                    p.bytes += size;
+                });
+                faults::crash_at_count("upload", stored.objects);
+            }
+            stored.packed = Some(writer.finish().await.map_err(storage_err)?);
+            return Ok::<_, BackupError>(stored);
+        }
         let uploads = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
-        let mut entries: Vec<ManifestEntry> = Vec::new();
         let mut results = uploads
             .map(|upload| async move {
                 storage
@@ -377,28 +413,18 @@ async fn store_objects(
                 p.objects += 1;
                 p.bytes += entry.size;
             });
-            entries.push(entry);
-            faults::crash_at_count("upload", entries.len() as u64);
+            stored.count(&entry);
+            stored.entries.push(entry);
+            faults::crash_at_count("upload", stored.objects);
         }
-        Ok::<_, BackupError>(entries)
+        Ok::<_, BackupError>(stored)
     };
 
-    let (list_errors, mut entries) = tokio::try_join!(producer, consumer)?;
+    let (list_errors, mut stored) = tokio::try_join!(producer, consumer)?;
     item_errors.extend(list_errors);
     progress.send_modify(|p| p.failed = item_errors.len() as u64);
 
-    entries.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut total_bytes = 0;
-    for entry in &entries {
-        *counts
-            .entry(layout::count_key(
-                entry.namespace.as_deref(),
-                &entry.resource,
-            ))
-            .or_default() += 1;
-        total_bytes += entry.size;
-    }
+    stored.entries.sort_by(|a, b| a.key.cmp(&b.key));
     let result = if item_errors.is_empty() {
         RunResult::Completed
     } else {
@@ -407,8 +433,16 @@ async fn store_objects(
     let completed_at = Utc::now();
     let mut resource_types: Vec<String> = types.all().map(layout::type_dir).collect();
     resource_types.dedup();
+    let (packed_index, reused) = match stored.packed {
+        Some(outcome) => (Some(outcome.index), Some(outcome.reused)),
+        None => (None, None),
+    };
     let manifest = Manifest {
-        format_version: manifest::MANIFEST_FORMAT_VERSION,
+        format_version: if packed_index.is_some() {
+            manifest::PACKED_FORMAT_VERSION
+        } else {
+            manifest::OBJECTS_FORMAT_VERSION
+        },
         tool: format!("cluster-backup-operator {}", env!("CARGO_PKG_VERSION")),
         backup: BackupRef {
             namespace: run.backup_namespace.clone(),
@@ -430,13 +464,39 @@ async fn store_objects(
         .to_string(),
         namespaces: resolved.to_back_up.clone(),
         resource_types,
-        counts,
-        total_objects: entries.len() as u64,
-        total_bytes,
-        objects: entries,
+        counts: stored.counts,
+        total_objects: stored.objects,
+        total_bytes: stored.bytes,
+        packed: packed_index,
+        objects: stored.entries,
         errors: item_errors,
     };
-    Ok((manifest, result))
+    Ok((manifest, result, reused))
+}
+
+/// What the uploads stored, counted as they finish.
+#[derive(Default)]
+struct Stored {
+    /// `format: objects`: every entry, for the manifest.
+    entries: Vec<ManifestEntry>,
+    counts: BTreeMap<String, u64>,
+    objects: u64,
+    bytes: u64,
+    packed: Option<crate::engine::packed::PackedOutcome>,
+}
+
+impl Stored {
+    fn count(&mut self, entry: &ManifestEntry) {
+        *self
+            .counts
+            .entry(layout::count_key(
+                entry.namespace.as_deref(),
+                &entry.resource,
+            ))
+            .or_default() += 1;
+        self.objects += 1;
+        self.bytes += entry.size;
+    }
 }
 
 impl BackupOutcome {
@@ -456,6 +516,8 @@ impl BackupOutcome {
             run_path: manifest.backup_path,
             counts: manifest.counts,
             namespaces: manifest.namespaces,
+            reused_objects: None,
+            storage: None,
         }
     }
 }
@@ -473,6 +535,7 @@ pub async fn find_finished_run(
         Ok(manifest) => manifest,
         Err(ManifestReadError::Missing { .. }) => return Ok(None),
         Err(ManifestReadError::Storage { source, .. }) => return Err(source),
+        Err(ManifestReadError::Index { source, .. }) => return Err(source),
         Err(ManifestReadError::Invalid { source, .. }) => {
             tracing::warn!(run_path, error = %source, "interrupted run left an unreadable manifest; running again");
             return Ok(None);
@@ -507,6 +570,7 @@ async fn list_job(
     labels: Option<&str>,
     types: &TypePlan,
     run_path: &str,
+    compact: bool,
     tx: &mpsc::Sender<Upload>,
 ) -> Result<(), ListOutcome> {
     let api: Api<DynamicObject> = match &job.scope {
@@ -605,7 +669,13 @@ async fn list_job(
                 api_version: job.api.api_version.clone(),
                 kind: job.api.kind.clone(),
             });
-            let upload = match serde_json::to_vec_pretty(&object) {
+            // Packed runs store compact JSON (smaller, faster); browsable files stay pretty.
+            let serialized = if compact {
+                serde_json::to_vec(&object)
+            } else {
+                serde_json::to_vec_pretty(&object)
+            };
+            let upload = match serialized {
                 Ok(bytes) => {
                     let relative =
                         layout::relative_object_key(namespace.as_deref(), &job.type_dir, &name);
@@ -618,6 +688,7 @@ async fn list_job(
                         name,
                         size: bytes.len() as u64,
                         sha256: Sha256Digest::of(&bytes),
+                        location: None,
                     };
                     Upload {
                         key: format!("{run_path}/{}", entry.key),

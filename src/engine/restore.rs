@@ -165,15 +165,31 @@ impl RestoreError {
             RestoreError::Manifest(ManifestReadError::Missing { .. }) => "BackupIncomplete",
             RestoreError::Manifest(ManifestReadError::Storage { .. }) => "StorageError",
             RestoreError::Manifest(ManifestReadError::Invalid { .. }) => "InvalidManifest",
+            RestoreError::Manifest(ManifestReadError::Index { .. }) => "InvalidIndex",
             RestoreError::InvalidTarget { .. } | RestoreError::Select { .. } => "InvalidSpec",
             RestoreError::Discovery { .. } | RestoreError::Namespace { .. } => "ApiError",
         }
     }
 }
 
-/// Reads and parses the manifest of the backup at `backup_path`.
+/// Reads and parses the manifest of the backup at `backup_path`; for a packed run, with every
+/// object's entry read from its index.
 pub async fn read_manifest(storage: &Storage, backup_path: &str) -> Result<Manifest, RestoreError> {
-    Ok(catalogue::read_manifest(storage, backup_path).await?)
+    let mut manifest = catalogue::read_manifest(storage, backup_path).await?;
+    crate::engine::packed::expand(storage, backup_path, &mut manifest)
+        .await
+        .map_err(|source| {
+            let path = backup_path.to_string();
+            // Missing or damaged index documents make the backup unusable; an outage does not.
+            let damaged = matches!(source, crate::storage::StorageError::Corrupt { .. })
+                || source.category() == crate::storage::ErrorCategory::NotFound;
+            RestoreError::Manifest(if damaged {
+                ManifestReadError::Index { path, source }
+            } else {
+                ManifestReadError::Storage { path, source }
+            })
+        })?;
+    Ok(manifest)
 }
 
 /// `status.backupInfo` from a manifest.
@@ -422,11 +438,13 @@ async fn load_object(
             entry.key, entry.size
         ));
     }
-    let key = format!("{path}/{}", entry.key);
-    let bytes = storage
-        .get(&key)
-        .await
-        .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
+    let bytes = match &entry.location {
+        Some(located) => crate::engine::packed::read_object(storage, path, located)
+            .await
+            .map(bytes::Bytes::from),
+        None => storage.get(&format!("{path}/{}", entry.key)).await,
+    }
+    .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
     entry.verify(&bytes).map_err(|e| e.to_string())?;
     let obj: Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("stored object {} is not valid JSON: {e}", entry.key))?;

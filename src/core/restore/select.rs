@@ -551,6 +551,7 @@ mod tests {
             name: name.into(),
             size: 2,
             sha256: Sha256Digest::of(b"{}"),
+            location: None,
         }
     }
 
@@ -655,6 +656,7 @@ mod tests {
             counts: BTreeMap::new(),
             total_objects: objects.len() as u64,
             total_bytes: 0,
+            packed: None,
             objects,
             errors: vec![],
         }
