@@ -133,14 +133,6 @@ pub struct PackedIndex {
 }
 
 impl PackedIndex {
-    /// Every index document the run needs.
-    pub fn documents(&self) -> impl Iterator<Item = Sha256Digest> + '_ {
-        self.segments
-            .iter()
-            .map(|s| s.id)
-            .chain(self.deltas.iter().map(|d| d.id))
-    }
-
     /// Changes recorded in the deltas.
     pub fn delta_entries(&self) -> u64 {
         self.deltas.iter().map(|d| d.changes).sum()
@@ -471,11 +463,6 @@ impl OpenSegment {
         }
     }
 
-    /// Objects recorded so far and kept in memory (for splitting a delta into parts).
-    pub fn pending(&self) -> usize {
-        self.written.len()
-    }
-
     pub fn close(self) -> ClosedSegment {
         let OpenSegment {
             key,
@@ -568,14 +555,6 @@ fn index_entries(objects: &[(String, Located)]) -> (Vec<String>, Vec<IndexEntry>
         });
     }
     (packs, entries)
-}
-
-/// Every pack an index state references.
-pub fn referenced_packs(state: &IndexState) -> impl Iterator<Item = &Arc<str>> {
-    state
-        .keys
-        .values()
-        .flat_map(|k| k.objects.values().map(|l| &l.pack))
 }
 
 #[cfg(test)]

@@ -650,38 +650,20 @@ pub async fn collect_garbage(
         let Some(index) = manifest.packed else {
             continue;
         };
-        let new: Vec<Sha256Digest> = index
-            .documents()
-            .filter(|id| !documents.contains(id))
-            .collect();
-        if new.is_empty() {
-            continue;
+        // Each document read once and on its own: a delta read without its base still names
+        // every pack it puts.
+        for segment in &index.segments {
+            if documents.insert(segment.id) {
+                let doc: SegmentDoc = read_document(storage, &data_dir, &segment.id).await?;
+                packs.extend(doc.packs.iter().map(|p| Arc::from(p.as_str())));
+            }
         }
-        documents.extend(new.iter().copied());
-        let partial = PackedIndex {
-            segments: index
-                .segments
-                .iter()
-                .filter(|s| new.contains(&s.id))
-                .cloned()
-                .collect(),
-            deltas: index
-                .deltas
-                .iter()
-                .filter(|d| new.contains(&d.id))
-                .cloned()
-                .collect(),
-        };
-        // Applying deltas without their base may drop keys, but every pack a delta puts is
-        // still seen: collect from each document on its own.
-        for segment in &partial.segments {
-            let doc: SegmentDoc = read_document(storage, &data_dir, &segment.id).await?;
-            packs.extend(doc.packs.iter().map(|p| Arc::from(p.as_str())));
-        }
-        for delta in &partial.deltas {
-            let doc: DeltaDoc = read_document(storage, &data_dir, &delta.id).await?;
-            for change in doc.changes {
-                packs.extend(change.packs.iter().map(|p| Arc::from(p.as_str())));
+        for delta in &index.deltas {
+            if documents.insert(delta.id) {
+                let doc: DeltaDoc = read_document(storage, &data_dir, &delta.id).await?;
+                for change in doc.changes {
+                    packs.extend(change.packs.iter().map(|p| Arc::from(p.as_str())));
+                }
             }
         }
     }
