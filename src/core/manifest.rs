@@ -155,7 +155,7 @@ pub struct ManifestEntry {
     pub sha256: Sha256Digest,
     /// Packed runs: where the object is (never in the JSON; read from the run's index).
     #[serde(skip)]
-    pub location: Option<Located>,
+    pub location: Option<Box<Located>>,
 }
 
 impl ManifestEntry {
@@ -387,7 +387,7 @@ mod tests {
     fn manifest() -> Manifest {
         let started = Utc.with_ymd_and_hms(2025, 1, 21, 15, 30, 0).unwrap();
         Manifest {
-            format_version: MANIFEST_FORMAT_VERSION,
+            format_version: OBJECTS_FORMAT_VERSION,
             tool: TOOL.into(),
             backup: BackupRef {
                 namespace: "default".into(),
@@ -461,13 +461,13 @@ mod tests {
     #[test]
     fn newer_format_is_refused() {
         let mut v = serde_json::to_value(manifest()).unwrap();
-        v["formatVersion"] = 2.into();
+        v["formatVersion"] = 3.into();
         let err = Manifest::from_bytes(&serde_json::to_vec(&v).unwrap()).unwrap_err();
         assert!(matches!(
             err,
-            ManifestError::UnsupportedVersion { found: 2 }
+            ManifestError::UnsupportedVersion { found: 3 }
         ));
-        assert!(err.to_string().contains("format version 2"), "{err}");
+        assert!(err.to_string().contains("format version 3"), "{err}");
         assert!(err.to_string().contains("upgrade the operator"), "{err}");
 
         // A newer format that does not even parse as v1 still gets the version message.

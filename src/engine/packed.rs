@@ -549,7 +549,7 @@ pub async fn expand(
                 name,
                 size: located.size,
                 sha256: located.sha256,
-                location: Some(located),
+                location: Some(Box::new(located)),
             });
         }
     }

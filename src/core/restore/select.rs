@@ -528,7 +528,7 @@ mod tests {
     use super::*;
     use crate::api::ConflictResolution;
     use crate::core::manifest::{
-        BackupRef, ClusterInfo, MANIFEST_FORMAT_VERSION, RESULT_COMPLETED, Sha256Digest, TOOL,
+        BackupRef, ClusterInfo, OBJECTS_FORMAT_VERSION, RESULT_COMPLETED, Sha256Digest, TOOL,
     };
     use crate::core::restore::guard;
     use chrono::{TimeZone, Utc};
@@ -618,7 +618,7 @@ mod tests {
         ];
         let t = Utc.with_ymd_and_hms(2025, 1, 21, 15, 30, 0).unwrap();
         Manifest {
-            format_version: MANIFEST_FORMAT_VERSION,
+            format_version: OBJECTS_FORMAT_VERSION,
             tool: TOOL.into(),
             backup: BackupRef {
                 namespace: "default".into(),
