@@ -21,7 +21,7 @@
 //!    outcome in [`StatusLists`]. Before the first request about an object, its type and scope
 //!    are checked against what discovery serves for its `apiVersion` and `kind`
 //!    ([`check_served`]). One priority level at a time (all CRDs, then all
-//!    namespaces, ...), up to [`RESTORE_CONCURRENCY`] objects of a level at once (one with
+//!    namespaces, ...), up to `objects_in_flight` ([`RESTORE_CONCURRENCY`] by default) objects of a level at once (one with
 //!    `conflictResolution: fail`, so it stops exactly at the conflict); a restored CRD is
 //!    waited for (Established) before its level ends, so its custom resources find it served.
 //!    Outcomes are recorded in restore order whatever order requests finish in.
@@ -81,7 +81,8 @@ pub const RESTORE_FIELD_MANAGER: &str = "cluster-backup-restore";
 /// and etcd stores at most 1.5 MiB per object, so anything larger recorded in a manifest is
 /// not a restorable object (storage contents are untrusted input).
 pub const MAX_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
-/// Objects of one priority level restored at the same time.
+/// Objects of one priority level restored at the same time, by default
+/// (`--restore-objects-in-flight`).
 pub const RESTORE_CONCURRENCY: usize = 8;
 /// Longest wait for a restored CRD to become Established.
 pub const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
@@ -209,6 +210,7 @@ pub async fn run_restore(
     storage: &Storage,
     spec: &RestoreSpec,
     backup_path: &str,
+    objects_in_flight: usize,
     progress: &watch::Sender<RestoreProgress>,
 ) -> Result<RestoreOutcome, RestoreError> {
     let path = backup_path.trim_end_matches('/');
@@ -305,7 +307,7 @@ pub async fn run_restore(
     let concurrency = if run.conflict == ConflictResolution::Fail {
         1
     } else {
-        RESTORE_CONCURRENCY
+        objects_in_flight.max(1)
     };
     // One priority level at a time, so a level starts only when everything it may depend on
     // (CRDs Established, namespaces, ...) is done.
