@@ -15,6 +15,7 @@ use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::retention;
 use crate::api::BackupFormat;
@@ -109,6 +110,8 @@ pub enum BackupError {
     /// Several problems of the spec at once ([`check_spec`]).
     #[error("{}", problems.join("; "))]
     InvalidSpec { problems: Vec<String> },
+    #[error("internal error: {message}")]
+    Internal { message: String },
     /// Stopped from outside before the manifest was written (see [`run_backup`]).
     #[error("the run was cancelled before its manifest was written")]
     Cancelled,
@@ -124,7 +127,7 @@ impl BackupError {
             | BackupError::ListUnavailable { .. }
             | BackupError::ServerVersion { .. } => "KubernetesApiError",
             BackupError::Storage(_) => "StorageError",
-            BackupError::Manifest { .. } => "InternalError",
+            BackupError::Manifest { .. } | BackupError::Internal { .. } => "InternalError",
             BackupError::Cancelled => "Interrupted",
         }
     }
@@ -339,7 +342,7 @@ async fn store_objects(
 
     faults::crash_point("before-upload");
     faults::pause_point("before-list").await;
-    let (tx, mut rx) = mpsc::channel::<Upload>(UPLOAD_CONCURRENCY * 4);
+    let (tx, rx) = mpsc::channel::<Upload>(UPLOAD_CONCURRENCY * 4);
     let producer = async {
         let mut errors = Vec::new();
         let mut queue: std::collections::VecDeque<ListJob> = jobs.into();
@@ -375,7 +378,7 @@ async fn store_objects(
     let consumer = async {
         let mut stored = Stored::default();
         if packed {
-            let mut writer = PackedWriter::start(
+            let writer = PackedWriter::start(
                 storage,
                 &run.backup_namespace,
                 &run.backup_name,
@@ -383,22 +386,17 @@ async fn store_objects(
             )
             .await
             .map_err(storage_err)?;
-            while let Some(upload) = rx.recv().await {
-                let size = upload.entry.size;
-                stored.count(&upload.entry);
-                writer
-                    .add(upload.entry, &upload.bytes)
-                    .await
-                    .map_err(storage_err)?;
-                progress.send_modify(|p| {
-                    p.objects += 1;
-                    p.bytes += size;
-                });
-                faults::crash_at_count("upload", stored.objects);
-            }
-            stored.packed = Some(writer.finish().await.map_err(storage_err)?);
-            return Ok::<_, BackupError>(stored);
+            // Packing (compression, the index, uploads) runs as a task of its own, beside the
+            // listing and serialising; it is aborted with the run.
+            let packing = AbortOnDropHandle::new(tokio::spawn(pack(writer, rx, progress.clone())));
+            return match packing.await {
+                Ok(stored) => stored.map_err(storage_err),
+                Err(err) => Err(BackupError::Internal {
+                    message: format!("the packing task failed: {err}"),
+                }),
+            };
         }
+        let mut rx = rx;
         let uploads = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
         let mut results = uploads
             .map(|upload| async move {
@@ -472,6 +470,27 @@ async fn store_objects(
         errors: item_errors,
     };
     Ok((manifest, result, reused))
+}
+
+/// Stores every object the listing sends into packs (`format: packed`).
+async fn pack(
+    mut writer: PackedWriter,
+    mut rx: mpsc::Receiver<Upload>,
+    progress: watch::Sender<Progress>,
+) -> Result<Stored, StorageError> {
+    let mut stored = Stored::default();
+    while let Some(upload) = rx.recv().await {
+        let size = upload.entry.size;
+        stored.count(&upload.entry);
+        writer.add(upload.entry, &upload.bytes).await?;
+        progress.send_modify(|p| {
+            p.objects += 1;
+            p.bytes += size;
+        });
+        faults::crash_at_count("upload", stored.objects);
+    }
+    stored.packed = Some(writer.finish().await?);
+    Ok(stored)
 }
 
 /// What the uploads stored, counted as they finish.
