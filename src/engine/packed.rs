@@ -597,26 +597,145 @@ pub async fn read_object(
     run_path: &str,
     located: &Located,
 ) -> Result<Vec<u8>, StorageError> {
-    let key = packed::pack_key(&data_dir_of_run(run_path), &located.pack);
-    let corrupt = |reason: String| StorageError::Corrupt {
-        key: key.clone(),
-        reason,
-    };
+    read_frame(storage, &data_dir_of_run(run_path), located).await
+}
+
+async fn read_frame(
+    storage: &Storage,
+    data_dir: &str,
+    located: &Located,
+) -> Result<Vec<u8>, StorageError> {
+    let key = packed::pack_key(data_dir, &located.pack);
     if located.size > MAX_OBJECT_BYTES || located.length > MAX_OBJECT_BYTES {
-        return Err(corrupt(format!(
-            "an object of {} bytes ({} stored) is larger than any Kubernetes object; not read",
-            located.size, located.length
-        )));
+        return Err(StorageError::Corrupt {
+            key,
+            reason: format!(
+                "an object of {} bytes ({} stored) is larger than any Kubernetes object; not read",
+                located.size, located.length
+            ),
+        });
     }
     let frame = storage
         .get_range(&key, located.offset, located.length)
         .await?;
-    zstd::bulk::decompress(&frame, located.size as usize).map_err(|e| {
-        corrupt(format!(
+    decompress_frame(&key, &frame, located)
+}
+
+/// One object's zstd frame, decompressed to at most its recorded size.
+fn decompress_frame(key: &str, frame: &[u8], located: &Located) -> Result<Vec<u8>, StorageError> {
+    let size = usize::try_from(located.size.min(MAX_OBJECT_BYTES)).unwrap_or(0);
+    zstd::bulk::decompress(frame, size).map_err(|e| StorageError::Corrupt {
+        key: key.to_string(),
+        reason: format!(
             "object at {} is not a zstd frame of at most {} bytes: {e}",
             located.offset, located.size
-        ))
+        ),
     })
+}
+
+/// Packs a restore holds in memory at once (each at most [`packed::PACK_TARGET_BYTES`] plus
+/// one object).
+const PACKS_IN_MEMORY: usize = 3;
+
+type PackDownload =
+    futures::future::Shared<futures::future::BoxFuture<'static, Result<Bytes, Arc<StorageError>>>>;
+
+/// Reads the objects of a packed run for a restore: a pack the restore takes most of is
+/// downloaded once, whole, and objects are cut from it (one GET instead of thousands, which
+/// is most of an S3 server's work in a restore); objects of other packs are read with ranged
+/// GETs. Concurrent readers of one pack share its download.
+pub struct PackReader {
+    storage: Storage,
+    data_dir: String,
+    whole: HashSet<Arc<str>>,
+    /// The newest downloads, oldest first.
+    cache: std::sync::Mutex<std::collections::VecDeque<(Arc<str>, PackDownload)>>,
+}
+
+impl PackReader {
+    /// `all` is every object of the run (to size its packs), `selected` what the restore takes.
+    pub fn new<'e>(
+        storage: &Storage,
+        run_path: &str,
+        all: impl IntoIterator<Item = &'e ManifestEntry>,
+        selected: impl IntoIterator<Item = &'e ManifestEntry>,
+    ) -> PackReader {
+        let mut size: HashMap<Arc<str>, u64> = HashMap::new();
+        for located in all.into_iter().filter_map(|e| e.location.as_deref()) {
+            let end = located.offset.saturating_add(located.length);
+            let known = size.entry(located.pack.clone()).or_default();
+            *known = (*known).max(end);
+        }
+        let mut wanted: HashMap<Arc<str>, u64> = HashMap::new();
+        for located in selected.into_iter().filter_map(|e| e.location.as_deref()) {
+            *wanted.entry(located.pack.clone()).or_default() += located.length;
+        }
+        let whole = wanted
+            .into_iter()
+            .filter(|(pack, bytes)| {
+                let size = size.get(pack).copied().unwrap_or(u64::MAX);
+                size <= packed::PACK_TARGET_BYTES as u64 + MAX_OBJECT_BYTES && bytes * 2 >= size
+            })
+            .map(|(pack, _)| pack)
+            .collect();
+        PackReader {
+            storage: storage.clone(),
+            data_dir: data_dir_of_run(run_path),
+            whole,
+            cache: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// One object's bytes, decompressed to at most its recorded size (not yet verified).
+    pub async fn read(&self, located: &Located) -> Result<Vec<u8>, StorageError> {
+        if !self.whole.contains(&located.pack) {
+            return read_frame(&self.storage, &self.data_dir, located).await;
+        }
+        let key = packed::pack_key(&self.data_dir, &located.pack);
+        let pack = self
+            .download(&located.pack, &key)
+            .await
+            .map_err(|e| StorageError::Corrupt {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+        let frame = usize::try_from(located.offset)
+            .ok()
+            .zip(usize::try_from(located.offset.saturating_add(located.length)).ok())
+            .and_then(|(start, end)| pack.get(start..end))
+            .ok_or_else(|| StorageError::Corrupt {
+                key: key.clone(),
+                reason: format!(
+                    "{} bytes long, shorter than the object at {}+{} the index names",
+                    pack.len(),
+                    located.offset,
+                    located.length
+                ),
+            })?;
+        decompress_frame(&key, frame, located)
+    }
+
+    fn download(&self, pack: &Arc<str>, key: &str) -> PackDownload {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, download)) = cache.iter().find(|(name, _)| name == pack) {
+            return download.clone();
+        }
+        let storage = self.storage.clone();
+        let key = key.to_string();
+        let limit = packed::PACK_TARGET_BYTES as u64 + MAX_OBJECT_BYTES;
+        let download: PackDownload = futures::FutureExt::shared(Box::pin(async move {
+            storage.get_bounded(&key, limit).await.map_err(Arc::new)
+        })
+            as futures::future::BoxFuture<'static, _>);
+        cache.push_back((pack.clone(), download.clone()));
+        while cache.len() > PACKS_IN_MEMORY {
+            cache.pop_front();
+        }
+        download
+    }
 }
 
 /// Deletes the packs and index documents no kept run needs: everything under the Backup's
@@ -928,5 +1047,58 @@ mod tests {
             ..located
         };
         assert!(read_object(&storage, &path, &located).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_restore_reads_a_pack_it_takes_most_of_once() {
+        let storage = storage();
+        let objects: Vec<(String, String)> = (0..50)
+            .map(|i| {
+                (
+                    format!("o{i:02}"),
+                    format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(i)),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str, &str)> = objects
+            .iter()
+            .map(|(n, c)| ("a", n.as_str(), c.as_str()))
+            .collect();
+        let (path, _) = run(&storage, 1, &refs).await;
+        let mut manifest = catalogue::read_manifest(&storage, &path).await.unwrap();
+        expand(&storage, &path, &mut manifest).await.unwrap();
+
+        // All of it: one GET for the pack.
+        let reader = PackReader::new(&storage, &path, &manifest.objects, &manifest.objects);
+        let before = storage.stats();
+        for entry in &manifest.objects {
+            let bytes = reader.read(entry.location.as_ref().unwrap()).await.unwrap();
+            entry.verify(&bytes).unwrap();
+        }
+        assert_eq!(storage.stats().since(&before).requests, 1);
+
+        // One object of fifty: a ranged GET, not the pack.
+        let one = &manifest.objects[7];
+        let reader = PackReader::new(&storage, &path, &manifest.objects, [one]);
+        let before = storage.stats();
+        let bytes = reader.read(one.location.as_ref().unwrap()).await.unwrap();
+        one.verify(&bytes).unwrap();
+        let cost = storage.stats().since(&before);
+        assert_eq!(
+            (cost.requests, cost.downloaded_bytes),
+            (1, one.location.as_ref().unwrap().length)
+        );
+
+        // A pack cut short: a clear error naming it, not garbage.
+        let located = manifest.objects[49].location.clone().unwrap();
+        let key = packed::pack_key(&packed::data_dir(NS, NAME), &located.pack);
+        let whole = storage.get(&key).await.unwrap();
+        storage
+            .put(&key, whole.slice(..whole.len() / 2))
+            .await
+            .unwrap();
+        let reader = PackReader::new(&storage, &path, &manifest.objects, &manifest.objects);
+        let err = reader.read(&located).await.unwrap_err().to_string();
+        assert!(err.contains("shorter than the object"), "{err}");
     }
 }

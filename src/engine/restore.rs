@@ -70,6 +70,7 @@ use crate::core::restore::select::{
 };
 use crate::core::restore::status::{Action, ObjectRef, StatusLists};
 use crate::core::types::catalog::TypeCatalog;
+use crate::engine::packed::PackReader;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::with_retries;
 use crate::storage::Storage;
@@ -254,10 +255,19 @@ pub async fn run_restore(
             Some(&guarded.message),
         );
     }
+    let packs = manifest.packed.is_some().then(|| {
+        PackReader::new(
+            storage,
+            path,
+            &manifest.objects,
+            selection.items.iter().map(|item| item.entry),
+        )
+    });
     let mut run = Run {
         client,
         storage,
         path,
+        packs,
         map: &map,
         dry_run,
         validate_only,
@@ -407,6 +417,8 @@ struct Run<'a> {
     client: &'a Client,
     storage: &'a Storage,
     path: &'a str,
+    /// A packed run's objects (`None` for one file per object).
+    packs: Option<PackReader>,
     map: &'a NamespaceMap,
     dry_run: bool,
     validate_only: bool,
@@ -432,6 +444,7 @@ async fn load_object(
     storage: &Storage,
     path: &str,
     entry: &ManifestEntry,
+    packs: Option<&PackReader>,
 ) -> Result<Value, String> {
     if entry.size > MAX_OBJECT_BYTES {
         return Err(format!(
@@ -440,11 +453,12 @@ async fn load_object(
             entry.key, entry.size
         ));
     }
-    let bytes = match &entry.location {
-        Some(located) => crate::engine::packed::read_object(storage, path, located)
+    let bytes = match (&entry.location, packs) {
+        (Some(located), Some(packs)) => packs.read(located).await.map(bytes::Bytes::from),
+        (Some(located), None) => crate::engine::packed::read_object(storage, path, located)
             .await
             .map(bytes::Bytes::from),
-        None => storage.get(&format!("{path}/{}", entry.key)).await,
+        (None, _) => storage.get(&format!("{path}/{}", entry.key)).await,
     }
     .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
     entry.verify(&bytes).map_err(|e| e.to_string())?;
@@ -473,7 +487,7 @@ async fn add_stored_crds(
     loop {
         while in_flight.len() < RESTORE_CONCURRENCY {
             match queue.next() {
-                Some(entry) => in_flight.push(load_object(storage, path, entry)),
+                Some(entry) => in_flight.push(load_object(storage, path, entry, None)),
                 None => break,
             }
         }
@@ -496,7 +510,7 @@ fn missing_namespace_message(ns: &str) -> String {
 impl Run<'_> {
     /// Downloads, verifies, parses and checks one object.
     async fn load(&self, item: &SelectedItem<'_>) -> Result<Value, String> {
-        load_object(self.storage, self.path, item.entry).await
+        load_object(self.storage, self.path, item.entry, self.packs.as_ref()).await
     }
 
     fn owners(&self) -> MutexGuard<'_, OwnerIndex> {
