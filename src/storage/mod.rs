@@ -478,15 +478,21 @@ impl Storage {
             .get(&self.path(key))
             .await
             .map_err(read_error)?;
+        let too_large = || StorageError::Corrupt {
+            key: key.to_string(),
+            reason: format!("larger than {limit} bytes; not read"),
+        };
+        if result.meta.size > limit {
+            return Err(too_large());
+        }
+        // The claimed size only sizes the buffer; the bytes actually read are what is bounded.
+        let capacity = usize::try_from(result.meta.size.min(limit)).unwrap_or(0);
         let mut stream = result.into_stream();
-        let mut buffer = bytes::BytesMut::new();
+        let mut buffer = bytes::BytesMut::with_capacity(capacity);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(read_error)?;
             if (buffer.len() + chunk.len()) as u64 > limit {
-                return Err(StorageError::Corrupt {
-                    key: key.to_string(),
-                    reason: format!("larger than {limit} bytes; not read"),
-                });
+                return Err(too_large());
             }
             buffer.extend_from_slice(&chunk);
         }
@@ -503,14 +509,7 @@ impl Storage {
 
     /// Reads a whole object. A missing object is [`ErrorCategory::NotFound`].
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        let read_error = |e| self.error_with(self.context("read", Some(key), true), e);
-        let result = self
-            .inner
-            .store
-            .get(&self.path(key))
-            .await
-            .map_err(read_error)?;
-        result.bytes().await.map_err(read_error)
+        self.get_bounded(key, u64::MAX).await
     }
 
     /// Every object under `dir` (recursively; `""` = the whole prefix), as keys relative to the
