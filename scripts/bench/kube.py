@@ -16,8 +16,9 @@ Prints "best=S runs=S1,S2,.. requests=N objects=M".
 `seeded`: per namespace, how many ConfigMaps + Secrets carry the seed label
 (bench.cnd.dk/seed=true; metadata-only lists). Prints "NAMESPACE COUNT" lines.
 
-`change`: patches the data of every EVERY-th object (ConfigMaps then Secrets of each namespace,
-in the order the API server lists them, counted across all NAMESPACEs; the first one included),
+`change`: patches the data of every EVERY-th seeded object (ConfigMaps then Secrets of each
+namespace with the seed label, in the order the API server lists them, counted across all
+NAMESPACEs; the first one included),
 so EVERY=100 changes 1 % of the objects. Each patch (JSON merge patch, WORKERS concurrent) sets
 data key `bench-rev` to a new value. Prints "patched=N of=M seconds=S".
 
@@ -143,7 +144,8 @@ def change(api, every, workers, namespaces):
         for plural in TYPES:
             cont = ""
             while True:
-                url = f"/api/v1/namespaces/{ns}/{plural}?limit=500" + (f"&continue={quote(cont)}" if cont else "")
+                url = (f"/api/v1/namespaces/{ns}/{plural}?limit=500&labelSelector=bench.cnd.dk%2Fseed%3Dtrue"
+                       + (f"&continue={quote(cont)}" if cont else ""))
                 page = json.loads(api.request(conn, "GET", url, headers=meta))
                 for item in page["items"]:
                     if total % every == 0:
