@@ -6,7 +6,7 @@
 # into BENCHMARKS.md.
 #
 #   scripts/bench.sh [--scenario NAME[,NAME...]]... [--keep] [--runs N] [--s3 shared|s3s-fs|seaweedfs]
-#                    [--no-build] [--no-write] [--no-restore] [--create-concurrency 8,16,32]
+#                    [--no-build] [--no-write] [--md FILE] [--no-restore] [--create-concurrency 8,16,32]
 #
 #   --scenario   which scenarios to run, in this order (repeatable or a comma list; default 10k):
 #     10k          10,000 ConfigMaps + Secrets in 20 namespaces, today's one-file-per-object layout:
@@ -38,6 +38,7 @@
 #                only the benchmark's own requests, not those of tests running against the shared server
 #   --no-build   do not run `cargo build --release` (the binary must exist)
 #   --no-write   print the results only; leave BENCHMARKS.md alone
+#   --md FILE    write the generated sections into FILE instead of BENCHMARKS.md (e.g. a copy)
 #   --no-restore skip the restore measurements (and the `bench-restore`/`bench-create` control planes)
 #   --create-concurrency LIST  concurrencies of the 100k create floor (default 8,16,32; best is used)
 #
@@ -78,6 +79,7 @@ RUNS=3
 BUILD=1
 WRITE_MD=1
 S3_MODE=shared
+MD=$ROOT/BENCHMARKS.md
 NS_COUNT=20
 CM_PER_NS=250
 SECRET_PER_NS=250
@@ -111,6 +113,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=${2:?--runs needs a number}; shift ;;
     --no-build) BUILD=0 ;;
     --no-write) WRITE_MD=0 ;;
+    --md) MD=${2:?--md needs a file}; shift ;;
     --no-restore) RESTORE=0 ;;
     --s3) S3_MODE=${2:?--s3 needs shared, s3s-fs or seaweedfs}; shift ;;
     --scenario) IFS=, read -r -a _sc <<<"${2:?--scenario needs a name}"; SCENARIOS+=("${_sc[@]}"); shift ;;
@@ -847,7 +850,6 @@ MD
 write_section() { # KEY REPORT_TEXT
   [ "$WRITE_MD" = 1 ] || return 0
   local key=$1
-  MD=$ROOT/BENCHMARKS.md
   printf '%s\n' "$2" > "$WORK/report-$key.md"
   python3 - "$MD" "$WORK/report-$key.md" "$key" <<'PY'
 import os, re, sys
