@@ -111,7 +111,7 @@ def listfloor(api, runs, namespaces):
             for plural in TYPES:
                 for page in pages(api, conn, f"/api/v1/namespaces/{ns}/{plural}"):
                     requests += 1
-                    objects += len(page["items"])
+                    objects += len(page.get("items") or [])
         times.append(time.monotonic() - t0)
         conn.close()
     print(f"best={min(times):.2f} runs={','.join(f'{t:.2f}' for t in times)} requests={requests} objects={objects}")
@@ -128,7 +128,7 @@ def seeded(api, namespaces):
                 url = (f"/api/v1/namespaces/{ns}/{plural}?limit=500&labelSelector=bench.cnd.dk%2Fseed%3Dtrue"
                        + (f"&continue={quote(cont)}" if cont else ""))
                 page = json.loads(api.request(conn, "GET", url, headers=meta))
-                n += len(page["items"])
+                n += len(page.get("items") or [])
                 cont = page.get("metadata", {}).get("continue") or ""
                 if not cont:
                     break
@@ -147,7 +147,7 @@ def change(api, every, workers, namespaces):
                 url = (f"/api/v1/namespaces/{ns}/{plural}?limit=500&labelSelector=bench.cnd.dk%2Fseed%3Dtrue"
                        + (f"&continue={quote(cont)}" if cont else ""))
                 page = json.loads(api.request(conn, "GET", url, headers=meta))
-                for item in page["items"]:
+                for item in page.get("items") or []:
                     if total % every == 0:
                         targets.append((ns, plural, item["metadata"]["name"]))
                     total += 1
