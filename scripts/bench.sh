@@ -687,7 +687,7 @@ backups_10k() {
 #   api_total api_list api_post api_other (bench-restore's apiserver_request_total delta)
 # `created` counts the namespaces that createNamespaces made too (created/namespaces).
 restore_measure() { # SRC_BACKUP SRC_BUCKET EXPECTED_OBJECTS NAMESPACES OUT_TSV [TIMEOUT_S]
-  local src_backup=$1 src_bucket=$2 r_expected=$3 r_ns=$4 r_out=$5 r_timeout=${6:-$r_timeout} backup_path r_env g seen=0
+  local src_backup=$1 src_bucket=$2 r_expected=$3 r_ns=$4 r_out=$5 r_timeout=${6:-$RUN_TIMEOUT} backup_path r_env g seen=0
   backup_path=$(api GET "/apis/backup.cnd.dk/v1/namespaces/$BACKUP_NS/backups/$src_backup" | jq -r '.status.backupPath // ""')
   [ -n "$backup_path" ] || die "[restore] Backup $BACKUP_NS/$src_backup has no status.backupPath"
   RESTORE_SOURCE_PATH=$backup_path RESTORE_SOURCE_BUCKET=$src_bucket
