@@ -1215,6 +1215,7 @@ scenario_100k() {
   measure packed-100k bench-100k-run "$EXPECTED_100K" "$SOURCE_100K" "$(s3_storage "$BUCKET")" packed
   check_late_duplicates
   stop_operator
+  common_facts
   local restore_md="### Restore
 Not measured (\`--no-restore\`)." r_line='' best_c='' best_s=''
   if [ "$RESTORE" = 1 ]; then
@@ -1242,7 +1243,6 @@ $(awk -F'\t' -v n="$EXPECTED_100K" '{printf "| %s | %s | %d |\n", $1, $2, ($2 > 
 Best: $best_c concurrent, **$best_s s**."
   fi
   RUN_TIMEOUT=$saved_timeout
-  common_facts
   local med peak fmt rat key="100k-$SETUP"
   med=$(runs_median); peak=$(runs_peak_mib); fmt=$(runs_format); rat=$(ratio "$med" "$FLOOR100K_S")
   write_section "$key" "$(cat <<MD
