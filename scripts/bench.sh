@@ -834,11 +834,11 @@ at_most() { # VALUE LIMIT -> met / NOT met / n/a
 
 # Per run: format, wall time, ratio to FLOOR_S, peak RSS, API requests, S3 figures (results.tsv).
 requests_table() { # RESULTS_TSV FLOOR_S
-  echo "| run | format | trigger → Completed (s) | × LIST floor ($2 s) | peak RSS (MiB) | API requests: total / LIST / POST / other (of which the benchmark's status polls) | S3 PUT requests | S3 PUT bytes | S3 requests, all | reused objects | ok |"
-  echo "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|"
+  echo "| run | format | trigger → Completed (s) | × LIST floor ($2 s) | peak RSS (MiB) | API requests: total / LIST / POST / other (of which the benchmark's status polls) | S3 PUT requests | S3 PUT bytes | S3 requests, all | reused objects | load before | ok |"
+  echo "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
   awk -F'\t' -v f="$2" '{r = (f + 0 > 0) ? sprintf("%.2f", $2 / f) : "n/a";
-    printf "| %s | %s | %s | %s | %.1f | %s / %s / %s / %s (%s) | %s | %s | %s | %s | %s |\n",
-    $1, $16, $2, r, $9/1024, $17, $18, $19, $20, $21, $22, $23, $24, $25, $15}' "$1"
+    printf "| %s | %s | %s | %s | %.1f | %s / %s / %s / %s (%s) | %s | %s | %s | %s | %s | %s |\n",
+    $1, $16, $2, r, $9/1024, $17, $18, $19, $20, $21, $22, $23, $24, $25, $14, $15}' "$1"
 }
 requests_legend() {
   cat <<MD
