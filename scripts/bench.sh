@@ -50,7 +50,8 @@
 # target/release/cluster-backup run in the background -> a warm-up Backup (tiny) ->
 # N one-shot Backups of the 20 namespaces, each timed from the POST that creates it until
 # status.phase is Completed (polled every 100 ms) -> one Backup with namespaces ["*"] -> one
-# Backup to the `filesystem` provider (the same run without S3, a diagnostic) -> restore: the
+# Backup to the `filesystem` provider (ClusterStorageLocation `bench-fs`; the same run without
+# S3, a diagnostic) -> restore: the
 # last explicit-namespace backup (run-N) into a second, empty control plane `bench-restore`
 # (same S3 server) by a second operator process, timed from the POST that creates the Restore
 # until status.phase is Completed, with status.resourceCounts.created == 10,000 -> floors: the
