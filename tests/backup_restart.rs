@@ -88,6 +88,10 @@ async fn interrupted_run_is_marked_and_retried_once() {
             failed: 0,
             message: None,
             errors: vec![],
+            reused_objects: None,
+            upload_requests: None,
+            uploaded_bytes: None,
+            storage_requests: None,
         }),
         ..BackupStatus::default()
     };

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use cluster_backup::api::{RestorePhase, RestoreStatus, RestoredResource};
 use cluster_backup::core::layout;
 use cluster_backup::core::manifest::{
-    BackupRef, ClusterInfo, MANIFEST_FORMAT_VERSION, Manifest, ManifestEntry, RESULT_COMPLETED,
+    BackupRef, ClusterInfo, Manifest, ManifestEntry, OBJECTS_FORMAT_VERSION, RESULT_COMPLETED,
     Sha256Digest, TOOL,
 };
 use common::objects::{delete_quietly, get_object};
@@ -166,13 +166,14 @@ async fn craft(scene: &Scene) -> Crafted {
             name: name.to_string(),
             size: bytes.len() as u64,
             sha256: Sha256Digest::of(&bytes),
+            location: None,
         });
     }
     let now = chrono::Utc::now();
     let mut namespaces = vec![source.clone(), "kube-system".to_string()];
     namespaces.sort();
     let manifest = Manifest {
-        format_version: MANIFEST_FORMAT_VERSION,
+        format_version: OBJECTS_FORMAT_VERSION,
         tool: TOOL.into(),
         backup: BackupRef {
             namespace: scene.namespace().to_string(),
@@ -202,6 +203,7 @@ async fn craft(scene: &Scene) -> Crafted {
         counts: BTreeMap::new(),
         total_objects: entries.len() as u64,
         total_bytes,
+        packed: None,
         objects: entries,
         errors: vec![],
     };

@@ -88,9 +88,16 @@ async fn short_names_of_stored_crds_select_their_custom_resources() {
     }))
     .unwrap();
     let (progress, _) = watch::channel(RestoreProgress::default());
-    let outcome = run_restore(&client, &storage, &restore, &backed_up.run_path, &progress)
-        .await
-        .expect("`gzmo` resolves through the stored CRD");
+    let outcome = run_restore(
+        &client,
+        &storage,
+        &restore,
+        &backed_up.run_path,
+        8,
+        &progress,
+    )
+    .await
+    .expect("`gzmo` resolves through the stored CRD");
     let lists = &outcome.lists;
     let type_dir = format!("gizmos.{group}");
     assert_eq!(lists.count(Action::Created, &type_dir), 1, "{lists:?}");
@@ -120,9 +127,16 @@ async fn short_names_of_stored_crds_select_their_custom_resources() {
     // with the types the backup holds.
     let mut unknown = restore.clone();
     unknown.target.resource_types = vec!["gzmos-typo".into()];
-    let err = run_restore(&client, &storage, &unknown, &backed_up.run_path, &progress)
-        .await
-        .unwrap_err();
+    let err = run_restore(
+        &client,
+        &storage,
+        &unknown,
+        &backed_up.run_path,
+        8,
+        &progress,
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().contains(&format!(
             "\"gzmos-typo\" matches no type in this backup (it contains: configmaps, \

@@ -78,6 +78,13 @@ pub struct BackupSpec {
     /// How long stored backups are kept. Without it, every run is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionPolicy>,
+
+    /// How runs are stored. `objects` (the default): one JSON file per object, browsable in
+    /// the bucket. `packed`: objects in compressed packs with an index, and incremental: a run
+    /// uploads only what changed since the previous run of this Backup (each run still
+    /// restores on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<BackupFormat>,
 }
 
 /// Selection of the objects to back up.
@@ -117,6 +124,17 @@ pub struct BackupSource {
 }
 
 /// Expiry of stored backups. Both limits apply when both are set.
+/// How runs are stored (`spec.format`).
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupFormat {
+    /// One JSON file per object (`namespaces/<ns>/<type>/<name>.json`).
+    #[default]
+    Objects,
+    /// Compressed packs and an index shared by the Backup's runs; incremental.
+    Packed,
+}
+
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionPolicy {
@@ -254,4 +272,16 @@ pub struct BackupRun {
     /// The first item errors (the full list is in the backup's manifest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Objects referenced from earlier runs instead of uploaded again (`format: packed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_objects: Option<i64>,
+    /// Write requests (PUTs) the run sent to the bucket, its manifest included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_requests: Option<i64>,
+    /// Bytes the run wrote to the bucket (after compression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_bytes: Option<i64>,
+    /// Every request the run sent to the bucket: reads, lists and writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_requests: Option<i64>,
 }

@@ -86,12 +86,17 @@ pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::R
         .await?
         .storage;
     let bytes = store.get(&layout::manifest_key(path)).await?;
-    let manifest = Manifest::from_bytes(&bytes)?;
+    let mut manifest = Manifest::from_bytes(&bytes)?;
+    crate::engine::packed::expand(&store, path, &mut manifest).await?;
     writeln!(out, "  stored at {} under {path}/:", store.describe())?;
     for entry in &manifest.objects {
+        let place = match &entry.location {
+            Some(at) => format!("  in pack {} at {}", at.pack, at.offset),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "    {:<70} {:>7} B  sha256 {}",
+            "    {:<70} {:>7} B  sha256 {}{place}",
             entry.key,
             entry.size,
             &entry.sha256.to_string()[..12]

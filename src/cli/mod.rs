@@ -48,6 +48,17 @@ pub enum Command {
         /// Restores running at the same time; more wait for a free slot.
         #[arg(long, default_value_t = 2, env = "RESTORE_CONCURRENCY")]
         restore_concurrency: u16,
+        /// Objects one restore creates at the same time (`conflictResolution: fail` always
+        /// creates one at a time).
+        #[arg(long, default_value_t = 8, env = "RESTORE_OBJECTS_IN_FLIGHT")]
+        restore_objects_in_flight: u16,
+        /// Requests per second the operator sends to the API server at most, all runs
+        /// together (0: no limit). Each backup also lists one page (500 objects) at a time.
+        #[arg(long, default_value_t = crate::k8s::rate_limit::DEFAULT_QPS, env = "KUBE_API_QPS")]
+        kube_api_qps: u32,
+        /// Requests the operator may send at once above `--kube-api-qps` before it waits.
+        #[arg(long, default_value_t = crate::k8s::rate_limit::DEFAULT_BURST, env = "KUBE_API_BURST")]
+        kube_api_burst: u32,
         /// How often a backup or restore the operator stopped during (killed, crashed or shut
         /// down mid-run) is run again before it ends Failed.
         #[arg(long, default_value_t = 1, env = "RUN_RETRIES")]
@@ -276,6 +287,9 @@ pub async fn main() -> anyhow::Result<()> {
             namespace,
             concurrency,
             restore_concurrency,
+            restore_objects_in_flight,
+            kube_api_qps,
+            kube_api_burst,
             run_retries,
             shutdown_timeout,
             install_crds,
@@ -287,6 +301,7 @@ pub async fn main() -> anyhow::Result<()> {
             let client = kube::Client::try_default()
                 .await
                 .context("cannot connect to Kubernetes")?;
+            let client = crate::k8s::rate_limit::rate_limited(client, kube_api_qps, kube_api_burst);
             if install_crds {
                 controller::crds::install_crds(&client, Duration::from_secs(60)).await?;
             }
@@ -294,6 +309,9 @@ pub async fn main() -> anyhow::Result<()> {
                 namespace = namespace.as_deref().unwrap_or("<all>"),
                 backup_concurrency = concurrency,
                 restore_concurrency,
+                restore_objects_in_flight,
+                kube_api_qps,
+                kube_api_burst,
                 run_retries,
                 shutdown_timeout_seconds = shutdown_timeout.as_secs_f64(),
                 single_tenant,
@@ -313,6 +331,7 @@ pub async fn main() -> anyhow::Result<()> {
                 namespace,
                 backup_concurrency: usize::from(concurrency.max(1)),
                 restore_concurrency: usize::from(restore_concurrency.max(1)),
+                restore_objects_in_flight: usize::from(restore_objects_in_flight.max(1)),
                 run_retries,
                 shutdown_timeout,
                 tenancy: if single_tenant {

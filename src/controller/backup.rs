@@ -637,6 +637,12 @@ async fn finish(
             record.bytes = outcome.total_bytes as i64;
             record.failed = outcome.failed as i64;
             record.errors = outcome.errors.clone();
+            record.reused_objects = outcome.reused_objects.map(saturating_i64);
+            if let Some(stats) = outcome.storage {
+                record.upload_requests = Some(saturating_i64(stats.uploads));
+                record.uploaded_bytes = Some(saturating_i64(stats.uploaded_bytes));
+                record.storage_requests = Some(saturating_i64(stats.requests));
+            }
             status.backup_count += 1;
             status.backup_path = Some(outcome.run_path.clone());
             status.last_backup_time = Some(to_time(outcome.completed_at));
@@ -647,8 +653,12 @@ async fn finish(
                 .collect();
             match outcome.result {
                 RunResult::Completed => {
+                    let reused = match outcome.reused_objects {
+                        Some(reused) => format!(", {reused} unchanged since the previous run"),
+                        None => String::new(),
+                    };
                     let msg = format!(
-                        "Backup completed: {} objects ({} bytes) in {seconds:.1} s at {}{note}",
+                        "Backup completed: {} objects ({} bytes{reused}) in {seconds:.1} s at {}{note}",
                         outcome.total_objects, outcome.total_bytes, outcome.run_path
                     );
                     (EventType::Normal, "BackupCompleted", msg, true)
@@ -1023,7 +1033,15 @@ fn new_run(
         failed: 0,
         message: None,
         errors: Vec::new(),
+        reused_objects: None,
+        upload_requests: None,
+        uploaded_bytes: None,
+        storage_requests: None,
     }
+}
+
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 fn push_history(status: &mut BackupStatus, run: BackupRun) {
@@ -1120,6 +1138,10 @@ mod tests {
             failed: 0,
             message: None,
             errors: vec![],
+            reused_objects: None,
+            upload_requests: None,
+            uploaded_bytes: None,
+            storage_requests: None,
         }
     }
 

@@ -70,6 +70,8 @@ pub struct Settings {
     pub namespace: Option<String>,
     pub backup_concurrency: usize,
     pub restore_concurrency: usize,
+    /// Objects one restore creates at the same time (per priority level).
+    pub restore_objects_in_flight: usize,
     pub run_retries: u32,
     pub shutdown_timeout: Duration,
     pub tenancy: Tenancy,
@@ -90,6 +92,7 @@ impl Default for Settings {
             namespace: None,
             backup_concurrency: DEFAULT_BACKUP_CONCURRENCY,
             restore_concurrency: DEFAULT_RESTORE_CONCURRENCY,
+            restore_objects_in_flight: crate::engine::restore::RESTORE_CONCURRENCY,
             run_retries: DEFAULT_RUN_RETRIES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             tenancy: Tenancy::default(),

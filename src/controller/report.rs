@@ -26,6 +26,8 @@ pub struct Context {
     pub policy: super::admission::PolicyGuard,
     /// The process's metrics (one registry for every controller).
     pub metrics: std::sync::Arc<super::metrics::Metrics>,
+    /// Objects one restore creates at the same time.
+    pub restore_objects_in_flight: usize,
 }
 
 impl Context {
@@ -49,6 +51,7 @@ impl Context {
             tenancy: settings.tenancy,
             operator_namespace: settings.operator_namespace.clone(),
             metrics,
+            restore_objects_in_flight: settings.restore_objects_in_flight,
         }
     }
 }

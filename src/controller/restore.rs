@@ -631,7 +631,14 @@ async fn run_with_progress(
     }
     let storage = opened.storage;
     let (progress_tx, mut progress_rx) = watch::channel(RestoreProgress::default());
-    let engine = engine::run_restore(&acting.client, &storage, &restore.spec, &path, &progress_tx);
+    let engine = engine::run_restore(
+        &acting.client,
+        &storage,
+        &restore.spec,
+        &path,
+        ctx.restore_objects_in_flight,
+        &progress_tx,
+    );
     tokio::pin!(engine);
     let mut ticker = tokio::time::interval(PROGRESS_INTERVAL);
     ticker.tick().await;

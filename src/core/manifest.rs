@@ -19,10 +19,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::api::BackupSpec;
+use crate::core::packed::{Located, PackedIndex};
 
-/// Version of the manifest format this build writes and the newest it reads. Additive,
-/// optional fields keep the version; anything an older reader would misread bumps it.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// The newest manifest format this build reads. Additive, optional fields keep the version;
+/// anything an older reader would misread bumps it.
+pub const MANIFEST_FORMAT_VERSION: u32 = PACKED_FORMAT_VERSION;
+/// Format of a one-file-per-object run (`spec.format: objects`): older builds read it.
+pub const OBJECTS_FORMAT_VERSION: u32 = 1;
+/// Format of a packed run (`spec.format: packed`): `objects` is empty and `packed` lists the
+/// index; a build that reads only version 1 must refuse it rather than restore nothing.
+pub const PACKED_FORMAT_VERSION: u32 = 2;
 
 /// `tool` of manifests written by this build, e.g. `cluster-backup-operator 0.1.0`.
 pub const TOOL: &str = concat!("cluster-backup-operator ", env!("CARGO_PKG_VERSION"));
@@ -91,6 +97,11 @@ pub struct Manifest {
     pub counts: BTreeMap<String, u64>,
     pub total_objects: u64,
     pub total_bytes: u64,
+    /// The index of a packed run ([`crate::core::packed`]); its objects are listed there, not in
+    /// `objects` (filled in memory by the reader that needs them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed: Option<PackedIndex>,
+    #[serde(default)]
     pub objects: Vec<ManifestEntry>,
     /// Items that could not be read or stored (why the result is PartiallyFailed).
     #[serde(default)]
@@ -142,6 +153,9 @@ pub struct ManifestEntry {
     pub size: u64,
     /// Of the stored bytes; hex in JSON.
     pub sha256: Sha256Digest,
+    /// Packed runs: where the object is (never in the JSON; read from the run's index).
+    #[serde(skip)]
+    pub location: Option<Box<Located>>,
 }
 
 impl ManifestEntry {
@@ -346,6 +360,7 @@ mod tests {
             name: name.into(),
             size: bytes.len() as u64,
             sha256: Sha256Digest::of(bytes),
+            location: None,
         }
     }
 
@@ -372,7 +387,7 @@ mod tests {
     fn manifest() -> Manifest {
         let started = Utc.with_ymd_and_hms(2025, 1, 21, 15, 30, 0).unwrap();
         Manifest {
-            format_version: MANIFEST_FORMAT_VERSION,
+            format_version: OBJECTS_FORMAT_VERSION,
             tool: TOOL.into(),
             backup: BackupRef {
                 namespace: "default".into(),
@@ -397,6 +412,7 @@ mod tests {
             .into(),
             total_objects: 2,
             total_bytes: 5,
+            packed: None,
             objects: vec![
                 entry(Some("prod"), "app-config", b"{}"),
                 entry(None, "system:aggregate-to-admin", b"{ }"),
@@ -445,13 +461,13 @@ mod tests {
     #[test]
     fn newer_format_is_refused() {
         let mut v = serde_json::to_value(manifest()).unwrap();
-        v["formatVersion"] = 2.into();
+        v["formatVersion"] = 3.into();
         let err = Manifest::from_bytes(&serde_json::to_vec(&v).unwrap()).unwrap_err();
         assert!(matches!(
             err,
-            ManifestError::UnsupportedVersion { found: 2 }
+            ManifestError::UnsupportedVersion { found: 3 }
         ));
-        assert!(err.to_string().contains("format version 2"), "{err}");
+        assert!(err.to_string().contains("format version 3"), "{err}");
         assert!(err.to_string().contains("upgrade the operator"), "{err}");
 
         // A newer format that does not even parse as v1 still gets the version message.

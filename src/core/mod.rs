@@ -4,6 +4,7 @@
 pub mod layout;
 pub mod manifest;
 pub mod names;
+pub mod packed;
 pub mod plan;
 pub mod requester;
 pub mod restore;

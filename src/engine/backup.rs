@@ -15,8 +15,10 @@ use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::retention;
+use crate::api::BackupFormat;
 use crate::api::{BackupSpec, RunResult};
 use crate::core::layout;
 use crate::core::manifest::{
@@ -26,10 +28,11 @@ use crate::core::plan::{self, NamespaceSelection, TypePlan};
 use crate::core::selector;
 use crate::core::types::{CRD_GROUP, CRD_PLURAL, DiscoveredResource, NAMESPACE_PLURAL};
 use crate::engine::faults;
+use crate::engine::packed::PackedWriter;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::{self, with_retries};
 use crate::storage::catalogue::{self, ManifestReadError};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{StatsSnapshot, Storage, StorageError};
 
 /// Objects per list request (Velero uses 500 too).
 pub const LIST_PAGE_SIZE: u32 = 500;
@@ -76,6 +79,10 @@ pub struct BackupOutcome {
     /// The first item errors, formatted for status.
     pub errors: Vec<String>,
     pub namespaces: Vec<String>,
+    /// `format: packed`: objects referenced from earlier runs instead of stored again.
+    pub reused_objects: Option<u64>,
+    /// What the run sent to storage (`None` for a run adopted after a restart).
+    pub storage: Option<StatsSnapshot>,
 }
 
 /// Why a run produced no restorable backup.
@@ -103,6 +110,8 @@ pub enum BackupError {
     /// Several problems of the spec at once ([`check_spec`]).
     #[error("{}", problems.join("; "))]
     InvalidSpec { problems: Vec<String> },
+    #[error("internal error: {message}")]
+    Internal { message: String },
     /// Stopped from outside before the manifest was written (see [`run_backup`]).
     #[error("the run was cancelled before its manifest was written")]
     Cancelled,
@@ -118,7 +127,7 @@ impl BackupError {
             | BackupError::ListUnavailable { .. }
             | BackupError::ServerVersion { .. } => "KubernetesApiError",
             BackupError::Storage(_) => "StorageError",
-            BackupError::Manifest { .. } => "InternalError",
+            BackupError::Manifest { .. } | BackupError::Internal { .. } => "InternalError",
             BackupError::Cancelled => "Interrupted",
         }
     }
@@ -235,6 +244,7 @@ pub async fn run_backup(
     progress: &watch::Sender<Progress>,
     stop: &CancellationToken,
 ) -> Result<BackupOutcome, BackupError> {
+    let before = storage.stats();
     let stored = tokio::select! {
         biased;
         () = stop.cancelled() => return Err(BackupError::Cancelled),
@@ -243,7 +253,7 @@ pub async fn run_backup(
     if stop.is_cancelled() {
         return Err(BackupError::Cancelled);
     }
-    let (manifest, result) = stored;
+    let (manifest, result, reused) = stored;
     let bytes = manifest
         .to_bytes()
         .map_err(|source| BackupError::Manifest { source })?;
@@ -257,7 +267,10 @@ pub async fn run_backup(
         .map_err(|source| BackupError::Storage(Box::new(source)))?;
     faults::crash_point("after-manifest");
 
-    Ok(BackupOutcome::from_manifest(manifest, result))
+    let mut outcome = BackupOutcome::from_manifest(manifest, result);
+    outcome.reused_objects = reused;
+    outcome.storage = Some(storage.stats().since(&before));
+    Ok(outcome)
 }
 
 /// Everything of a run but the commit: lists and stores every object, and returns the manifest
@@ -269,8 +282,9 @@ async fn store_objects(
     checked: &CheckedSpec,
     run: &RunContext,
     progress: &watch::Sender<Progress>,
-) -> Result<(Manifest, RunResult), BackupError> {
+) -> Result<(Manifest, RunResult, Option<u64>), BackupError> {
     let CheckedSpec { types, label_query } = checked;
+    let packed = spec.format == Some(BackupFormat::Packed);
     if !types.unavailable_defaults.is_empty() {
         tracing::warn!(
             types = %types.unavailable_defaults.join(", "),
@@ -328,7 +342,7 @@ async fn store_objects(
 
     faults::crash_point("before-upload");
     faults::pause_point("before-list").await;
-    let (tx, mut rx) = mpsc::channel::<Upload>(UPLOAD_CONCURRENCY * 4);
+    let (tx, rx) = mpsc::channel::<Upload>(UPLOAD_CONCURRENCY * 4);
     let producer = async {
         let mut errors = Vec::new();
         let mut queue: std::collections::VecDeque<ListJob> = jobs.into();
@@ -340,7 +354,7 @@ async fn store_objects(
             } else {
                 label_query.as_deref()
             };
-            match list_job(client, &job, labels, types, &run_path, &tx).await {
+            match list_job(client, &job, labels, types, &run_path, packed, &tx).await {
                 Ok(()) => {}
                 Err(ListOutcome::Receiver) => break,
                 // May not list the type across the cluster: list it namespace by namespace,
@@ -362,8 +376,28 @@ async fn store_objects(
     };
 
     let consumer = async {
+        let mut stored = Stored::default();
+        if packed {
+            let writer = PackedWriter::start(
+                storage,
+                &run.backup_namespace,
+                &run.backup_name,
+                run.started,
+            )
+            .await
+            .map_err(storage_err)?;
+            // Packing (compression, the index, uploads) runs as a task of its own, beside the
+            // listing and serialising; it is aborted with the run.
+            let packing = AbortOnDropHandle::new(tokio::spawn(pack(writer, rx, progress.clone())));
+            return match packing.await {
+                Ok(stored) => stored.map_err(storage_err),
+                Err(err) => Err(BackupError::Internal {
+                    message: format!("the packing task failed: {err}"),
+                }),
+            };
+        }
+        let mut rx = rx;
         let uploads = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
-        let mut entries: Vec<ManifestEntry> = Vec::new();
         let mut results = uploads
             .map(|upload| async move {
                 storage
@@ -377,28 +411,18 @@ async fn store_objects(
                 p.objects += 1;
                 p.bytes += entry.size;
             });
-            entries.push(entry);
-            faults::crash_at_count("upload", entries.len() as u64);
+            stored.count(&entry);
+            stored.entries.push(entry);
+            faults::crash_at_count("upload", stored.objects);
         }
-        Ok::<_, BackupError>(entries)
+        Ok::<_, BackupError>(stored)
     };
 
-    let (list_errors, mut entries) = tokio::try_join!(producer, consumer)?;
+    let (list_errors, mut stored) = tokio::try_join!(producer, consumer)?;
     item_errors.extend(list_errors);
     progress.send_modify(|p| p.failed = item_errors.len() as u64);
 
-    entries.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut total_bytes = 0;
-    for entry in &entries {
-        *counts
-            .entry(layout::count_key(
-                entry.namespace.as_deref(),
-                &entry.resource,
-            ))
-            .or_default() += 1;
-        total_bytes += entry.size;
-    }
+    stored.entries.sort_by(|a, b| a.key.cmp(&b.key));
     let result = if item_errors.is_empty() {
         RunResult::Completed
     } else {
@@ -407,8 +431,16 @@ async fn store_objects(
     let completed_at = Utc::now();
     let mut resource_types: Vec<String> = types.all().map(layout::type_dir).collect();
     resource_types.dedup();
+    let (packed_index, reused) = match stored.packed {
+        Some(outcome) => (Some(outcome.index), Some(outcome.reused)),
+        None => (None, None),
+    };
     let manifest = Manifest {
-        format_version: manifest::MANIFEST_FORMAT_VERSION,
+        format_version: if packed_index.is_some() {
+            manifest::PACKED_FORMAT_VERSION
+        } else {
+            manifest::OBJECTS_FORMAT_VERSION
+        },
         tool: format!("cluster-backup-operator {}", env!("CARGO_PKG_VERSION")),
         backup: BackupRef {
             namespace: run.backup_namespace.clone(),
@@ -430,13 +462,60 @@ async fn store_objects(
         .to_string(),
         namespaces: resolved.to_back_up.clone(),
         resource_types,
-        counts,
-        total_objects: entries.len() as u64,
-        total_bytes,
-        objects: entries,
+        counts: stored.counts,
+        total_objects: stored.objects,
+        total_bytes: stored.bytes,
+        packed: packed_index,
+        objects: stored.entries,
         errors: item_errors,
     };
-    Ok((manifest, result))
+    Ok((manifest, result, reused))
+}
+
+/// Stores every object the listing sends into packs (`format: packed`).
+async fn pack(
+    mut writer: PackedWriter,
+    mut rx: mpsc::Receiver<Upload>,
+    progress: watch::Sender<Progress>,
+) -> Result<Stored, StorageError> {
+    let mut stored = Stored::default();
+    while let Some(upload) = rx.recv().await {
+        let size = upload.entry.size;
+        stored.count(&upload.entry);
+        writer.add(upload.entry, &upload.bytes).await?;
+        progress.send_modify(|p| {
+            p.objects += 1;
+            p.bytes += size;
+        });
+        faults::crash_at_count("upload", stored.objects);
+    }
+    stored.packed = Some(writer.finish().await?);
+    Ok(stored)
+}
+
+/// What the uploads stored, counted as they finish.
+#[derive(Default)]
+struct Stored {
+    /// `format: objects`: every entry, for the manifest.
+    entries: Vec<ManifestEntry>,
+    counts: BTreeMap<String, u64>,
+    objects: u64,
+    bytes: u64,
+    packed: Option<crate::engine::packed::PackedOutcome>,
+}
+
+impl Stored {
+    fn count(&mut self, entry: &ManifestEntry) {
+        *self
+            .counts
+            .entry(layout::count_key(
+                entry.namespace.as_deref(),
+                &entry.resource,
+            ))
+            .or_default() += 1;
+        self.objects += 1;
+        self.bytes += entry.size;
+    }
 }
 
 impl BackupOutcome {
@@ -456,6 +535,8 @@ impl BackupOutcome {
             run_path: manifest.backup_path,
             counts: manifest.counts,
             namespaces: manifest.namespaces,
+            reused_objects: None,
+            storage: None,
         }
     }
 }
@@ -473,6 +554,7 @@ pub async fn find_finished_run(
         Ok(manifest) => manifest,
         Err(ManifestReadError::Missing { .. }) => return Ok(None),
         Err(ManifestReadError::Storage { source, .. }) => return Err(source),
+        Err(ManifestReadError::Index { source, .. }) => return Err(source),
         Err(ManifestReadError::Invalid { source, .. }) => {
             tracing::warn!(run_path, error = %source, "interrupted run left an unreadable manifest; running again");
             return Ok(None);
@@ -507,6 +589,7 @@ async fn list_job(
     labels: Option<&str>,
     types: &TypePlan,
     run_path: &str,
+    compact: bool,
     tx: &mpsc::Sender<Upload>,
 ) -> Result<(), ListOutcome> {
     let api: Api<DynamicObject> = match &job.scope {
@@ -605,7 +688,13 @@ async fn list_job(
                 api_version: job.api.api_version.clone(),
                 kind: job.api.kind.clone(),
             });
-            let upload = match serde_json::to_vec_pretty(&object) {
+            // Packed runs store compact JSON (smaller, faster); browsable files stay pretty.
+            let serialized = if compact {
+                serde_json::to_vec(&object)
+            } else {
+                serde_json::to_vec_pretty(&object)
+            };
+            let upload = match serialized {
                 Ok(bytes) => {
                     let relative =
                         layout::relative_object_key(namespace.as_deref(), &job.type_dir, &name);
@@ -618,6 +707,7 @@ async fn list_job(
                         name,
                         size: bytes.len() as u64,
                         sha256: Sha256Digest::of(&bytes),
+                        location: None,
                     };
                     Upload {
                         key: format!("{run_path}/{}", entry.key),

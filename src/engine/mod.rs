@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod faults;
+pub mod packed;
 pub mod restore;
 pub mod restore_spec;
 pub mod retention;

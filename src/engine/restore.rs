@@ -21,7 +21,7 @@
 //!    outcome in [`StatusLists`]. Before the first request about an object, its type and scope
 //!    are checked against what discovery serves for its `apiVersion` and `kind`
 //!    ([`check_served`]). One priority level at a time (all CRDs, then all
-//!    namespaces, ...), up to [`RESTORE_CONCURRENCY`] objects of a level at once (one with
+//!    namespaces, ...), up to `objects_in_flight` ([`RESTORE_CONCURRENCY`] by default) objects of a level at once (one with
 //!    `conflictResolution: fail`, so it stops exactly at the conflict); a restored CRD is
 //!    waited for (Established) before its level ends, so its custom resources find it served.
 //!    Outcomes are recorded in restore order whatever order requests finish in.
@@ -70,6 +70,7 @@ use crate::core::restore::select::{
 };
 use crate::core::restore::status::{Action, ObjectRef, StatusLists};
 use crate::core::types::catalog::TypeCatalog;
+use crate::engine::packed::PackReader;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::with_retries;
 use crate::storage::Storage;
@@ -81,7 +82,8 @@ pub const RESTORE_FIELD_MANAGER: &str = "cluster-backup-restore";
 /// and etcd stores at most 1.5 MiB per object, so anything larger recorded in a manifest is
 /// not a restorable object (storage contents are untrusted input).
 pub const MAX_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
-/// Objects of one priority level restored at the same time.
+/// Objects of one priority level restored at the same time, by default
+/// (`--restore-objects-in-flight`).
 pub const RESTORE_CONCURRENCY: usize = 8;
 /// Longest wait for a restored CRD to become Established.
 pub const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
@@ -165,15 +167,31 @@ impl RestoreError {
             RestoreError::Manifest(ManifestReadError::Missing { .. }) => "BackupIncomplete",
             RestoreError::Manifest(ManifestReadError::Storage { .. }) => "StorageError",
             RestoreError::Manifest(ManifestReadError::Invalid { .. }) => "InvalidManifest",
+            RestoreError::Manifest(ManifestReadError::Index { .. }) => "InvalidIndex",
             RestoreError::InvalidTarget { .. } | RestoreError::Select { .. } => "InvalidSpec",
             RestoreError::Discovery { .. } | RestoreError::Namespace { .. } => "ApiError",
         }
     }
 }
 
-/// Reads and parses the manifest of the backup at `backup_path`.
+/// Reads and parses the manifest of the backup at `backup_path`; for a packed run, with every
+/// object's entry read from its index.
 pub async fn read_manifest(storage: &Storage, backup_path: &str) -> Result<Manifest, RestoreError> {
-    Ok(catalogue::read_manifest(storage, backup_path).await?)
+    let mut manifest = catalogue::read_manifest(storage, backup_path).await?;
+    crate::engine::packed::expand(storage, backup_path, &mut manifest)
+        .await
+        .map_err(|source| {
+            let path = backup_path.to_string();
+            // Missing or damaged index documents make the backup unusable; an outage does not.
+            let damaged = matches!(source, crate::storage::StorageError::Corrupt { .. })
+                || source.category() == crate::storage::ErrorCategory::NotFound;
+            RestoreError::Manifest(if damaged {
+                ManifestReadError::Index { path, source }
+            } else {
+                ManifestReadError::Storage { path, source }
+            })
+        })?;
+    Ok(manifest)
 }
 
 /// `status.backupInfo` from a manifest.
@@ -193,6 +211,7 @@ pub async fn run_restore(
     storage: &Storage,
     spec: &RestoreSpec,
     backup_path: &str,
+    objects_in_flight: usize,
     progress: &watch::Sender<RestoreProgress>,
 ) -> Result<RestoreOutcome, RestoreError> {
     let path = backup_path.trim_end_matches('/');
@@ -236,10 +255,19 @@ pub async fn run_restore(
             Some(&guarded.message),
         );
     }
+    let packs = manifest.packed.is_some().then(|| {
+        PackReader::new(
+            storage,
+            path,
+            &manifest.objects,
+            selection.items.iter().map(|item| item.entry),
+        )
+    });
     let mut run = Run {
         client,
         storage,
         path,
+        packs,
         map: &map,
         dry_run,
         validate_only,
@@ -289,7 +317,7 @@ pub async fn run_restore(
     let concurrency = if run.conflict == ConflictResolution::Fail {
         1
     } else {
-        RESTORE_CONCURRENCY
+        objects_in_flight.max(1)
     };
     // One priority level at a time, so a level starts only when everything it may depend on
     // (CRDs Established, namespaces, ...) is done.
@@ -389,6 +417,8 @@ struct Run<'a> {
     client: &'a Client,
     storage: &'a Storage,
     path: &'a str,
+    /// A packed run's objects (`None` for one file per object).
+    packs: Option<PackReader>,
     map: &'a NamespaceMap,
     dry_run: bool,
     validate_only: bool,
@@ -414,6 +444,7 @@ async fn load_object(
     storage: &Storage,
     path: &str,
     entry: &ManifestEntry,
+    packs: Option<&PackReader>,
 ) -> Result<Value, String> {
     if entry.size > MAX_OBJECT_BYTES {
         return Err(format!(
@@ -422,11 +453,14 @@ async fn load_object(
             entry.key, entry.size
         ));
     }
-    let key = format!("{path}/{}", entry.key);
-    let bytes = storage
-        .get(&key)
-        .await
-        .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
+    let bytes = match (&entry.location, packs) {
+        (Some(located), Some(packs)) => packs.read(located).await.map(bytes::Bytes::from),
+        (Some(located), None) => crate::engine::packed::read_object(storage, path, located)
+            .await
+            .map(bytes::Bytes::from),
+        (None, _) => storage.get(&format!("{path}/{}", entry.key)).await,
+    }
+    .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
     entry.verify(&bytes).map_err(|e| e.to_string())?;
     let obj: Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("stored object {} is not valid JSON: {e}", entry.key))?;
@@ -453,7 +487,7 @@ async fn add_stored_crds(
     loop {
         while in_flight.len() < RESTORE_CONCURRENCY {
             match queue.next() {
-                Some(entry) => in_flight.push(load_object(storage, path, entry)),
+                Some(entry) => in_flight.push(load_object(storage, path, entry, None)),
                 None => break,
             }
         }
@@ -476,7 +510,7 @@ fn missing_namespace_message(ns: &str) -> String {
 impl Run<'_> {
     /// Downloads, verifies, parses and checks one object.
     async fn load(&self, item: &SelectedItem<'_>) -> Result<Value, String> {
-        load_object(self.storage, self.path, item.entry).await
+        load_object(self.storage, self.path, item.entry, self.packs.as_ref()).await
     }
 
     fn owners(&self) -> MutexGuard<'_, OwnerIndex> {

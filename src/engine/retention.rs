@@ -6,7 +6,10 @@
 //! - `ttl` expires complete runs that finished more than `ttl` ago;
 //! - the newest complete run is never deleted, whatever the policy says;
 //! - incomplete runs (no manifest: failed or interrupted) older than the newest complete run
-//!   are garbage and are deleted too; newer ones may still be running and are left alone.
+//!   are garbage and are deleted too; newer ones may still be running and are left alone;
+//! - packed runs share packs and index documents (`<backup>/data/`): after runs are deleted,
+//!   only data that no remaining complete run references and that was written before the
+//!   newest complete run started is deleted ([`crate::engine::packed::collect_garbage`]).
 
 use std::time::Duration;
 
@@ -91,6 +94,17 @@ pub async fn apply(
     let doomed = expired(&runs, policy, now)?;
     for dir in &doomed {
         storage.delete_dir(dir).await?;
+    }
+    if !doomed.is_empty() {
+        // Packed runs share data: delete only what no kept run references.
+        let deleted =
+            crate::engine::packed::collect_garbage(storage, backup_namespace, backup_name).await?;
+        if deleted > 0 {
+            tracing::info!(
+                deleted,
+                "deleted packs and index documents no kept run needs"
+            );
+        }
     }
     Ok(doomed)
 }

@@ -5,4 +5,5 @@ pub mod credentials;
 pub mod discovery;
 pub mod impersonate;
 pub mod locations;
+pub mod rate_limit;
 pub mod retry;

@@ -8,6 +8,10 @@ use crate::core::layout;
 use crate::core::manifest::{Manifest, ManifestError};
 use crate::storage::{ErrorCategory, Storage, StorageError};
 
+/// Largest manifest read (untrusted input): a one-file-per-object run of 1M objects has a
+/// manifest of about 320 MB; packed runs keep their object list in the index instead.
+pub const MAX_MANIFEST_BYTES: u64 = 512 << 20;
+
 /// One stored run, as its manifest describes it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CatalogueEntry {
@@ -65,6 +69,13 @@ pub enum ManifestReadError {
         #[source]
         source: StorageError,
     },
+    /// A packed run's index cannot be read or does not add up (the bucket is untrusted).
+    #[error("backup at {path} has an unusable index: {source}")]
+    Index {
+        path: String,
+        #[source]
+        source: StorageError,
+    },
     /// The bytes are not a manifest this version can read (the bucket is untrusted).
     #[error("backup at {path} has an unreadable manifest.json: {source}")]
     Invalid {
@@ -82,7 +93,10 @@ pub async fn read_manifest(
     run_path: &str,
 ) -> Result<Manifest, ManifestReadError> {
     let path = run_path.trim_end_matches('/').to_string();
-    let bytes = match storage.get(&layout::manifest_key(&path)).await {
+    let bytes = match storage
+        .get_bounded(&layout::manifest_key(&path), MAX_MANIFEST_BYTES)
+        .await
+    {
         Ok(bytes) => bytes,
         Err(source) if source.category() == ErrorCategory::NotFound => {
             return Err(ManifestReadError::Missing { path, source });
@@ -115,7 +129,8 @@ pub async fn list(storage: &Storage) -> Result<Catalogue, CatalogueError> {
                             reason: "no manifest.json: the run did not finish".to_string(),
                         });
                     }
-                    Err(ManifestReadError::Storage { source, .. }) => return Err(source.into()),
+                    Err(ManifestReadError::Storage { source, .. })
+                    | Err(ManifestReadError::Index { source, .. }) => return Err(source.into()),
                 }
             }
         }

@@ -259,6 +259,11 @@ pub enum StorageError {
         source: Box<StorageError>,
     },
 
+    /// Stored content that is not what it should be (too large, too short, not decodable):
+    /// the bucket is untrusted input.
+    #[error("stored object {key} is unusable: {reason}")]
+    Corrupt { key: String, reason: String },
+
     #[error("CA bundle {what}: {reason}")]
     CaBundle {
         /// e.g. `key "ca.crt" of ConfigMap "storage-ca" in namespace "cluster-backup-system"`.
@@ -298,6 +303,7 @@ impl StorageError {
             | Rejected { .. }
             | Failed { .. }
             | ClusterLocationRead { .. }
+            | Corrupt { .. }
             | AccessReview { .. } => ErrorCategory::Other,
         }
     }

@@ -10,6 +10,7 @@
 pub mod access;
 mod bucket;
 pub mod catalogue;
+mod counting;
 pub mod credentials;
 mod endpoint;
 mod error;
@@ -28,6 +29,7 @@ use object_store::{
     BackoffConfig, Certificate, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
 };
 
+pub use counting::StatsSnapshot;
 pub use credentials::{
     CredentialSource, Credentials, ResolvedCredentials, SECRET_KEY_PAIRS, SECRET_SESSION_TOKEN_KEYS,
 };
@@ -64,6 +66,7 @@ pub struct StoredObject {
     /// Key relative to the location's prefix; pass it to [`Storage::get`].
     pub key: String,
     pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
 }
 
 /// A storage location ready for use. Cheap to clone.
@@ -73,7 +76,9 @@ pub struct Storage {
 }
 
 struct Inner {
+    /// Counted ([`counting::CountingStore`]).
     store: Arc<dyn ObjectStore>,
+    stats: Arc<counting::StorageStats>,
     prefix: Vec<String>,
     prefix_path: Path,
     bucket: String,
@@ -299,9 +304,12 @@ impl Storage {
         backend: Backend,
     ) -> Storage {
         let prefix_path = paths::full_path(&prefix, "");
+        let stats = Arc::new(counting::StorageStats::default());
+        let store = Arc::new(counting::CountingStore::new(store, Arc::clone(&stats)));
         Storage {
             inner: Arc::new(Inner {
                 store,
+                stats,
                 prefix,
                 prefix_path,
                 bucket: bucket.to_string(),
@@ -416,6 +424,83 @@ impl Storage {
             .map_err(|e| self.error("write", Some(key), e))
     }
 
+    /// Requests and bytes sent through this storage since it was opened.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// Reads `length` bytes at `offset` of an object (one ranged GET). Fewer bytes than asked
+    /// (the object is shorter) is an error, never a short read passed on.
+    pub async fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Bytes, StorageError> {
+        let read_error = |e| self.error_with(self.context("read", Some(key), true), e);
+        let end = offset
+            .checked_add(length)
+            .ok_or_else(|| StorageError::Corrupt {
+                key: key.to_string(),
+                reason: format!("invalid range {offset}+{length}"),
+            })?;
+        let bytes = self
+            .inner
+            .store
+            .get_range(&self.path(key), offset..end)
+            .await
+            .map_err(read_error)?;
+        if bytes.len() as u64 != length {
+            return Err(StorageError::Corrupt {
+                key: key.to_string(),
+                reason: format!("asked for {length} bytes at {offset}, got {}", bytes.len()),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// The size of an object, `None` when there is none.
+    pub async fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        match self.inner.store.head(&self.path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error("head", Some(key), e)),
+        }
+    }
+
+    /// Reads a whole object of at most `limit` bytes: a larger one is refused after `limit`
+    /// bytes were read, whatever size it claims (untrusted content).
+    pub async fn get_bounded(&self, key: &str, limit: u64) -> Result<Bytes, StorageError> {
+        let read_error = |e| self.error_with(self.context("read", Some(key), true), e);
+        let result = self
+            .inner
+            .store
+            .get(&self.path(key))
+            .await
+            .map_err(read_error)?;
+        let mut stream = result.into_stream();
+        let mut buffer = bytes::BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(read_error)?;
+            if (buffer.len() + chunk.len()) as u64 > limit {
+                return Err(StorageError::Corrupt {
+                    key: key.to_string(),
+                    reason: format!("larger than {limit} bytes; not read"),
+                });
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(buffer.freeze())
+    }
+
+    /// Deletes one object; one that is gone already is no error.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self.inner.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error("delete", Some(key), e)),
+        }
+    }
+
     /// Reads a whole object. A missing object is [`ErrorCategory::NotFound`].
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
         let read_error = |e| self.error_with(self.context("read", Some(key), true), e);
@@ -443,6 +528,7 @@ impl Storage {
                     key: paths::relative_key(&this.inner.prefix_path, &meta.location)
                         .unwrap_or_else(|| meta.location.to_string()),
                     size: meta.size,
+                    last_modified: meta.last_modified,
                 }),
                 Err(e) => Err(this.error_with(this.context("list", Some(&dir), false), e)),
             })

@@ -9,7 +9,7 @@ use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
 use super::{TestEnv, repo_root};
 
 /// The variables `cluster-backup run` reads; a test sets only what it means to.
-const OPERATOR_ENV: [&str; 14] = [
+const OPERATOR_ENV: [&str; 17] = [
     "SINGLE_TENANT",
     "METRICS_BIND_ADDRESS",
     "POD_NAMESPACE",
@@ -18,6 +18,9 @@ const OPERATOR_ENV: [&str; 14] = [
     "WATCH_NAMESPACE",
     "BACKUP_CONCURRENCY",
     "RESTORE_CONCURRENCY",
+    "RESTORE_OBJECTS_IN_FLIGHT",
+    "KUBE_API_QPS",
+    "KUBE_API_BURST",
     "RUN_RETRIES",
     "SHUTDOWN_TIMEOUT",
     "POD_NAME",

@@ -1214,6 +1214,7 @@ mod tests {
             name: "c".into(),
             size: 0,
             sha256: Sha256Digest::default(),
+            location: None,
         }
     }
 

@@ -535,6 +535,7 @@ mod tests {
             name: name.into(),
             size: 2,
             sha256: Sha256Digest::of(b"{}"),
+            location: None,
         }
     }
 

@@ -101,6 +101,7 @@ mod tests {
             name: name.into(),
             size: 0,
             sha256: Sha256Digest::default(),
+            location: None,
         }
     }
 

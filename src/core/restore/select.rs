@@ -528,7 +528,7 @@ mod tests {
     use super::*;
     use crate::api::ConflictResolution;
     use crate::core::manifest::{
-        BackupRef, ClusterInfo, MANIFEST_FORMAT_VERSION, RESULT_COMPLETED, Sha256Digest, TOOL,
+        BackupRef, ClusterInfo, OBJECTS_FORMAT_VERSION, RESULT_COMPLETED, Sha256Digest, TOOL,
     };
     use crate::core::restore::guard;
     use chrono::{TimeZone, Utc};
@@ -551,6 +551,7 @@ mod tests {
             name: name.into(),
             size: 2,
             sha256: Sha256Digest::of(b"{}"),
+            location: None,
         }
     }
 
@@ -617,7 +618,7 @@ mod tests {
         ];
         let t = Utc.with_ymd_and_hms(2025, 1, 21, 15, 30, 0).unwrap();
         Manifest {
-            format_version: MANIFEST_FORMAT_VERSION,
+            format_version: OBJECTS_FORMAT_VERSION,
             tool: TOOL.into(),
             backup: BackupRef {
                 namespace: "default".into(),
@@ -655,6 +656,7 @@ mod tests {
             counts: BTreeMap::new(),
             total_objects: objects.len() as u64,
             total_bytes: 0,
+            packed: None,
             objects,
             errors: vec![],
         }

@@ -1,0 +1,1104 @@
+//! The packed format's I/O (see [`crate::core::packed`] for the layout and the rules): writing
+//! a run's packs and index against the previous run, reading an index back for a restore,
+//! reading one object, and the garbage collection retention runs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::task::JoinSet;
+
+use crate::core::layout;
+use crate::core::manifest::{Manifest, ManifestEntry, Sha256Digest};
+use crate::core::packed::{
+    self, ClosedSegment, DeltaDoc, DeltaRef, IndexMode, IndexState, Located, OpenSegment,
+    PackedIndex, Seen, SegmentChange, SegmentDoc, SegmentKey, SegmentRef,
+};
+use crate::storage::catalogue;
+use crate::storage::{Storage, StorageError};
+
+/// Pack and index uploads in flight at once (each holds up to one pack in memory).
+const UPLOADS_IN_FLIGHT: usize = 4;
+/// Largest stored object read back (decompressed); see the restore engine's limit.
+pub const MAX_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What a packed run needs from its previous run.
+struct Previous {
+    index: PackedIndex,
+    /// Base segment documents per key.
+    segments: HashMap<SegmentKey, Vec<Sha256Digest>>,
+    /// Changes of the deltas per key, oldest first.
+    changes: HashMap<SegmentKey, Vec<SegmentChange>>,
+}
+
+/// What a packed run stored.
+#[derive(Debug)]
+pub struct PackedOutcome {
+    pub index: PackedIndex,
+    /// Objects referenced from earlier runs.
+    pub reused: u64,
+}
+
+/// Writes one packed run: objects go in, in list order; [`PackedWriter::finish`] gives the
+/// index for the manifest once every pack and index document is stored.
+pub struct PackedWriter {
+    storage: Storage,
+    data_dir: String,
+    started: DateTime<Utc>,
+    mode: IndexMode,
+    previous: Option<Previous>,
+    open: Option<OpenSegment>,
+    /// Keys opened by this run (a key seen again was not listed in one piece).
+    opened: HashSet<SegmentKey>,
+    pack: Vec<u8>,
+    pack_name: Arc<str>,
+    pack_seq: u32,
+    compressor: zstd::bulk::Compressor<'static>,
+    uploads: JoinSet<Result<(), StorageError>>,
+    segments: Vec<SegmentRef>,
+    delta: DeltaDoc,
+    deltas: Vec<DeltaRef>,
+    /// Packs of earlier runs checked to exist (`false`: missing or too short).
+    checked_packs: HashMap<Arc<str>, Option<u64>>,
+    reused: u64,
+}
+
+impl PackedWriter {
+    /// Starts a run of the Backup `backup_ns/backup_name` started at `started`; reads the
+    /// newest complete earlier packed run of the same Backup, if any, to write incrementally.
+    pub async fn start(
+        storage: &Storage,
+        backup_ns: &str,
+        backup_name: &str,
+        started: DateTime<Utc>,
+    ) -> Result<PackedWriter, StorageError> {
+        let data_dir = packed::data_dir(backup_ns, backup_name);
+        let previous = match previous_index(storage, backup_ns, backup_name, started).await? {
+            Some((index, objects)) => {
+                let mode = IndexMode::for_previous(Some((&index, objects)));
+                Some((load_previous(storage, &data_dir, index).await, mode))
+            }
+            None => None,
+        };
+        let (previous, mode) = match previous {
+            Some((Ok(previous), mode)) => (Some(previous), mode),
+            Some((Err(err), _)) => {
+                tracing::warn!(error = %err, "cannot read the previous run's index; this run stores everything");
+                (None, IndexMode::Full)
+            }
+            None => (None, IndexMode::Full),
+        };
+        let compressor =
+            zstd::bulk::Compressor::new(packed::ZSTD_LEVEL).map_err(|e| StorageError::Corrupt {
+                key: data_dir.clone(),
+                reason: format!("cannot start zstd: {e}"),
+            })?;
+        tracing::debug!(
+            mode = ?mode,
+            incremental = previous.is_some(),
+            "packed run starts"
+        );
+        Ok(PackedWriter {
+            storage: storage.clone(),
+            data_dir,
+            started,
+            mode,
+            previous,
+            open: None,
+            opened: HashSet::new(),
+            pack: Vec::new(),
+            pack_name: Arc::from(packed::pack_name(started, 0)),
+            pack_seq: 0,
+            compressor,
+            uploads: JoinSet::new(),
+            segments: Vec::new(),
+            delta: DeltaDoc::default(),
+            deltas: Vec::new(),
+            checked_packs: HashMap::new(),
+            reused: 0,
+        })
+    }
+
+    /// Stores one object (`bytes`, which `entry` describes), or references it when an earlier
+    /// run stored the same bytes. Returns whether it was referenced.
+    pub async fn add(&mut self, entry: ManifestEntry, bytes: &[u8]) -> Result<bool, StorageError> {
+        let key = SegmentKey {
+            namespace: entry.namespace.as_deref().map(str::to_string),
+            resource: entry.resource.to_string(),
+        };
+        if self.open.as_ref().is_none_or(|open| open.key != key) {
+            self.close_open().await?;
+            let previous = self.previous_objects(&key).await?;
+            let reopened = !self.opened.insert(key.clone());
+            self.open = Some(OpenSegment::new(
+                key,
+                entry.api_version.clone(),
+                entry.kind.clone(),
+                self.mode,
+                previous,
+                reopened,
+            ));
+        }
+        let seen = match self.open.as_mut() {
+            Some(open) => open.seen(&entry.name, &entry.sha256, entry.size),
+            None => Seen::Store,
+        };
+        let unchanged = match seen {
+            Seen::Unchanged(prev) => Some(prev),
+            Seen::Store => None,
+        };
+        let reused = match unchanged {
+            Some(prev) if self.pack_present(&prev).await? => Some(prev),
+            _ => None,
+        };
+        let (located, reused) = match reused {
+            Some(prev) => {
+                self.reused += 1;
+                (prev, true)
+            }
+            None => (self.append(bytes, entry.sha256).await?, false),
+        };
+        if let Some(open) = self.open.as_mut() {
+            open.record(entry.name, located, reused);
+        }
+        Ok(reused)
+    }
+
+    /// Stores everything still open and returns the run's index.
+    pub async fn finish(mut self) -> Result<PackedOutcome, StorageError> {
+        self.close_open().await?;
+        if self.mode == IndexMode::Delta
+            && let Some(previous) = &self.previous
+        {
+            let mut keys: Vec<&SegmentKey> = previous
+                .segments
+                .keys()
+                .chain(previous.changes.keys())
+                .filter(|k| !self.opened.contains(*k) && previous.may_have_objects(k))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            let dropped: Vec<SegmentChange> = keys
+                .into_iter()
+                .map(|key| packed::dropped(key, &Default::default()))
+                .collect();
+            self.delta.changes.extend(dropped);
+        }
+        self.flush_delta().await?;
+        self.flush_pack().await?;
+        while let Some(done) = self.uploads.join_next().await {
+            done.map_err(|e| self.internal(&format!("upload task failed: {e}")))??;
+        }
+        let index = match (self.mode, self.previous) {
+            (IndexMode::Delta, Some(previous)) => {
+                let mut index = previous.index;
+                index.deltas.extend(self.deltas);
+                index
+            }
+            _ => PackedIndex {
+                segments: self.segments,
+                deltas: Vec::new(),
+            },
+        };
+        Ok(PackedOutcome {
+            index,
+            reused: self.reused,
+        })
+    }
+
+    /// The previous run's objects of one key (empty without a previous run).
+    async fn previous_objects(
+        &self,
+        key: &SegmentKey,
+    ) -> Result<HashMap<String, Located>, StorageError> {
+        let Some(previous) = &self.previous else {
+            return Ok(HashMap::new());
+        };
+        let mut state = IndexState::default();
+        for id in previous.segments.get(key).into_iter().flatten() {
+            let doc: SegmentDoc = read_document(&self.storage, &self.data_dir, id).await?;
+            state
+                .apply_segment(*id, doc)
+                .map_err(|e| self.corrupt(id, &e.to_string()))?;
+        }
+        if let Some(changes) = previous.changes.get(key) {
+            let doc = DeltaDoc {
+                changes: changes.clone(),
+            };
+            state
+                .apply_delta(Sha256Digest::default(), doc)
+                .map_err(|e| self.internal(&e.to_string()))?;
+        }
+        Ok(state
+            .keys
+            .remove(key)
+            .map(|k| k.objects.into_iter().collect())
+            .unwrap_or_default())
+    }
+
+    /// Whether the pack an unchanged object is in is still there and long enough (checked once
+    /// per pack and run): a run never references data it cannot find.
+    async fn pack_present(&mut self, located: &Located) -> Result<bool, StorageError> {
+        let size = match self.checked_packs.get(&located.pack) {
+            Some(size) => *size,
+            None => {
+                let key = packed::pack_key(&self.data_dir, &located.pack);
+                let size = self.storage.head(&key).await?;
+                if size.is_none() {
+                    tracing::warn!(pack = %located.pack, "a pack of an earlier run is missing; its objects are stored again");
+                }
+                self.checked_packs.insert(located.pack.clone(), size);
+                size
+            }
+        };
+        Ok(size.is_some_and(|size| located.offset.saturating_add(located.length) <= size))
+    }
+
+    /// Compresses an object into the open pack; uploads the pack once it is full.
+    async fn append(
+        &mut self,
+        bytes: &[u8],
+        sha256: Sha256Digest,
+    ) -> Result<Located, StorageError> {
+        let frame = self
+            .compressor
+            .compress(bytes)
+            .map_err(|e| self.internal(&format!("zstd: {e}")))?;
+        let located = Located {
+            sha256,
+            size: bytes.len() as u64,
+            pack: self.pack_name.clone(),
+            offset: self.pack.len() as u64,
+            length: frame.len() as u64,
+        };
+        self.pack.extend_from_slice(&frame);
+        if self.pack.len() >= packed::PACK_TARGET_BYTES {
+            self.flush_pack().await?;
+        }
+        Ok(located)
+    }
+
+    async fn flush_pack(&mut self) -> Result<(), StorageError> {
+        if self.pack.is_empty() {
+            return Ok(());
+        }
+        let bytes = Bytes::from(std::mem::take(&mut self.pack));
+        let key = packed::pack_key(&self.data_dir, &self.pack_name);
+        self.pack_seq += 1;
+        self.pack_name = Arc::from(packed::pack_name(self.started, self.pack_seq));
+        self.upload(key, bytes).await
+    }
+
+    async fn upload(&mut self, key: String, bytes: Bytes) -> Result<(), StorageError> {
+        while self.uploads.len() >= UPLOADS_IN_FLIGHT {
+            if let Some(done) = self.uploads.join_next().await {
+                done.map_err(|e| self.internal(&format!("upload task failed: {e}")))??;
+            }
+        }
+        let storage = self.storage.clone();
+        self.uploads
+            .spawn(async move { storage.put(&key, bytes).await });
+        Ok(())
+    }
+
+    async fn close_open(&mut self) -> Result<(), StorageError> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        match open.close() {
+            ClosedSegment::Segments(docs) => {
+                let known: HashSet<Sha256Digest> = self
+                    .previous
+                    .as_ref()
+                    .map(|p| p.index.segments.iter().map(|s| s.id).collect())
+                    .unwrap_or_default();
+                for doc in docs {
+                    let (id, compressed) = encode_document(&doc)?;
+                    if !known.contains(&id) {
+                        self.upload(packed::index_key(&self.data_dir, &id), compressed)
+                            .await?;
+                    }
+                    self.segments.push(SegmentRef {
+                        namespace: doc.namespace,
+                        resource: doc.resource,
+                        id,
+                        objects: doc.objects.len() as u64,
+                    });
+                }
+            }
+            ClosedSegment::Change(Some(change)) => {
+                self.delta.changes.push(change);
+                if packed::delta_changes(&self.delta) >= packed::DELTA_PART_ENTRIES as u64 {
+                    self.flush_delta().await?;
+                }
+            }
+            ClosedSegment::Change(None) => {}
+        }
+        Ok(())
+    }
+
+    async fn flush_delta(&mut self) -> Result<(), StorageError> {
+        if self.delta.changes.is_empty() {
+            return Ok(());
+        }
+        let delta = std::mem::take(&mut self.delta);
+        let changes = packed::delta_changes(&delta);
+        let (id, compressed) = encode_document(&delta)?;
+        self.upload(packed::index_key(&self.data_dir, &id), compressed)
+            .await?;
+        self.deltas.push(DeltaRef { id, changes });
+        Ok(())
+    }
+
+    fn corrupt(&self, id: &Sha256Digest, reason: &str) -> StorageError {
+        StorageError::Corrupt {
+            key: packed::index_key(&self.data_dir, id),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn internal(&self, reason: &str) -> StorageError {
+        StorageError::Corrupt {
+            key: self.data_dir.clone(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The index of the newest complete packed run of this Backup started before `before`, with
+/// its object count. A run whose manifest cannot be read or names another Backup is passed
+/// over (the next run then stores everything).
+async fn previous_index(
+    storage: &Storage,
+    backup_ns: &str,
+    backup_name: &str,
+    before: DateTime<Utc>,
+) -> Result<Option<(PackedIndex, u64)>, StorageError> {
+    let mut runs = crate::engine::retention::list_runs(storage, backup_ns, backup_name).await?;
+    runs.retain(|r| r.complete && r.started < before);
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started));
+    let Some(run) = runs.first() else {
+        return Ok(None);
+    };
+    match catalogue::read_manifest(storage, &run.dir).await {
+        Ok(manifest)
+            if manifest.backup.namespace == backup_ns && manifest.backup.name == backup_name =>
+        {
+            Ok(manifest.packed.map(|index| (index, manifest.total_objects)))
+        }
+        Ok(_) => Ok(None),
+        Err(err) => {
+            tracing::warn!(run = %run.dir, error = %err, "cannot read the previous run; this run stores everything");
+            Ok(None)
+        }
+    }
+}
+
+impl Previous {
+    /// Whether the previous run may have objects of `key` (when unsure, yes: dropping a key
+    /// that is gone already costs one entry in a delta).
+    fn may_have_objects(&self, key: &SegmentKey) -> bool {
+        let mut present = self
+            .index
+            .segments
+            .iter()
+            .any(|s| s.key() == *key && s.objects > 0);
+        for change in self.changes.get(key).into_iter().flatten() {
+            if change.dropped {
+                present = false;
+            }
+            if !change.put.is_empty() {
+                present = true;
+            }
+        }
+        present
+    }
+}
+
+async fn load_previous(
+    storage: &Storage,
+    data_dir: &str,
+    index: PackedIndex,
+) -> Result<Previous, StorageError> {
+    let mut segments: HashMap<SegmentKey, Vec<Sha256Digest>> = HashMap::new();
+    for segment in &index.segments {
+        segments.entry(segment.key()).or_default().push(segment.id);
+    }
+    let mut changes: HashMap<SegmentKey, Vec<SegmentChange>> = HashMap::new();
+    for delta in &index.deltas {
+        let doc: DeltaDoc = read_document(storage, data_dir, &delta.id).await?;
+        for change in doc.changes {
+            let key = SegmentKey {
+                namespace: change.namespace.clone(),
+                resource: change.resource.clone(),
+            };
+            changes.entry(key).or_default().push(change);
+        }
+    }
+    Ok(Previous {
+        index,
+        segments,
+        changes,
+    })
+}
+
+/// Compact JSON, named by its sha256, compressed.
+fn encode_document<T: Serialize>(doc: &T) -> Result<(Sha256Digest, Bytes), StorageError> {
+    let json = serde_json::to_vec(doc).map_err(|e| StorageError::Corrupt {
+        key: "index document".to_string(),
+        reason: format!("cannot serialize: {e}"),
+    })?;
+    let id = Sha256Digest::of(&json);
+    let compressed =
+        zstd::bulk::compress(&json, packed::ZSTD_LEVEL).map_err(|e| StorageError::Corrupt {
+            key: id.to_string(),
+            reason: format!("zstd: {e}"),
+        })?;
+    Ok((id, Bytes::from(compressed)))
+}
+
+/// Reads an index document: bounded, decompressed with a bound, checked against its name.
+async fn read_document<T: DeserializeOwned>(
+    storage: &Storage,
+    data_dir: &str,
+    id: &Sha256Digest,
+) -> Result<T, StorageError> {
+    let key = packed::index_key(data_dir, id);
+    let corrupt = |reason: String| StorageError::Corrupt {
+        key: key.clone(),
+        reason,
+    };
+    let compressed = storage
+        .get_bounded(&key, packed::MAX_INDEX_DOC_BYTES)
+        .await?;
+    let json = decompress_bounded(&compressed, packed::MAX_INDEX_DOC_BYTES).map_err(corrupt)?;
+    if Sha256Digest::of(&json) != *id {
+        return Err(corrupt(
+            "its content does not match its name (sha256)".to_string(),
+        ));
+    }
+    serde_json::from_slice(&json).map_err(|e| corrupt(format!("not an index document: {e}")))
+}
+
+/// Decompresses a zstd stream, refusing more than `limit` bytes of output.
+fn decompress_bounded(compressed: &[u8], limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let decoder = zstd::stream::read::Decoder::new(compressed).map_err(|e| format!("zstd: {e}"))?;
+    let mut out = Vec::new();
+    decoder
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("not zstd data: {e}"))?;
+    if out.len() as u64 > limit {
+        return Err(format!("decompresses to more than {limit} bytes"));
+    }
+    Ok(out)
+}
+
+/// The data folder of the run at `run_path` (`backups/<ns>/<name>/<time>` →
+/// `backups/<ns>/<name>/data`).
+pub fn data_dir_of_run(run_path: &str) -> String {
+    let parent = run_path
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .map_or("", |(parent, _)| parent);
+    if parent.is_empty() {
+        packed::DATA_DIR.to_string()
+    } else {
+        format!("{parent}/{}", packed::DATA_DIR)
+    }
+}
+
+/// Fills `manifest.objects` of a packed run from its index (a restore needs every entry).
+/// An index that does not add up to the manifest's object count is refused.
+pub async fn expand(
+    storage: &Storage,
+    run_path: &str,
+    manifest: &mut Manifest,
+) -> Result<(), StorageError> {
+    let Some(index) = &manifest.packed else {
+        return Ok(());
+    };
+    let data_dir = data_dir_of_run(run_path);
+    let state = read_state(storage, &data_dir, index).await?;
+    if state.objects() != manifest.total_objects {
+        return Err(StorageError::Corrupt {
+            key: layout::manifest_key(run_path),
+            reason: format!(
+                "its index lists {} objects, the manifest {}",
+                state.objects(),
+                manifest.total_objects
+            ),
+        });
+    }
+    let mut objects = Vec::with_capacity(state.objects() as usize);
+    for (key, key_state) in state.keys {
+        let namespace: Option<Arc<str>> = key.namespace.as_deref().map(Arc::from);
+        let resource: Arc<str> = Arc::from(key.resource.as_str());
+        for (name, located) in key_state.objects {
+            objects.push(ManifestEntry {
+                key: layout::relative_object_key(key.namespace.as_deref(), &key.resource, &name),
+                api_version: key_state.api_version.clone(),
+                kind: key_state.kind.clone(),
+                resource: resource.clone(),
+                namespace: namespace.clone(),
+                name,
+                size: located.size,
+                sha256: located.sha256,
+                location: Some(Box::new(located)),
+            });
+        }
+    }
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    manifest.objects = objects;
+    Ok(())
+}
+
+/// A run's objects: its base and deltas read and applied.
+async fn read_state(
+    storage: &Storage,
+    data_dir: &str,
+    index: &PackedIndex,
+) -> Result<IndexState, StorageError> {
+    let mut state = IndexState::default();
+    let corrupt = |id: &Sha256Digest, e: packed::IndexError| StorageError::Corrupt {
+        key: packed::index_key(data_dir, id),
+        reason: e.to_string(),
+    };
+    for segment in &index.segments {
+        let doc: SegmentDoc = read_document(storage, data_dir, &segment.id).await?;
+        if doc.namespace != segment.namespace || doc.resource != segment.resource {
+            return Err(StorageError::Corrupt {
+                key: packed::index_key(data_dir, &segment.id),
+                reason: "its key differs from the one the manifest names".to_string(),
+            });
+        }
+        state
+            .apply_segment(segment.id, doc)
+            .map_err(|e| corrupt(&segment.id, e))?;
+    }
+    for delta in &index.deltas {
+        let doc: DeltaDoc = read_document(storage, data_dir, &delta.id).await?;
+        state
+            .apply_delta(delta.id, doc)
+            .map_err(|e| corrupt(&delta.id, e))?;
+    }
+    Ok(state)
+}
+
+/// Reads one object of a packed run: one ranged GET of its frame, decompressed to at most its
+/// recorded size. The caller verifies size and sha256 against the entry.
+pub async fn read_object(
+    storage: &Storage,
+    run_path: &str,
+    located: &Located,
+) -> Result<Vec<u8>, StorageError> {
+    read_frame(storage, &data_dir_of_run(run_path), located).await
+}
+
+async fn read_frame(
+    storage: &Storage,
+    data_dir: &str,
+    located: &Located,
+) -> Result<Vec<u8>, StorageError> {
+    let key = packed::pack_key(data_dir, &located.pack);
+    if located.size > MAX_OBJECT_BYTES || located.length > MAX_OBJECT_BYTES {
+        return Err(StorageError::Corrupt {
+            key,
+            reason: format!(
+                "an object of {} bytes ({} stored) is larger than any Kubernetes object; not read",
+                located.size, located.length
+            ),
+        });
+    }
+    let frame = storage
+        .get_range(&key, located.offset, located.length)
+        .await?;
+    decompress_frame(&key, &frame, located)
+}
+
+/// One object's zstd frame, decompressed to at most its recorded size.
+fn decompress_frame(key: &str, frame: &[u8], located: &Located) -> Result<Vec<u8>, StorageError> {
+    let size = usize::try_from(located.size.min(MAX_OBJECT_BYTES)).unwrap_or(0);
+    zstd::bulk::decompress(frame, size).map_err(|e| StorageError::Corrupt {
+        key: key.to_string(),
+        reason: format!(
+            "object at {} is not a zstd frame of at most {} bytes: {e}",
+            located.offset, located.size
+        ),
+    })
+}
+
+/// Packs a restore holds in memory at once (each at most [`packed::PACK_TARGET_BYTES`] plus
+/// one object).
+const PACKS_IN_MEMORY: usize = 3;
+
+type PackDownload =
+    futures::future::Shared<futures::future::BoxFuture<'static, Result<Bytes, Arc<StorageError>>>>;
+
+/// Reads the objects of a packed run for a restore: a pack the restore takes most of is
+/// downloaded once, whole, and objects are cut from it (one GET instead of thousands, which
+/// is most of an S3 server's work in a restore); objects of other packs are read with ranged
+/// GETs. Concurrent readers of one pack share its download.
+pub struct PackReader {
+    storage: Storage,
+    data_dir: String,
+    whole: HashSet<Arc<str>>,
+    /// The newest downloads, oldest first.
+    cache: std::sync::Mutex<std::collections::VecDeque<(Arc<str>, PackDownload)>>,
+}
+
+impl PackReader {
+    /// `all` is every object of the run (to size its packs), `selected` what the restore takes.
+    pub fn new<'e>(
+        storage: &Storage,
+        run_path: &str,
+        all: impl IntoIterator<Item = &'e ManifestEntry>,
+        selected: impl IntoIterator<Item = &'e ManifestEntry>,
+    ) -> PackReader {
+        let mut size: HashMap<Arc<str>, u64> = HashMap::new();
+        for located in all.into_iter().filter_map(|e| e.location.as_deref()) {
+            let end = located.offset.saturating_add(located.length);
+            let known = size.entry(located.pack.clone()).or_default();
+            *known = (*known).max(end);
+        }
+        let mut wanted: HashMap<Arc<str>, u64> = HashMap::new();
+        for located in selected.into_iter().filter_map(|e| e.location.as_deref()) {
+            *wanted.entry(located.pack.clone()).or_default() += located.length;
+        }
+        let whole = wanted
+            .into_iter()
+            .filter(|(pack, bytes)| {
+                let size = size.get(pack).copied().unwrap_or(u64::MAX);
+                size <= packed::PACK_TARGET_BYTES as u64 + MAX_OBJECT_BYTES && bytes * 2 >= size
+            })
+            .map(|(pack, _)| pack)
+            .collect();
+        PackReader {
+            storage: storage.clone(),
+            data_dir: data_dir_of_run(run_path),
+            whole,
+            cache: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// One object's bytes, decompressed to at most its recorded size (not yet verified).
+    pub async fn read(&self, located: &Located) -> Result<Vec<u8>, StorageError> {
+        if !self.whole.contains(&located.pack) {
+            return read_frame(&self.storage, &self.data_dir, located).await;
+        }
+        let key = packed::pack_key(&self.data_dir, &located.pack);
+        let pack = self
+            .download(&located.pack, &key)
+            .await
+            .map_err(|e| StorageError::Corrupt {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+        let frame = usize::try_from(located.offset)
+            .ok()
+            .zip(usize::try_from(located.offset.saturating_add(located.length)).ok())
+            .and_then(|(start, end)| pack.get(start..end))
+            .ok_or_else(|| StorageError::Corrupt {
+                key: key.clone(),
+                reason: format!(
+                    "{} bytes long, shorter than the object at {}+{} the index names",
+                    pack.len(),
+                    located.offset,
+                    located.length
+                ),
+            })?;
+        decompress_frame(&key, frame, located)
+    }
+
+    fn download(&self, pack: &Arc<str>, key: &str) -> PackDownload {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, download)) = cache.iter().find(|(name, _)| name == pack) {
+            return download.clone();
+        }
+        let storage = self.storage.clone();
+        let key = key.to_string();
+        let limit = packed::PACK_TARGET_BYTES as u64 + MAX_OBJECT_BYTES;
+        let download: PackDownload = futures::FutureExt::shared(Box::pin(async move {
+            storage.get_bounded(&key, limit).await.map_err(Arc::new)
+        })
+            as futures::future::BoxFuture<'static, _>);
+        cache.push_back((pack.clone(), download.clone()));
+        while cache.len() > PACKS_IN_MEMORY {
+            cache.pop_front();
+        }
+        download
+    }
+}
+
+/// Deletes the packs and index documents no kept run needs: everything under the Backup's
+/// data folder that no complete run references and that was written before the newest
+/// complete run started (so nothing a running run wrote is touched). Any manifest or index
+/// document that cannot be read stops the collection: deleting on partial knowledge could
+/// delete data a kept run needs. Returns how many objects were deleted.
+pub async fn collect_garbage(
+    storage: &Storage,
+    backup_ns: &str,
+    backup_name: &str,
+) -> Result<u64, StorageError> {
+    let data_dir = packed::data_dir(backup_ns, backup_name);
+    let stored: Vec<_> = storage.list(&data_dir).try_collect().await?;
+    if stored.is_empty() {
+        return Ok(0);
+    }
+    let runs = crate::engine::retention::list_runs(storage, backup_ns, backup_name).await?;
+    let Some(newest) = runs.iter().filter(|r| r.complete).map(|r| r.started).max() else {
+        return Ok(0);
+    };
+    let mut documents = HashSet::new();
+    let mut packs: HashSet<Arc<str>> = HashSet::new();
+    for run in runs.iter().filter(|r| r.complete) {
+        let manifest = catalogue::read_manifest(storage, &run.dir)
+            .await
+            .map_err(|e| StorageError::Corrupt {
+                key: layout::manifest_key(&run.dir),
+                reason: format!("garbage collection stopped: {e}"),
+            })?;
+        let Some(index) = manifest.packed else {
+            continue;
+        };
+        // Each document read once and on its own: a delta read without its base still names
+        // every pack it puts.
+        for segment in &index.segments {
+            if documents.insert(segment.id) {
+                let doc: SegmentDoc = read_document(storage, &data_dir, &segment.id).await?;
+                packs.extend(doc.packs.iter().map(|p| Arc::from(p.as_str())));
+            }
+        }
+        for delta in &index.deltas {
+            if documents.insert(delta.id) {
+                let doc: DeltaDoc = read_document(storage, &data_dir, &delta.id).await?;
+                for change in doc.changes {
+                    packs.extend(change.packs.iter().map(|p| Arc::from(p.as_str())));
+                }
+            }
+        }
+    }
+    let doomed: Vec<String> = stored
+        .into_iter()
+        .filter(|object| object.last_modified < newest)
+        .filter(|object| {
+            if let Some(pack) = packed::pack_of_key(&object.key) {
+                !packs.contains(pack)
+            } else if let Some(id) = packed::index_of_key(&object.key) {
+                !documents.contains(&id)
+            } else {
+                false
+            }
+        })
+        .map(|object| object.key)
+        .collect();
+    for key in &doomed {
+        storage.delete(key).await?;
+    }
+    Ok(doomed.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::manifest::{BackupRef, ClusterInfo};
+    use chrono::TimeZone;
+    use object_store::memory::InMemory;
+
+    const NS: &str = "team-a";
+    const NAME: &str = "nightly";
+
+    fn storage() -> Storage {
+        Storage::from_store(Arc::new(InMemory::new()), None, "memory".into()).unwrap()
+    }
+
+    fn entry(ns: &str, name: &str, bytes: &[u8]) -> ManifestEntry {
+        ManifestEntry {
+            key: layout::relative_object_key(Some(ns), "configmaps", name),
+            api_version: Arc::from("v1"),
+            kind: Arc::from("ConfigMap"),
+            resource: Arc::from("configmaps"),
+            namespace: Some(Arc::from(ns)),
+            name: name.to_string(),
+            size: bytes.len() as u64,
+            sha256: Sha256Digest::of(bytes),
+            location: None,
+        }
+    }
+
+    fn started(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 1, hour, 0, 0).unwrap()
+    }
+
+    /// One packed run of `objects` (namespace, name, content), committed with a manifest
+    /// like the backup engine's. Returns the run path and what it stored.
+    async fn run(
+        storage: &Storage,
+        hour: u32,
+        objects: &[(&str, &str, &str)],
+    ) -> (String, PackedOutcome) {
+        let mut writer = PackedWriter::start(storage, NS, NAME, started(hour))
+            .await
+            .unwrap();
+        for (ns, name, content) in objects {
+            writer
+                .add(entry(ns, name, content.as_bytes()), content.as_bytes())
+                .await
+                .unwrap();
+        }
+        let outcome = writer.finish().await.unwrap();
+        let path = layout::run_path(NS, NAME, started(hour));
+        let manifest = Manifest {
+            format_version: crate::core::manifest::PACKED_FORMAT_VERSION,
+            tool: "test".into(),
+            backup: BackupRef {
+                namespace: NS.into(),
+                name: NAME.into(),
+                uid: None,
+            },
+            spec: serde_json::Value::Null,
+            cluster: ClusterInfo {
+                server_version: "v1.36.0".into(),
+                platform: None,
+            },
+            backup_path: path.clone(),
+            started_at: started(hour),
+            completed_at: started(hour),
+            result: "Completed".into(),
+            namespaces: Vec::new(),
+            resource_types: Vec::new(),
+            counts: Default::default(),
+            total_objects: objects.len() as u64,
+            total_bytes: 0,
+            packed: Some(outcome.index.clone()),
+            objects: Vec::new(),
+            errors: Vec::new(),
+        };
+        storage
+            .put(
+                &layout::manifest_key(&path),
+                Bytes::from(manifest.to_bytes().unwrap()),
+            )
+            .await
+            .unwrap();
+        (path, outcome)
+    }
+
+    /// Every object of a run, read back and verified.
+    async fn restored(storage: &Storage, path: &str) -> Vec<(String, String)> {
+        let mut manifest = catalogue::read_manifest(storage, path).await.unwrap();
+        expand(storage, path, &mut manifest).await.unwrap();
+        let mut out = Vec::new();
+        for entry in &manifest.objects {
+            let bytes = read_object(storage, path, entry.location.as_ref().unwrap())
+                .await
+                .unwrap();
+            entry.verify(&bytes).unwrap();
+            out.push((
+                format!("{}/{}", entry.namespace.as_deref().unwrap(), entry.name),
+                String::from_utf8(bytes).unwrap(),
+            ));
+        }
+        out
+    }
+
+    fn owned(objects: &[(&str, &str, &str)]) -> Vec<(String, String)> {
+        let mut v: Vec<_> = objects
+            .iter()
+            .map(|(ns, n, c)| (format!("{ns}/{n}"), c.to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn runs_are_incremental_and_each_restores_on_its_own() {
+        let storage = storage();
+        let first = [
+            ("a", "x", "{\"x\":1}"),
+            ("a", "y", "{\"y\":1}"),
+            ("b", "z", "{\"z\":1}"),
+        ];
+        let (path1, out1) = run(&storage, 1, &first).await;
+        assert_eq!(out1.reused, 0);
+        assert!(out1.index.deltas.is_empty());
+        assert_eq!(restored(&storage, &path1).await, owned(&first));
+
+        // y changed, z gone with its namespace, w new.
+        let second = [
+            ("a", "w", "{\"w\":1}"),
+            ("a", "x", "{\"x\":1}"),
+            ("a", "y", "{\"y\":2}"),
+        ];
+        let (path2, out2) = run(&storage, 2, &second).await;
+        assert_eq!(out2.reused, 1);
+        assert_eq!(out2.index.deltas.len(), 1, "a delta, not a new base");
+        assert_eq!(restored(&storage, &path2).await, owned(&second));
+        assert_eq!(restored(&storage, &path1).await, owned(&first));
+
+        // Unchanged: nothing but the manifest is uploaded.
+        let before = storage.stats();
+        let (path3, out3) = run(&storage, 3, &second).await;
+        let cost = storage.stats().since(&before);
+        assert_eq!(out3.reused, 3);
+        assert_eq!(cost.uploads, 1, "only the manifest: {cost:?}");
+        assert_eq!(restored(&storage, &path3).await, owned(&second));
+
+        // Retention deletes the first two runs: the third still restores, garbage goes.
+        storage
+            .put(
+                "backups/team-a/nightly/data/packs/stray.pack",
+                Bytes::from_static(b"x"),
+            )
+            .await
+            .unwrap();
+        storage.delete_dir(&path1).await.unwrap();
+        storage.delete_dir(&path2).await.unwrap();
+        let deleted = collect_garbage(&storage, NS, NAME).await.unwrap();
+        assert!(deleted >= 1, "the stray pack is garbage");
+        assert_eq!(restored(&storage, &path3).await, owned(&second));
+        assert_eq!(
+            storage
+                .head("backups/team-a/nightly/data/packs/stray.pack")
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_pack_is_stored_again_not_referenced() {
+        let storage = storage();
+        let objects = [("a", "x", "{\"x\":1}")];
+        let (_, out1) = run(&storage, 1, &objects).await;
+        let pack = out1.index.segments[0].id;
+        let doc: SegmentDoc = read_document(&storage, &packed::data_dir(NS, NAME), &pack)
+            .await
+            .unwrap();
+        storage
+            .delete(&packed::pack_key(
+                &packed::data_dir(NS, NAME),
+                &doc.packs[0],
+            ))
+            .await
+            .unwrap();
+        let (path2, out2) = run(&storage, 2, &objects).await;
+        assert_eq!(out2.reused, 0);
+        assert_eq!(restored(&storage, &path2).await, owned(&objects));
+    }
+
+    #[tokio::test]
+    async fn damaged_data_is_a_clear_error() {
+        let storage = storage();
+        let objects = [("a", "x", "{\"x\":1}")];
+        let (path, out) = run(&storage, 1, &objects).await;
+        let data = packed::data_dir(NS, NAME);
+        // An index document whose content does not match its name.
+        let id = out.index.segments[0].id;
+        storage
+            .put(
+                &packed::index_key(&data, &id),
+                Bytes::from(zstd::bulk::compress(b"{}", 3).unwrap()),
+            )
+            .await
+            .unwrap();
+        let mut manifest = catalogue::read_manifest(&storage, &path).await.unwrap();
+        let err = expand(&storage, &path, &mut manifest).await.unwrap_err();
+        assert!(err.to_string().contains("does not match its name"), "{err}");
+
+        // A frame that is garbage, or decompresses to more than recorded.
+        let located = Located {
+            sha256: Sha256Digest::default(),
+            size: 4,
+            pack: Arc::from("bad"),
+            offset: 0,
+            length: 8,
+        };
+        storage
+            .put(
+                &packed::pack_key(&data, "bad"),
+                Bytes::from_static(b"garbage!"),
+            )
+            .await
+            .unwrap();
+        let err = read_object(&storage, &path, &located).await.unwrap_err();
+        assert!(err.to_string().contains("not a zstd frame"), "{err}");
+        let big = zstd::bulk::compress(&[b'a'; 100], 3).unwrap();
+        let located = Located {
+            length: big.len() as u64,
+            ..located
+        };
+        storage
+            .put(&packed::pack_key(&data, "bad"), Bytes::from(big))
+            .await
+            .unwrap();
+        assert!(read_object(&storage, &path, &located).await.is_err());
+        // A range beyond the pack's end.
+        let located = Located {
+            offset: 1000,
+            ..located
+        };
+        assert!(read_object(&storage, &path, &located).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_restore_reads_a_pack_it_takes_most_of_once() {
+        let storage = storage();
+        let objects: Vec<(String, String)> = (0..50)
+            .map(|i| {
+                (
+                    format!("o{i:02}"),
+                    format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(i)),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str, &str)> = objects
+            .iter()
+            .map(|(n, c)| ("a", n.as_str(), c.as_str()))
+            .collect();
+        let (path, _) = run(&storage, 1, &refs).await;
+        let mut manifest = catalogue::read_manifest(&storage, &path).await.unwrap();
+        expand(&storage, &path, &mut manifest).await.unwrap();
+
+        // All of it: one GET for the pack.
+        let reader = PackReader::new(&storage, &path, &manifest.objects, &manifest.objects);
+        let before = storage.stats();
+        for entry in &manifest.objects {
+            let bytes = reader.read(entry.location.as_ref().unwrap()).await.unwrap();
+            entry.verify(&bytes).unwrap();
+        }
+        assert_eq!(storage.stats().since(&before).requests, 1);
+
+        // One object of fifty: a ranged GET, not the pack.
+        let one = &manifest.objects[7];
+        let reader = PackReader::new(&storage, &path, &manifest.objects, [one]);
+        let before = storage.stats();
+        let bytes = reader.read(one.location.as_ref().unwrap()).await.unwrap();
+        one.verify(&bytes).unwrap();
+        let cost = storage.stats().since(&before);
+        assert_eq!(
+            (cost.requests, cost.downloaded_bytes),
+            (1, one.location.as_ref().unwrap().length)
+        );
+
+        // A pack cut short: a clear error naming it, not garbage.
+        let located = manifest.objects[49].location.clone().unwrap();
+        let key = packed::pack_key(&packed::data_dir(NS, NAME), &located.pack);
+        let whole = storage.get(&key).await.unwrap();
+        storage
+            .put(&key, whole.slice(..whole.len() / 2))
+            .await
+            .unwrap();
+        let reader = PackReader::new(&storage, &path, &manifest.objects, &manifest.objects);
+        let err = reader.read(&located).await.unwrap_err().to_string();
+        assert!(err.contains("shorter than the object"), "{err}");
+    }
+}
