@@ -46,8 +46,10 @@ const PACKS_DIR: &str = "packs";
 const INDEX_DIR: &str = "index";
 const PACK_SUFFIX: &str = ".pack";
 const INDEX_SUFFIX: &str = ".json.zst";
-/// A pack is closed and uploaded once it holds this many (compressed) bytes.
-pub const PACK_TARGET_BYTES: usize = 8 << 20;
+/// A pack is closed and uploaded once it holds this many (compressed) bytes: large enough that
+/// a 100k-object backup is a few dozen PUTs, small enough that the open pack and the uploads
+/// in flight stay a small part of the operator's memory.
+pub const PACK_TARGET_BYTES: usize = 4 << 20;
 /// Objects per segment document (a key with more is split into parts).
 pub const SEGMENT_PART_ENTRIES: usize = 10_000;
 /// Changes per delta document (a run with more writes several).

@@ -23,6 +23,8 @@ use crate::storage::{Storage, StorageError};
 
 /// Pack and index uploads in flight at once (each holds up to one pack in memory).
 const UPLOADS_IN_FLIGHT: usize = 4;
+/// Room in a pack's buffer beyond its target size, for the frame that fills it.
+const PACK_SLACK: usize = 256 << 10;
 /// Largest stored object read back (decompressed); see the restore engine's limit.
 pub const MAX_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -110,7 +112,7 @@ impl PackedWriter {
             previous,
             open: None,
             opened: HashSet::new(),
-            pack: Vec::new(),
+            pack: Vec::with_capacity(packed::PACK_TARGET_BYTES + PACK_SLACK),
             pack_name: Arc::from(packed::pack_name(started, 0)),
             pack_seq: 0,
             compressor,
@@ -286,7 +288,9 @@ impl PackedWriter {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let bytes = Bytes::from(std::mem::take(&mut self.pack));
+        // Sized for a full pack, so the buffer never doubles past it.
+        let next = Vec::with_capacity(packed::PACK_TARGET_BYTES + PACK_SLACK);
+        let bytes = Bytes::from(std::mem::replace(&mut self.pack, next));
         let key = packed::pack_key(&self.data_dir, &self.pack_name);
         self.pack_seq += 1;
         self.pack_name = Arc::from(packed::pack_name(self.started, self.pack_seq));
