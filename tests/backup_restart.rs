@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{Timelike, Utc};
 use cluster_backup::api::{BackupPhase, BackupRun, BackupStatus, RunResult, to_time};
 use common::{Scene, TestNamespace};
 
@@ -21,11 +21,14 @@ async fn setup(prefix: &str) -> (Scene, TestNamespace) {
 #[tokio::test]
 async fn missed_schedule_runs_once_after_restart() {
     let (scene, source) = setup("missed").await;
+    // Daily, twelve hours from now: no slot falls due while the test runs (an `@daily` run
+    // started just after midnight is a plain `schedule` run, not a missed one).
+    let hour = (Utc::now().hour() + 12) % 24;
     scene
-        .create_backup(&scene.scheduled("nightly", &source.name, "@daily"))
+        .create_backup(&scene.scheduled("nightly", &source.name, &format!("0 {hour} * * *")))
         .await;
-    // The last slot this Backup ran was two days ago: yesterday's and today's midnight were
-    // missed while "the operator was down".
+    // The last slot this Backup ran was two days ago: the slots since were missed while "the
+    // operator was down".
     let two_days_ago = Utc::now() - chrono::TimeDelta::days(2);
     scene
         .preset_status(
