@@ -413,17 +413,21 @@ pub struct OpenSegment {
     /// The key was written before in this run (its list was not grouped by namespace): every
     /// object is put again and nothing is removed, so the earlier part stays valid.
     reopened: bool,
-    /// This run's objects (full mode) or its new and changed ones (delta mode).
+    /// Delta mode, the previous objects of this key could not be read: the key is dropped
+    /// first (in the first part written) and every object put again.
+    replace: bool,
+    /// Whether a part of this key was written already.
+    emitted: bool,
+    /// This run's objects (full mode) or its new and changed ones (delta mode), not yet in a
+    /// part.
     written: Vec<(String, Located)>,
 }
 
-/// A key's part of this run, once its objects are all seen.
+/// One document's worth of a key: a segment document (full mode) or a change (delta mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClosedSegment {
-    /// Full mode: segment documents (split at [`SEGMENT_PART_ENTRIES`]).
-    Segments(Vec<SegmentDoc>),
-    /// Delta mode: the change (`None`: nothing changed).
-    Change(Option<SegmentChange>),
+pub enum Part {
+    Segment(SegmentDoc),
+    Change(SegmentChange),
 }
 
 impl OpenSegment {
@@ -442,8 +446,19 @@ impl OpenSegment {
             mode,
             previous,
             reopened,
+            replace: false,
+            emitted: false,
             written: Vec::new(),
         }
+    }
+
+    /// The previous objects of this key are unknown (their index document cannot be read):
+    /// nothing is reused, and in delta mode the key is replaced as a whole, so no object the
+    /// previous run had and this one does not can survive.
+    pub fn replacing(mut self) -> OpenSegment {
+        self.previous.clear();
+        self.replace = !self.reopened;
+        self
     }
 
     /// Looks an object up in the previous run: unchanged objects are referenced, not stored.
@@ -458,62 +473,82 @@ impl OpenSegment {
     pub fn record(&mut self, name: String, located: Located, reused: bool) {
         let keep = match self.mode {
             IndexMode::Full => true,
-            IndexMode::Delta => !reused || self.reopened,
+            IndexMode::Delta => !reused || self.reopened || self.replace,
         };
         if keep {
             self.written.push((name, located));
         }
     }
 
-    pub fn close(self) -> ClosedSegment {
-        let OpenSegment {
-            key,
-            api_version,
-            kind,
-            mode,
-            previous,
-            reopened,
-            mut written,
-        } = self;
-        written.sort_by(|a, b| a.0.cmp(&b.0));
-        match mode {
-            IndexMode::Full => {
-                let mut docs = Vec::new();
-                for part in written.chunks(SEGMENT_PART_ENTRIES) {
-                    let (packs, objects) = index_entries(part);
-                    docs.push(SegmentDoc {
-                        namespace: key.namespace.clone(),
-                        resource: key.resource.clone(),
-                        api_version: api_version.to_string(),
-                        kind: kind.to_string(),
-                        packs,
-                        objects,
-                    });
-                }
-                ClosedSegment::Segments(docs)
-            }
-            IndexMode::Delta => {
-                let mut removed: Vec<String> = if reopened {
-                    Vec::new()
-                } else {
-                    previous.into_keys().collect()
-                };
-                removed.sort();
-                if written.is_empty() && removed.is_empty() {
-                    return ClosedSegment::Change(None);
-                }
-                let (packs, put) = index_entries(&written);
-                ClosedSegment::Change(Some(SegmentChange {
-                    namespace: key.namespace,
-                    resource: key.resource,
-                    api_version: api_version.to_string(),
-                    kind: kind.to_string(),
-                    dropped: false,
-                    removed,
-                    packs,
-                    put,
-                }))
-            }
+    /// A full part to write now, so a key of any size is held in parts of
+    /// [`SEGMENT_PART_ENTRIES`] / [`DELTA_PART_ENTRIES`] (full parts follow list order, so an
+    /// unchanged key gives the same documents again).
+    pub fn take_part(&mut self) -> Option<Part> {
+        let limit = self.limit();
+        if self.written.len() < limit {
+            return None;
+        }
+        let rest = self.written.split_off(limit);
+        let part = std::mem::replace(&mut self.written, rest);
+        Some(self.part(part, Vec::new()))
+    }
+
+    /// Every part still to write, once all objects of the key were seen (in delta mode, with
+    /// the names the previous run had and this one does not).
+    pub fn close(mut self) -> Vec<Part> {
+        let limit = self.limit();
+        let mut removed: Vec<String> = if self.mode == IndexMode::Delta && !self.reopened {
+            std::mem::take(&mut self.previous).into_keys().collect()
+        } else {
+            Vec::new()
+        };
+        removed.sort();
+        let written = std::mem::take(&mut self.written);
+        let mut parts = Vec::new();
+        for chunk in removed.chunks(limit) {
+            parts.push(self.part(Vec::new(), chunk.to_vec()));
+        }
+        for chunk in written.chunks(limit) {
+            parts.push(self.part(chunk.to_vec(), Vec::new()));
+        }
+        if parts.is_empty() && self.mode == IndexMode::Delta && self.replace && !self.emitted {
+            // Nothing of the key is left: the drop alone.
+            parts.push(self.part(Vec::new(), Vec::new()));
+        }
+        parts
+    }
+
+    fn limit(&self) -> usize {
+        match self.mode {
+            IndexMode::Full => SEGMENT_PART_ENTRIES,
+            IndexMode::Delta => DELTA_PART_ENTRIES,
+        }
+    }
+
+    fn part(&mut self, mut objects: Vec<(String, Located)>, removed: Vec<String>) -> Part {
+        objects.sort_by(|a, b| a.0.cmp(&b.0));
+        let (packs, entries) = index_entries(&objects);
+        let first = !self.emitted;
+        self.emitted = true;
+        match self.mode {
+            IndexMode::Full => Part::Segment(SegmentDoc {
+                namespace: self.key.namespace.clone(),
+                resource: self.key.resource.clone(),
+                api_version: self.api_version.to_string(),
+                kind: self.kind.to_string(),
+                packs,
+                objects: entries,
+            }),
+            IndexMode::Delta => Part::Change(SegmentChange {
+                namespace: self.key.namespace.clone(),
+                resource: self.key.resource.clone(),
+                api_version: self.api_version.to_string(),
+                kind: self.kind.to_string(),
+                dropped: self.replace && first,
+                removed,
+                packs,
+                put: entries,
+            }),
         }
     }
 }
@@ -609,6 +644,27 @@ mod tests {
         }
     }
 
+    fn only_change(parts: Vec<Part>) -> SegmentChange {
+        let mut changes: Vec<SegmentChange> = parts
+            .into_iter()
+            .map(|part| match part {
+                Part::Change(change) => change,
+                Part::Segment(_) => panic!("delta mode writes changes"),
+            })
+            .collect();
+        // Removals and puts come in separate parts; merge them for the assertions.
+        let mut change = changes.remove(0);
+        for more in changes {
+            change.removed.extend(more.removed);
+            assert!(more.packs.is_empty() || change.put.is_empty());
+            if change.put.is_empty() {
+                change.packs = more.packs;
+                change.put = more.put;
+            }
+        }
+        change
+    }
+
     fn base_state(docs: Vec<SegmentDoc>) -> IndexState {
         let mut state = IndexState::default();
         for doc in docs {
@@ -639,9 +695,14 @@ mod tests {
         assert!(write(&mut seg, "two", "2", "p2"));
         assert!(!write(&mut seg, "one", "1 changed", "p2"));
         assert!(!write(&mut seg, "three", "3", "p2"));
-        let ClosedSegment::Segments(docs) = seg.close() else {
-            panic!("full mode writes segments")
-        };
+        let docs = seg
+            .close()
+            .into_iter()
+            .map(|part| match part {
+                Part::Segment(doc) => doc,
+                Part::Change(_) => panic!("full mode writes segments"),
+            })
+            .collect();
         let state = base_state(docs);
         let objects = &state.keys[&key("a")].objects;
         let names: Vec<_> = objects.keys().cloned().collect();
@@ -664,9 +725,7 @@ mod tests {
         write(&mut seg, "same", "s", "p2");
         write(&mut seg, "edit", "e2", "p2");
         write(&mut seg, "new", "n", "p2");
-        let ClosedSegment::Change(Some(change)) = seg.close() else {
-            panic!("something changed")
-        };
+        let change = only_change(seg.close());
         assert_eq!(change.removed, ["gone"]);
         let put: Vec<_> = change.put.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(put, ["edit", "new"]);
@@ -713,7 +772,7 @@ mod tests {
         let previous = [("same", loc("p1", 0, "s"))];
         let mut seg = open(IndexMode::Delta, &previous, false);
         write(&mut seg, "same", "s", "p2");
-        assert_eq!(seg.close(), ClosedSegment::Change(None));
+        assert_eq!(seg.close(), Vec::new());
     }
 
     #[test]
@@ -722,15 +781,11 @@ mod tests {
         let previous = [("a", loc("p1", 0, "a")), ("b", loc("p1", 10, "b"))];
         let mut first = open(IndexMode::Delta, &previous, false);
         write(&mut first, "a", "a", "p2");
-        let ClosedSegment::Change(Some(first)) = first.close() else {
-            panic!()
-        };
+        let first = only_change(first.close());
         assert_eq!(first.removed, ["b"]);
         let mut second = open(IndexMode::Delta, &previous, true);
         write(&mut second, "b", "b", "p2");
-        let ClosedSegment::Change(Some(second)) = second.close() else {
-            panic!()
-        };
+        let second = only_change(second.close());
         assert!(second.removed.is_empty());
         assert_eq!(second.put[0].name, "b");
         // On the previous state, the two changes of the run leave both objects.
@@ -761,6 +816,90 @@ mod tests {
                 .cloned()
                 .collect::<Vec<_>>(),
             ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn a_large_change_is_written_in_bounded_parts() {
+        let n = DELTA_PART_ENTRIES * 2 + 5;
+        let previous: Vec<(String, Located)> = (0..n)
+            .map(|i| (format!("o{i:06}"), loc("p1", i as u64, "old")))
+            .collect();
+        let mut seg = OpenSegment::new(
+            key("a"),
+            Arc::from("v1"),
+            Arc::from("ConfigMap"),
+            IndexMode::Delta,
+            previous.iter().cloned().collect(),
+            false,
+        );
+        let mut parts = Vec::new();
+        for (name, _) in &previous {
+            write(&mut seg, name, "new", "p2");
+            parts.extend(seg.take_part());
+        }
+        parts.extend(seg.close());
+        assert_eq!(parts.len(), 3);
+        let mut state = IndexState::default();
+        for part in parts {
+            let Part::Change(change) = part else { panic!() };
+            assert!(change.count() <= DELTA_PART_ENTRIES as u64);
+            state
+                .apply_delta(
+                    Sha256Digest::default(),
+                    DeltaDoc {
+                        changes: vec![change],
+                    },
+                )
+                .unwrap();
+        }
+        assert_eq!(state.objects(), n as u64);
+        assert!(
+            state.keys[&key("a")]
+                .objects
+                .values()
+                .all(|l| &*l.pack == "p2")
+        );
+    }
+
+    #[test]
+    fn an_unreadable_previous_key_is_replaced_whole() {
+        // The previous run had "gone" and "kept"; its document cannot be read now.
+        let mut state = IndexState::default();
+        let mut objects = BTreeMap::new();
+        objects.insert("gone".to_string(), loc("p1", 0, "g"));
+        objects.insert("kept".to_string(), loc("p1", 10, "k"));
+        state.keys.insert(
+            key("a"),
+            KeyState {
+                api_version: Arc::from("v1"),
+                kind: Arc::from("ConfigMap"),
+                objects,
+            },
+        );
+        let mut seg = open(IndexMode::Delta, &[], false).replacing();
+        write(&mut seg, "kept", "k", "p2");
+        let parts = seg.close();
+        let Part::Change(change) = &parts[0] else {
+            panic!()
+        };
+        assert!(change.dropped, "the first part drops the key");
+        for part in parts {
+            let Part::Change(change) = part else { panic!() };
+            state
+                .apply_delta(
+                    Sha256Digest::default(),
+                    DeltaDoc {
+                        changes: vec![change],
+                    },
+                )
+                .unwrap();
+        }
+        let names: Vec<_> = state.keys[&key("a")].objects.keys().cloned().collect();
+        assert_eq!(
+            names,
+            ["kept"],
+            "nothing of the previous run survives unseen"
         );
     }
 

@@ -382,6 +382,7 @@ async fn store_objects(
                 storage,
                 &run.backup_namespace,
                 &run.backup_name,
+                run.uid.as_deref(),
                 run.started,
             )
             .await

@@ -15,11 +15,18 @@ use tokio::task::JoinSet;
 use crate::core::layout;
 use crate::core::manifest::{Manifest, ManifestEntry, Sha256Digest};
 use crate::core::packed::{
-    self, ClosedSegment, DeltaDoc, DeltaRef, IndexMode, IndexState, Located, OpenSegment,
-    PackedIndex, Seen, SegmentChange, SegmentDoc, SegmentKey, SegmentRef,
+    self, DeltaDoc, DeltaRef, IndexMode, IndexState, Located, OpenSegment, PackedIndex, Part, Seen,
+    SegmentChange, SegmentDoc, SegmentKey, SegmentRef,
 };
 use crate::storage::catalogue;
 use crate::storage::{Storage, StorageError};
+
+/// Changes of the previous run's deltas a run holds in memory at most; with more, it stores
+/// everything and writes a new base (a delta that large is rare: a quarter of the objects
+/// changed since the base triggers a base anyway).
+const MAX_PREVIOUS_CHANGES: u64 = 200_000;
+/// Objects an index may list (untrusted input: a manifest can name any number of documents).
+const MAX_INDEX_OBJECTS: u64 = 20_000_000;
 
 /// Pack and index uploads in flight at once (each holds up to one pack in memory).
 const UPLOADS_IN_FLIGHT: usize = 4;
@@ -66,6 +73,8 @@ pub struct PackedWriter {
     deltas: Vec<DeltaRef>,
     /// Packs of earlier runs checked to exist (`false`: missing or too short).
     checked_packs: HashMap<Arc<str>, Option<u64>>,
+    /// Segment documents of the previous run that could not be read: never taken as stored.
+    unreadable: HashSet<Sha256Digest>,
     reused: u64,
 }
 
@@ -76,10 +85,11 @@ impl PackedWriter {
         storage: &Storage,
         backup_ns: &str,
         backup_name: &str,
+        uid: Option<&str>,
         started: DateTime<Utc>,
     ) -> Result<PackedWriter, StorageError> {
         let data_dir = packed::data_dir(backup_ns, backup_name);
-        let previous = match previous_index(storage, backup_ns, backup_name, started).await? {
+        let previous = match previous_index(storage, backup_ns, backup_name, uid, started).await? {
             Some((index, objects)) => {
                 let mode = IndexMode::for_previous(Some((&index, objects)));
                 Some((load_previous(storage, &data_dir, index).await, mode))
@@ -121,6 +131,7 @@ impl PackedWriter {
             delta: DeltaDoc::default(),
             deltas: Vec::new(),
             checked_packs: HashMap::new(),
+            unreadable: HashSet::new(),
             reused: 0,
         })
     }
@@ -134,16 +145,25 @@ impl PackedWriter {
         };
         if self.open.as_ref().is_none_or(|open| open.key != key) {
             self.close_open().await?;
-            let previous = self.previous_objects(&key).await?;
+            let previous = self.previous_objects(&key).await;
             let reopened = !self.opened.insert(key.clone());
-            self.open = Some(OpenSegment::new(
+            let open = OpenSegment::new(
                 key,
                 entry.api_version.clone(),
                 entry.kind.clone(),
                 self.mode,
-                previous,
+                previous.as_ref().ok().cloned().unwrap_or_default(),
                 reopened,
-            ));
+            );
+            self.open = Some(match previous {
+                Ok(_) => open,
+                // A damaged or missing document of the previous run must not stop every later
+                // backup: this key is stored again, as a whole.
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the previous run's index of one namespace/type; storing it again");
+                    open.replacing()
+                }
+            });
         }
         let seen = match self.open.as_mut() {
             Some(open) => open.seen(&entry.name, &entry.sha256, entry.size),
@@ -167,6 +187,7 @@ impl PackedWriter {
         if let Some(open) = self.open.as_mut() {
             open.record(entry.name, located, reused);
         }
+        self.write_full_part().await?;
         Ok(reused)
     }
 
@@ -197,7 +218,14 @@ impl PackedWriter {
         }
         let index = match (self.mode, self.previous) {
             (IndexMode::Delta, Some(previous)) => {
+                // The base keeps only documents this run may need: those of keys it backed up
+                // and could read. A key not backed up is dropped by this run's delta, and an
+                // unreadable one is replaced whole, so a damaged document is never needed to
+                // restore this run.
                 let mut index = previous.index;
+                index.segments.retain(|segment| {
+                    self.opened.contains(&segment.key()) && !self.unreadable.contains(&segment.id)
+                });
                 index.deltas.extend(self.deltas);
                 index
             }
@@ -214,7 +242,7 @@ impl PackedWriter {
 
     /// The previous run's objects of one key (empty without a previous run).
     async fn previous_objects(
-        &self,
+        &mut self,
         key: &SegmentKey,
     ) -> Result<HashMap<String, Located>, StorageError> {
         let Some(previous) = &self.previous else {
@@ -222,10 +250,20 @@ impl PackedWriter {
         };
         let mut state = IndexState::default();
         for id in previous.segments.get(key).into_iter().flatten() {
-            let doc: SegmentDoc = read_document(&self.storage, &self.data_dir, id).await?;
-            state
-                .apply_segment(*id, doc)
-                .map_err(|e| self.corrupt(id, &e.to_string()))?;
+            let applied = read_document::<SegmentDoc>(&self.storage, &self.data_dir, id)
+                .await
+                .and_then(|doc| {
+                    state
+                        .apply_segment(*id, doc)
+                        .map_err(|e| StorageError::Corrupt {
+                            key: packed::index_key(&self.data_dir, id),
+                            reason: e.to_string(),
+                        })
+                });
+            if let Err(err) = applied {
+                self.unreadable.insert(*id);
+                return Err(err);
+            }
         }
         if let Some(changes) = previous.changes.get(key) {
             let doc = DeltaDoc {
@@ -313,34 +351,46 @@ impl PackedWriter {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
-        match open.close() {
-            ClosedSegment::Segments(docs) => {
-                let known: HashSet<Sha256Digest> = self
-                    .previous
-                    .as_ref()
-                    .map(|p| p.index.segments.iter().map(|s| s.id).collect())
-                    .unwrap_or_default();
-                for doc in docs {
-                    let (id, compressed) = encode_document(&doc)?;
-                    if !known.contains(&id) {
-                        self.upload(packed::index_key(&self.data_dir, &id), compressed)
-                            .await?;
-                    }
-                    self.segments.push(SegmentRef {
-                        namespace: doc.namespace,
-                        resource: doc.resource,
-                        id,
-                        objects: doc.objects.len() as u64,
-                    });
+        for part in open.close() {
+            self.write_part(part).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a full part of the open key now, so no key is held whole.
+    async fn write_full_part(&mut self) -> Result<(), StorageError> {
+        if let Some(part) = self.open.as_mut().and_then(OpenSegment::take_part) {
+            self.write_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_part(&mut self, part: Part) -> Result<(), StorageError> {
+        match part {
+            Part::Segment(doc) => {
+                let (id, compressed) = encode_document(&doc)?;
+                // A segment of the previous base with the same content is there already (it
+                // was read back for this run), unless it could not be read.
+                let stored = self.previous.as_ref().is_some_and(|p| {
+                    p.index.segments.iter().any(|s| s.id == id) && !self.unreadable.contains(&id)
+                });
+                if !stored {
+                    self.upload(packed::index_key(&self.data_dir, &id), compressed)
+                        .await?;
                 }
+                self.segments.push(SegmentRef {
+                    namespace: doc.namespace,
+                    resource: doc.resource,
+                    id,
+                    objects: doc.objects.len() as u64,
+                });
             }
-            ClosedSegment::Change(Some(change)) => {
+            Part::Change(change) => {
                 self.delta.changes.push(change);
                 if packed::delta_changes(&self.delta) >= packed::DELTA_PART_ENTRIES as u64 {
                     self.flush_delta().await?;
                 }
             }
-            ClosedSegment::Change(None) => {}
         }
         Ok(())
     }
@@ -358,13 +408,6 @@ impl PackedWriter {
         Ok(())
     }
 
-    fn corrupt(&self, id: &Sha256Digest, reason: &str) -> StorageError {
-        StorageError::Corrupt {
-            key: packed::index_key(&self.data_dir, id),
-            reason: reason.to_string(),
-        }
-    }
-
     fn internal(&self, reason: &str) -> StorageError {
         StorageError::Corrupt {
             key: self.data_dir.clone(),
@@ -380,6 +423,7 @@ async fn previous_index(
     storage: &Storage,
     backup_ns: &str,
     backup_name: &str,
+    uid: Option<&str>,
     before: DateTime<Utc>,
 ) -> Result<Option<(PackedIndex, u64)>, StorageError> {
     let mut runs = crate::engine::retention::list_runs(storage, backup_ns, backup_name).await?;
@@ -389,10 +433,23 @@ async fn previous_index(
         return Ok(None);
     };
     match catalogue::read_manifest(storage, &run.dir).await {
+        // Runs of another Backup object of the same name (deleted and created again, or another
+        // cluster writing to the same bucket) are not built upon.
         Ok(manifest)
-            if manifest.backup.namespace == backup_ns && manifest.backup.name == backup_name =>
+            if manifest.backup.namespace == backup_ns
+                && manifest.backup.name == backup_name
+                && (manifest.backup.uid.is_none()
+                    || uid.is_none()
+                    || manifest.backup.uid.as_deref() == uid) =>
         {
-            Ok(manifest.packed.map(|index| (index, manifest.total_objects)))
+            let index = manifest.packed.filter(|index| {
+                let bounded = index.delta_entries() <= MAX_PREVIOUS_CHANGES;
+                if !bounded {
+                    tracing::warn!("the previous run's deltas are too large to hold; this run stores everything");
+                }
+                bounded
+            });
+            Ok(index.map(|index| (index, manifest.total_objects)))
         }
         Ok(_) => Ok(None),
         Err(err) => {
@@ -433,8 +490,17 @@ async fn load_previous(
         segments.entry(segment.key()).or_default().push(segment.id);
     }
     let mut changes: HashMap<SegmentKey, Vec<SegmentChange>> = HashMap::new();
+    let mut held = 0u64;
     for delta in &index.deltas {
         let doc: DeltaDoc = read_document(storage, data_dir, &delta.id).await?;
+        // What the manifest claims is untrusted; what was read counts.
+        held += packed::delta_changes(&doc);
+        if held > MAX_PREVIOUS_CHANGES {
+            return Err(StorageError::Corrupt {
+                key: packed::index_key(data_dir, &delta.id),
+                reason: format!("the deltas hold more than {MAX_PREVIOUS_CHANGES} changes"),
+            });
+        }
         for change in doc.changes {
             let key = SegmentKey {
                 namespace: change.namespace.clone(),
@@ -456,6 +522,16 @@ fn encode_document<T: Serialize>(doc: &T) -> Result<(Sha256Digest, Bytes), Stora
         key: "index document".to_string(),
         reason: format!("cannot serialize: {e}"),
     })?;
+    if json.len() as u64 > packed::MAX_INDEX_DOC_BYTES {
+        return Err(StorageError::Corrupt {
+            key: "index document".to_string(),
+            reason: format!(
+                "{} bytes, more than a reader accepts ({})",
+                json.len(),
+                packed::MAX_INDEX_DOC_BYTES
+            ),
+        });
+    }
     let id = Sha256Digest::of(&json);
     let compressed =
         zstd::bulk::compress(&json, packed::ZSTD_LEVEL).map_err(|e| StorageError::Corrupt {
@@ -569,6 +645,17 @@ async fn read_state(
     index: &PackedIndex,
 ) -> Result<IndexState, StorageError> {
     let mut state = IndexState::default();
+    let mut read = 0u64;
+    let check_read = |read: u64| {
+        if read > MAX_INDEX_OBJECTS {
+            Err(StorageError::Corrupt {
+                key: data_dir.to_string(),
+                reason: format!("the index lists more than {MAX_INDEX_OBJECTS} objects; not read"),
+            })
+        } else {
+            Ok(())
+        }
+    };
     let corrupt = |id: &Sha256Digest, e: packed::IndexError| StorageError::Corrupt {
         key: packed::index_key(data_dir, id),
         reason: e.to_string(),
@@ -581,12 +668,16 @@ async fn read_state(
                 reason: "its key differs from the one the manifest names".to_string(),
             });
         }
+        read += doc.objects.len() as u64;
+        check_read(read)?;
         state
             .apply_segment(segment.id, doc)
             .map_err(|e| corrupt(&segment.id, e))?;
     }
     for delta in &index.deltas {
         let doc: DeltaDoc = read_document(storage, data_dir, &delta.id).await?;
+        read += packed::delta_changes(&doc);
+        check_read(read)?;
         state
             .apply_delta(delta.id, doc)
             .map_err(|e| corrupt(&delta.id, e))?;
@@ -644,6 +735,12 @@ const PACKS_IN_MEMORY: usize = 3;
 type PackDownload =
     futures::future::Shared<futures::future::BoxFuture<'static, Result<Bytes, Arc<StorageError>>>>;
 
+/// The newest whole-pack downloads, oldest first, and every pack downloaded whole so far.
+type Downloads = (
+    std::collections::VecDeque<(Arc<str>, PackDownload)>,
+    HashSet<Arc<str>>,
+);
+
 /// Reads the objects of a packed run for a restore: a pack the restore takes most of is
 /// downloaded once, whole, and objects are cut from it (one GET instead of thousands, which
 /// is most of an S3 server's work in a restore); objects of other packs are read with ranged
@@ -652,8 +749,7 @@ pub struct PackReader {
     storage: Storage,
     data_dir: String,
     whole: HashSet<Arc<str>>,
-    /// The newest downloads, oldest first.
-    cache: std::sync::Mutex<std::collections::VecDeque<(Arc<str>, PackDownload)>>,
+    cache: std::sync::Mutex<Downloads>,
 }
 
 impl PackReader {
@@ -672,13 +768,15 @@ impl PackReader {
         }
         let mut wanted: HashMap<Arc<str>, u64> = HashMap::new();
         for located in selected.into_iter().filter_map(|e| e.location.as_deref()) {
-            *wanted.entry(located.pack.clone()).or_default() += located.length;
+            let bytes = wanted.entry(located.pack.clone()).or_default();
+            *bytes = bytes.saturating_add(located.length);
         }
         let whole = wanted
             .into_iter()
             .filter(|(pack, bytes)| {
                 let size = size.get(pack).copied().unwrap_or(u64::MAX);
-                size <= packed::PACK_TARGET_BYTES as u64 + MAX_OBJECT_BYTES && bytes * 2 >= size
+                size <= packed::PACK_TARGET_BYTES as u64 + MAX_OBJECT_BYTES
+                    && bytes.saturating_mul(2) >= size
             })
             .map(|(pack, _)| pack)
             .collect();
@@ -686,23 +784,25 @@ impl PackReader {
             storage: storage.clone(),
             data_dir: data_dir_of_run(run_path),
             whole,
-            cache: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            cache: std::sync::Mutex::new(Default::default()),
         }
     }
 
     /// One object's bytes, decompressed to at most its recorded size (not yet verified).
     pub async fn read(&self, located: &Located) -> Result<Vec<u8>, StorageError> {
-        if !self.whole.contains(&located.pack) {
-            return read_frame(&self.storage, &self.data_dir, located).await;
-        }
         let key = packed::pack_key(&self.data_dir, &located.pack);
-        let pack = self
-            .download(&located.pack, &key)
-            .await
-            .map_err(|e| StorageError::Corrupt {
-                key: key.clone(),
-                reason: e.to_string(),
-            })?;
+        let Some(download) = self.download(&located.pack, &key) else {
+            return read_frame(&self.storage, &self.data_dir, located).await;
+        };
+        let pack = match download.await {
+            Ok(pack) => pack,
+            Err(err) => {
+                // One failed download must not fail every object of the pack: this object
+                // (and the ones after it) are read on their own.
+                tracing::warn!(pack = %located.pack, error = %err, "cannot download a pack whole; reading its objects one by one");
+                return read_frame(&self.storage, &self.data_dir, located).await;
+            }
+        };
         let frame = usize::try_from(located.offset)
             .ok()
             .zip(usize::try_from(located.offset.saturating_add(located.length)).ok())
@@ -719,13 +819,25 @@ impl PackReader {
         decompress_frame(&key, frame, located)
     }
 
-    fn download(&self, pack: &Arc<str>, key: &str) -> PackDownload {
+    /// The download of a pack read whole, shared by concurrent readers; `None`: read the
+    /// object with a ranged GET (the pack is not worth reading whole, was read whole once
+    /// already and evicted since, or its download failed).
+    fn download(&self, pack: &Arc<str>, key: &str) -> Option<PackDownload> {
+        if !self.whole.contains(pack) {
+            return None;
+        }
         let mut cache = self
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, download)) = cache.iter().find(|(name, _)| name == pack) {
-            return download.clone();
+        if let Some((_, download)) = cache.0.iter().find(|(name, _)| name == pack) {
+            let failed = download.peek().is_some_and(Result::is_err);
+            return (!failed).then(|| download.clone());
+        }
+        // Each pack is downloaded whole at most once: a restore order that comes back to an
+        // evicted pack reads from it with ranged GETs instead of downloading it again.
+        if !cache.1.insert(pack.clone()) {
+            return None;
         }
         let storage = self.storage.clone();
         let key = key.to_string();
@@ -734,11 +846,11 @@ impl PackReader {
             storage.get_bounded(&key, limit).await.map_err(Arc::new)
         })
             as futures::future::BoxFuture<'static, _>);
-        cache.push_back((pack.clone(), download.clone()));
-        while cache.len() > PACKS_IN_MEMORY {
-            cache.pop_front();
+        cache.0.push_back((pack.clone(), download.clone()));
+        while cache.0.len() > PACKS_IN_MEMORY {
+            cache.0.pop_front();
         }
-        download
+        Some(download)
     }
 }
 
@@ -849,7 +961,7 @@ mod tests {
         hour: u32,
         objects: &[(&str, &str, &str)],
     ) -> (String, PackedOutcome) {
-        let mut writer = PackedWriter::start(storage, NS, NAME, started(hour))
+        let mut writer = PackedWriter::start(storage, NS, NAME, None, started(hour))
             .await
             .unwrap();
         for (ns, name, content) in objects {
@@ -997,6 +1109,33 @@ mod tests {
         let (path2, out2) = run(&storage, 2, &objects).await;
         assert_eq!(out2.reused, 0);
         assert_eq!(restored(&storage, &path2).await, owned(&objects));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_previous_index_does_not_stop_later_runs() {
+        let storage = storage();
+        let first = [("a", "x", "{\"x\":1}"), ("a", "gone", "{\"g\":1}")];
+        let (_, out1) = run(&storage, 1, &first).await;
+        // Run 2 is a delta on run 1; then run 1's segment document is damaged.
+        let second = [("a", "x", "{\"x\":1}"), ("a", "gone", "{\"g\":1}")];
+        let (_, out2) = run(&storage, 2, &second).await;
+        assert_eq!(out2.index.segments, out1.index.segments);
+        let id = out1.index.segments[0].id;
+        storage
+            .put(
+                &packed::index_key(&packed::data_dir(NS, NAME), &id),
+                Bytes::from_static(b"damaged"),
+            )
+            .await
+            .unwrap();
+        // Run 3 cannot read the previous objects of the key: it stores them again, and the
+        // object deleted since does not come back.
+        let third = [("a", "x", "{\"x\":1}")];
+        let (path3, out3) = run(&storage, 3, &third).await;
+        assert_eq!(out3.reused, 0);
+        // Run 3 does not reference the damaged document: it restores, without "gone".
+        assert!(!out3.index.segments.iter().any(|s| s.id == id));
+        assert_eq!(restored(&storage, &path3).await, owned(&third));
     }
 
     #[tokio::test]
