@@ -76,8 +76,8 @@ class Api:
                 os.unlink(p)
             os.rmdir(tmp)
 
-    def connect(self):
-        return http.client.HTTPSConnection(self.hostname, self.port, context=self.ctx, timeout=120)
+    def connect(self, timeout=120):
+        return http.client.HTTPSConnection(self.hostname, self.port, context=self.ctx, timeout=timeout)
 
     @staticmethod
     def request(conn, method, path, body=None, headers=None):

@@ -8,54 +8,23 @@ its items are POSTed by WORKERS threads, each over its own persistent HTTPS conn
 client certificate from the kubeconfig). 409 AlreadyExists counts as done, so a re-run on a
 seeded cluster is cheap. Prints "created=N existing=M seconds=S".
 """
-import base64
 import http.client
 import json
-import os
 import queue
-import ssl
 import sys
-import tempfile
 import threading
 import time
-from urllib.parse import urlparse
 
-
-def parse_kubeconfig(path):
-    """Minimal parser for the kubeconfig written by scripts/testenv.sh (one cluster, one user)."""
-    vals = {}
-    for line in open(path):
-        s = line.strip()
-        for key in ("server", "certificate-authority-data", "client-certificate-data", "client-key-data"):
-            if s.startswith(key + ":"):
-                vals.setdefault(key, s.split(":", 1)[1].strip())
-    missing = [k for k in ("server", "certificate-authority-data", "client-certificate-data", "client-key-data") if k not in vals]
-    if missing:
-        sys.exit(f"seed.py: kubeconfig {path} lacks {missing}")
-    return vals
+from kube import Api
 
 
 def main():
     kubeconfig, workers, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    kc = parse_kubeconfig(kubeconfig)
-    url = urlparse(kc["server"])
-    if url.hostname not in ("127.0.0.1", "localhost", "::1"):
-        sys.exit(f"seed.py: refusing non-loopback API server {kc['server']}")
-    tmp = tempfile.mkdtemp(prefix="bench-seed-")
-    paths = {}
-    for key, name in (("certificate-authority-data", "ca.crt"), ("client-certificate-data", "client.crt"),
-                      ("client-key-data", "client.key")):
-        paths[name] = os.path.join(tmp, name)
-        with open(paths[name], "wb") as f:
-            f.write(base64.b64decode(kc[key]))
-    ctx = ssl.create_default_context(cafile=paths["ca.crt"])
-    ctx.load_cert_chain(paths["client.crt"], paths["client.key"])
-    for p in paths.values():
-        os.unlink(p)
-    os.rmdir(tmp)
+    # The kubeconfig, the loopback check and the client certificate: kube.py's, one copy.
+    api = Api(kubeconfig)
 
     def connect():
-        return http.client.HTTPSConnection(url.hostname, url.port or 443, context=ctx, timeout=60)
+        return api.connect(timeout=60)
 
     def collection(obj):
         kind, ns = obj["kind"], obj["metadata"].get("namespace")
