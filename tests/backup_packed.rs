@@ -70,7 +70,8 @@ async fn value_in(scene: &Scene, ns: &str, name: &str) -> Option<String> {
         .and_then(|d| d.get("value").cloned())
 }
 
-/// Restores `path` into a new namespace and returns it (deleted when the guard drops).
+/// Restores `path` into a new namespace, checks the app's objects there equal their originals
+/// in `from` (none of them changes between runs), and returns it (deleted when the guard drops).
 async fn restore_copy(scene: &Scene, restore: &str, path: &str, from: &str) -> TestNamespace {
     let copy = short_unique_name("copy");
     let status = scene
@@ -86,6 +87,7 @@ async fn restore_copy(scene: &Scene, restore: &str, path: &str, from: &str) -> T
     let guard = scene.adopt_namespace(&copy);
     assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
     assert_eq!(count(&status, "failed"), 0, "{status:?}");
+    assert_restored(&scene.client, from, &scene.client, &copy, &APP_OBJECTS).await;
     guard
 }
 
@@ -122,14 +124,6 @@ async fn packed_runs_restore_and_upload_only_what_changed() {
 
     // Restored objects equal their originals.
     let copy = restore_copy(&scene, "from-first", &path1, &shop.name).await;
-    assert_restored(
-        &scene.client,
-        &shop.name,
-        &scene.client,
-        &copy.name,
-        &APP_OBJECTS,
-    )
-    .await;
     assert_eq!(
         value_in(&scene, &copy.name, "cfg-007").await.as_deref(),
         Some("v7")
@@ -157,14 +151,6 @@ async fn packed_runs_restore_and_upload_only_what_changed() {
         value_in(&scene, &copy3.name, "cfg-007").await.as_deref(),
         Some("changed")
     );
-    assert_restored(
-        &scene.client,
-        &shop.name,
-        &scene.client,
-        &copy3.name,
-        &APP_OBJECTS,
-    )
-    .await;
     let again = restore_copy(&scene, "first-again", &path1, &shop.name).await;
     assert_eq!(
         value_in(&scene, &again.name, "cfg-007").await.as_deref(),
@@ -201,12 +187,4 @@ async fn retention_keeps_the_data_kept_runs_reference() {
         value_in(&scene, &copy.name, "cfg-002").await.as_deref(),
         Some("v2")
     );
-    assert_restored(
-        &scene.client,
-        &shop.name,
-        &scene.client,
-        &copy.name,
-        &APP_OBJECTS,
-    )
-    .await;
 }
