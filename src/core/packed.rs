@@ -554,12 +554,13 @@ impl OpenSegment {
 }
 
 /// A change dropping a whole key (delta mode: the previous run had it, this one did not).
-pub fn dropped(key: &SegmentKey, state: &KeyState) -> SegmentChange {
+/// Its type is not needed to drop a key (nothing is put), so it is left empty.
+pub fn dropped(key: &SegmentKey) -> SegmentChange {
     SegmentChange {
         namespace: key.namespace.clone(),
         resource: key.resource.clone(),
-        api_version: state.api_version.to_string(),
-        kind: state.kind.to_string(),
+        api_version: String::new(),
+        kind: String::new(),
         dropped: true,
         removed: Vec::new(),
         packs: Vec::new(),
@@ -920,7 +921,7 @@ mod tests {
                 length: 5,
             }],
         }]);
-        let change = dropped(&key("a"), &state.keys[&key("a")]);
+        let change = dropped(&key("a"));
         state
             .apply_delta(
                 Sha256Digest::default(),

@@ -205,10 +205,7 @@ impl PackedWriter {
                 .collect();
             keys.sort();
             keys.dedup();
-            let dropped: Vec<SegmentChange> = keys
-                .into_iter()
-                .map(|key| packed::dropped(key, &Default::default()))
-                .collect();
+            let dropped: Vec<SegmentChange> = keys.into_iter().map(packed::dropped).collect();
             self.delta.changes.extend(dropped);
         }
         self.flush_delta().await?;
