@@ -415,9 +415,16 @@ impl Scene {
         let status = backup.status.as_ref().unwrap();
         assert!(status.backup_count >= 1, "{status:#?}");
         let next = status.next_backup_time.as_ref().expect("nextBackupTime");
+        // The next slot is after the run ended (compared with that, not with the clock now: a
+        // `*/5` slot may pass between the status write and this check).
+        let ended = status
+            .last_run
+            .as_ref()
+            .and_then(|run| run.completion_time.as_ref())
+            .expect("lastRun.completionTime");
         assert!(
-            cluster_backup::api::from_time(next) > chrono::Utc::now(),
-            "nextBackupTime is in the past: {status:#?}"
+            cluster_backup::api::from_time(next) > cluster_backup::api::from_time(ended),
+            "nextBackupTime is not after the run: {status:#?}"
         );
         backup
     }
