@@ -27,6 +27,11 @@
 //! make it write a full base again ([`IndexMode::for_previous`]); segments whose content did
 //! not change are not uploaded again (same content, same name).
 //!
+//! **Listed fingerprints.** Each entry also records a [`Fingerprint`] of the object exactly as the
+//! API server listed it. The stored bytes are a function of those listed bytes, so a later run
+//! that lists the same bytes again references the entry without decoding, serializing or
+//! hashing the object: an unchanged re-run costs little more than the listing itself.
+//!
 //! Memory: the previous state of one key at a time, the previous run's deltas (bounded by the
 //! compaction rule), one open pack and the changes of this run in parts of
 //! [`DELTA_PART_ENTRIES`]. Nothing grows with the total object count.
@@ -36,6 +41,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use sha2::{Digest, Sha256};
 
 use super::layout;
 use super::manifest::Sha256Digest;
@@ -188,6 +195,63 @@ pub struct Located {
     /// Of its zstd frame in the pack.
     pub offset: u64,
     pub length: u64,
+    /// Of the object as listed (`None` in indexes written before fingerprints).
+    pub listed: Option<Fingerprint>,
+}
+
+/// The first 128 bits of a SHA-256 over the listed bytes of an object, its apiVersion and kind,
+/// and this operator's version (which decides how listed bytes become stored bytes). Equal
+/// fingerprints mean equal stored bytes: a run reuses an entry on a fingerprint match alone.
+/// 128 bits keep an index small; finding a second object with a given fingerprint is a 2^128
+/// search.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Fingerprint(pub [u8; 16]);
+
+impl Fingerprint {
+    pub fn of_listed(api_version: &str, kind: &str, listed: &[u8]) -> Fingerprint {
+        let mut hasher = Sha256::new();
+        for part in [
+            concat!("cluster-backup-operator ", env!("CARGO_PKG_VERSION")).as_bytes(),
+            api_version.as_bytes(),
+            kind.as_bytes(),
+        ] {
+            // Length-prefixed, so no two (apiVersion, kind, bytes) hash the same input.
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        hasher.update(listed);
+        let digest: [u8; 32] = hasher.finalize().into();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        Fingerprint(out)
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(s.as_bytes(), &mut out).map_err(serde::de::Error::custom)?;
+        Ok(Fingerprint(out))
+    }
 }
 
 /// An object in an index document; `pack` indexes the document's `packs`.
@@ -200,6 +264,8 @@ pub struct IndexEntry {
     pub pack: u32,
     pub offset: u64,
     pub length: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed: Option<Fingerprint>,
 }
 
 /// A segment document: objects of one key.
@@ -365,6 +431,7 @@ fn locate(id: Sha256Digest, packs: &[Arc<str>], entry: &IndexEntry) -> Result<Lo
         pack: pack.clone(),
         offset: entry.offset,
         length: entry.length,
+        listed: entry.listed,
     })
 }
 
@@ -461,6 +528,13 @@ impl OpenSegment {
         self
     }
 
+    /// The previous run's entry of an object if it had the same content (without taking it).
+    pub fn unchanged(&self, name: &str, sha256: &Sha256Digest, size: u64) -> Option<&Located> {
+        self.previous
+            .get(name)
+            .filter(|prev| prev.sha256 == *sha256 && prev.size == size)
+    }
+
     /// Looks an object up in the previous run: unchanged objects are referenced, not stored.
     pub fn seen(&mut self, name: &str, sha256: &Sha256Digest, size: u64) -> Seen {
         match self.previous.remove(name) {
@@ -469,11 +543,14 @@ impl OpenSegment {
         }
     }
 
-    /// Records where an object of this run is (`reused`: [`Seen::Unchanged`]).
-    pub fn record(&mut self, name: String, located: Located, reused: bool) {
+    /// Records where an object of this run is. `unchanged`: its entry is the previous run's
+    /// as it was ([`Seen::Unchanged`] with the same listed fingerprint), so a delta leaves it out;
+    /// a reused object whose fingerprint changed (an index written before fingerprints, another
+    /// operator version) is put again with the new one.
+    pub fn record(&mut self, name: String, located: Located, unchanged: bool) {
         let keep = match self.mode {
             IndexMode::Full => true,
-            IndexMode::Delta => !reused || self.reopened || self.replace,
+            IndexMode::Delta => !unchanged || self.reopened || self.replace,
         };
         if keep {
             self.written.push((name, located));
@@ -590,6 +667,7 @@ fn index_entries(objects: &[(String, Located)]) -> (Vec<String>, Vec<IndexEntry>
             pack: number,
             offset: located.offset,
             length: located.length,
+            listed: located.listed,
         });
     }
     (packs, entries)
@@ -606,6 +684,7 @@ mod tests {
             pack: Arc::from(pack),
             offset,
             length: 10,
+            listed: None,
         }
     }
 
@@ -748,6 +827,7 @@ mod tests {
                     pack: 0,
                     offset: l.offset,
                     length: l.length,
+                    listed: None,
                 })
                 .collect(),
         }]);
@@ -919,6 +999,7 @@ mod tests {
                 pack: 0,
                 offset: 0,
                 length: 5,
+                listed: None,
             }],
         }]);
         let change = dropped(&key("a"));
@@ -948,6 +1029,7 @@ mod tests {
                 pack,
                 offset: u64::MAX,
                 length,
+                listed: None,
             }],
         };
         let mut state = IndexState::default();

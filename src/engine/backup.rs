@@ -4,13 +4,14 @@
 //! Memory is bounded by one list page (500 objects) plus the upload window; the manifest keeps
 //! one compact entry per object (key, type, name, size, sha256).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
@@ -28,7 +29,8 @@ use crate::core::plan::{self, NamespaceSelection, TypePlan};
 use crate::core::selector;
 use crate::core::types::{CRD_GROUP, CRD_PLURAL, DiscoveredResource, NAMESPACE_PLURAL};
 use crate::engine::faults;
-use crate::engine::packed::PackedWriter;
+use crate::core::packed::{Fingerprint, SegmentKey};
+use crate::engine::packed::{KeyObjects, PackedWriter, PreviousObjects};
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::{self, with_retries};
 use crate::storage::catalogue::{self, ManifestReadError};
@@ -172,11 +174,20 @@ enum ListScope {
     NamespaceObjects(BTreeSet<String>),
 }
 
-/// One object ready to upload.
+/// One object ready to store.
 struct Upload {
-    key: String,
-    bytes: Bytes,
     entry: ManifestEntry,
+    payload: Payload,
+    /// `format: packed`: the fingerprint of the object as listed.
+    listed: Option<Fingerprint>,
+}
+
+enum Payload {
+    /// The bytes to store.
+    Stored(Bytes),
+    /// Only the object as listed: an earlier run stored it (its listed fingerprint matched), so
+    /// it is serialized only if that data turns out to be gone.
+    Listed(Bytes),
 }
 
 /// What [`check_spec`] found the spec to mean: the types to list and the label query.
@@ -343,32 +354,87 @@ async fn store_objects(
     faults::crash_point("before-upload");
     faults::pause_point("before-list").await;
     let (tx, rx) = mpsc::channel::<Upload>(UPLOAD_CONCURRENCY * 4);
+    // Packed runs look listed objects up in the previous run, which the writer reads first.
+    let writer = if packed {
+        let writer = PackedWriter::start(
+            storage,
+            &run.backup_namespace,
+            &run.backup_name,
+            run.uid.as_deref(),
+            run.started,
+        )
+        .await
+        .map_err(storage_err)?;
+        Some(writer)
+    } else {
+        None
+    };
+    let previous = writer
+        .as_ref()
+        .and_then(PackedWriter::previous_objects_for_listing);
     let producer = async {
         let mut errors = Vec::new();
-        let mut queue: std::collections::VecDeque<ListJob> = jobs.into();
-        while let Some(job) = queue.pop_front() {
-            // CRDs are listed only to carry the definitions of backed-up custom resources; the
-            // user's label selector is meant for their objects, not for that lookup.
-            let labels = if is_crd(&job.resource) {
-                None
-            } else {
-                label_query.as_deref()
+        let mut items = ItemReader {
+            types,
+            packed,
+            previous: previous.clone(),
+            current: None,
+        };
+        let mut queue: VecDeque<Arc<ListJob>> = jobs.into_iter().map(Arc::new).collect();
+        let mut running: VecDeque<RunningList> = VecDeque::new();
+        'jobs: loop {
+            // The next list is fetched while this one is stored: the API server serializes one
+            // while the run stores the other. Lists stay in order, so each namespace/type
+            // arrives in one piece.
+            while running.len() < LISTS_IN_FLIGHT
+                && let Some(job) = queue.pop_front()
+            {
+                // CRDs are listed only to carry the definitions of backed-up custom resources;
+                // the user's label selector is meant for their objects, not for that lookup.
+                let labels = if is_crd(&job.resource) {
+                    None
+                } else {
+                    label_query.clone()
+                };
+                running.push_back(RunningList::start(
+                    client.clone(),
+                    job,
+                    labels,
+                    previous.clone(),
+                ));
+            }
+            let Some(mut list) = running.pop_front() else {
+                break;
             };
-            match list_job(client, &job, labels, types, &run_path, packed, &tx).await {
-                Ok(()) => {}
-                Err(ListOutcome::Receiver) => break,
-                // May not list the type across the cluster: list it namespace by namespace,
-                // so what the run's identity may read in some namespaces is still backed up.
-                Err(ListOutcome::ForbiddenClusterWide) => {
-                    if let ListScope::AllNamespaces(wanted) = &job.scope {
-                        for ns in wanted {
-                            let scope = ListScope::Namespace(ns.clone());
-                            queue.push_back(ListJob::new(&job.resource, scope));
+            while let Some(message) = list.pages.recv().await {
+                match message {
+                    PageMessage::Page(page) => {
+                        for item in page {
+                            match items.upload_for(&list.job, item).await {
+                                Ok(Some(upload)) => {
+                                    if tx.send(upload).await.is_err() {
+                                        // The storing side stopped (storage failed).
+                                        break 'jobs;
+                                    }
+                                }
+                                Ok(None) => {}
+                                Err(err) => errors.push(err),
+                            }
                         }
                     }
+                    // May not list the type across the cluster: list it namespace by namespace,
+                    // so what the run's identity may read in some namespaces is still backed up.
+                    PageMessage::Failed(ListOutcome::ForbiddenClusterWide) => {
+                        if let ListScope::AllNamespaces(wanted) = &list.job.scope {
+                            for ns in wanted {
+                                let scope = ListScope::Namespace(ns.clone());
+                                queue.push_back(Arc::new(ListJob::new(&list.job.resource, scope)));
+                            }
+                        }
+                    }
+                    PageMessage::Failed(ListOutcome::Api(err)) => errors.push(err),
+                    PageMessage::Failed(ListOutcome::Unavailable(err)) => return Err(err),
                 }
-                Err(ListOutcome::Api(err)) => errors.push(err),
-                Err(ListOutcome::Unavailable(err)) => return Err(err),
             }
         }
         drop(tx);
@@ -377,21 +443,12 @@ async fn store_objects(
 
     let consumer = async {
         let mut stored = Stored::default();
-        if packed {
-            let writer = PackedWriter::start(
-                storage,
-                &run.backup_namespace,
-                &run.backup_name,
-                run.uid.as_deref(),
-                run.started,
-            )
-            .await
-            .map_err(storage_err)?;
+        if let Some(writer) = writer {
             // Packing (compression, the index, uploads) runs as a task of its own, beside the
             // listing and serialising; it is aborted with the run.
             let packing = AbortOnDropHandle::new(tokio::spawn(pack(writer, rx, progress.clone())));
             return match packing.await {
-                Ok(stored) => stored.map_err(storage_err),
+                Ok(stored) => stored,
                 Err(err) => Err(BackupError::Internal {
                     message: format!("the packing task failed: {err}"),
                 }),
@@ -399,15 +456,26 @@ async fn store_objects(
         }
         let mut rx = rx;
         let uploads = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
+        let run_path = &run_path;
         let mut results = uploads
             .map(|upload| async move {
+                let bytes = match upload.payload {
+                    Payload::Stored(bytes) => bytes,
+                    // Only packed runs reuse listed objects.
+                    Payload::Listed(_) => {
+                        return Err(BackupError::Internal {
+                            message: format!("{} came without its bytes", upload.entry.key),
+                        });
+                    }
+                };
                 storage
-                    .put(&upload.key, upload.bytes)
+                    .put(&format!("{run_path}/{}", upload.entry.key), bytes)
                     .await
                     .map(|()| upload.entry)
+                    .map_err(storage_err)
             })
             .buffer_unordered(UPLOAD_CONCURRENCY);
-        while let Some(entry) = results.try_next().await.map_err(storage_err)? {
+        while let Some(entry) = results.try_next().await? {
             progress.send_modify(|p| {
                 p.objects += 1;
                 p.bytes += entry.size;
@@ -478,19 +546,45 @@ async fn pack(
     mut writer: PackedWriter,
     mut rx: mpsc::Receiver<Upload>,
     progress: watch::Sender<Progress>,
-) -> Result<Stored, StorageError> {
+) -> Result<Stored, BackupError> {
+    let storage_err = |source| BackupError::Storage(Box::new(source));
     let mut stored = Stored::default();
     while let Some(upload) = rx.recv().await {
-        let size = upload.entry.size;
-        stored.count(&upload.entry);
-        writer.add(upload.entry, &upload.bytes).await?;
+        let Upload {
+            mut entry,
+            payload,
+            listed,
+        } = upload;
+        let bytes = match payload {
+            Payload::Stored(bytes) => Some(bytes),
+            Payload::Listed(listed_bytes) => {
+                if writer.reuses(&entry).await.map_err(storage_err)? {
+                    None
+                } else {
+                    // The earlier run's copy is gone (a missing pack): store it again.
+                    let bytes = stored_bytes(&entry.api_version, &entry.kind, &listed_bytes, true)
+                        .map_err(|err| BackupError::Internal {
+                            message: format!("cannot serialize {}: {err}", entry.key),
+                        })?;
+                    entry.size = bytes.len() as u64;
+                    entry.sha256 = Sha256Digest::of(&bytes);
+                    Some(Bytes::from(bytes))
+                }
+            }
+        };
+        let size = entry.size;
+        stored.count(&entry);
+        writer
+            .add(entry, bytes.as_deref(), listed)
+            .await
+            .map_err(storage_err)?;
         progress.send_modify(|p| {
             p.objects += 1;
             p.bytes += size;
         });
         faults::crash_at_count("upload", stored.objects);
     }
-    stored.packed = Some(writer.finish().await?);
+    stored.packed = Some(writer.finish().await.map_err(storage_err)?);
     Ok(stored)
 }
 
@@ -574,8 +668,6 @@ pub async fn find_finished_run(
 }
 
 enum ListOutcome {
-    /// The uploader stopped (storage failed); stop listing.
-    Receiver,
     /// A lasting refusal (403, 404 of the type, ...): an item error, the run goes on.
     Api(ItemError),
     /// Passing errors outlasted the retries: the run fails.
@@ -584,33 +676,93 @@ enum ListOutcome {
     ForbiddenClusterWide,
 }
 
-async fn list_job(
-    client: &Client,
-    job: &ListJob,
-    labels: Option<&str>,
-    types: &TypePlan,
-    run_path: &str,
-    compact: bool,
-    tx: &mpsc::Sender<Upload>,
-) -> Result<(), ListOutcome> {
-    let api: Api<DynamicObject> = match &job.scope {
-        ListScope::Namespace(ns) => Api::namespaced_with(client.clone(), ns, &job.api),
-        ListScope::Cluster | ListScope::AllNamespaces(_) | ListScope::NamespaceObjects(_) => {
-            Api::all_with(client.clone(), &job.api)
+/// Lists in flight at once: the one being stored and the next.
+const LISTS_IN_FLIGHT: usize = 2;
+/// Pages one list fetches ahead of the run storing them.
+const PAGES_AHEAD: usize = 2;
+
+/// What a running list hands on: pages of objects as listed, or why it stopped.
+enum PageMessage {
+    Page(Vec<Bytes>),
+    Failed(ListOutcome),
+}
+
+/// A list being fetched by a task of its own (aborted when dropped).
+struct RunningList {
+    job: Arc<ListJob>,
+    pages: mpsc::Receiver<PageMessage>,
+    _task: AbortOnDropHandle<()>,
+}
+
+impl RunningList {
+    /// Starts fetching `job`. A list of one namespace also reads the previous run's objects of
+    /// its namespace/type meanwhile, so they are there when its first page is.
+    fn start(
+        client: Client,
+        job: Arc<ListJob>,
+        labels: Option<String>,
+        previous: Option<Arc<PreviousObjects>>,
+    ) -> RunningList {
+        let (tx, pages) = mpsc::channel(PAGES_AHEAD);
+        let read_ahead = match (&job.scope, previous) {
+            (ListScope::Namespace(ns), Some(previous)) => Some((
+                previous,
+                SegmentKey {
+                    namespace: Some(ns.clone()),
+                    resource: job.type_dir.to_string(),
+                },
+            )),
+            _ => None,
+        };
+        let task = tokio::spawn(fetch_list(client, job.clone(), labels, read_ahead, tx));
+        RunningList {
+            job,
+            pages,
+            _task: AbortOnDropHandle::new(task),
         }
-    };
-    let mut params = ListParams::default().limit(LIST_PAGE_SIZE);
-    if let Some(labels) = labels {
-        params = params.labels(labels);
     }
-    let scope_namespace = match &job.scope {
-        ListScope::Namespace(ns) => Some(ns.clone()),
+}
+
+/// Fetches every page of one list, in order, into `pages`.
+async fn fetch_list(
+    client: Client,
+    job: Arc<ListJob>,
+    labels: Option<String>,
+    read_ahead: Option<(Arc<PreviousObjects>, SegmentKey)>,
+    pages: mpsc::Sender<PageMessage>,
+) {
+    let namespace = match &job.scope {
+        ListScope::Namespace(ns) => Some(ns.as_str()),
         _ => None,
     };
+    let request = kube::core::Request::new(<DynamicObject as kube::Resource>::url_path(
+        &job.api, namespace,
+    ));
+    let mut params = ListParams::default().limit(LIST_PAGE_SIZE);
+    if let Some(labels) = &labels {
+        params = params.labels(labels);
+    }
+    let mut read_ahead = read_ahead;
     let mut expired = 0;
     loop {
-        let page = match with_retries("list", || api.list(&params)).await {
-            Ok(page) => page,
+        let fetch = with_retries("list", || fetch_page(&client, &request, &params));
+        let page = match read_ahead.take() {
+            Some((previous, key)) => tokio::join!(fetch, previous.lookup(&key)).0,
+            None => fetch.await,
+        };
+        let failed = match page {
+            Ok(page) => {
+                if pages.send(PageMessage::Page(page.items)).await.is_err() {
+                    return;
+                }
+                match page.continue_token {
+                    Some(token) => {
+                        params = params.continue_token(&token);
+                        continue;
+                    }
+                    None => return,
+                }
+            }
             // The continue token outlived etcd's compaction window (a long, slow listing).
             // The API server hands out a token for the rest of the list from a newer
             // snapshot, which is what it recommends; objects already sent are not repeated.
@@ -629,109 +781,244 @@ async fn list_job(
                         params = params.continue_token(&token);
                         continue;
                     }
-                    None => {
-                        return Err(ListOutcome::Unavailable(BackupError::ListUnavailable {
-                            what: list_what(job),
-                            attempts: expired,
-                            message: format!(
-                                "the list expired mid-way {expired} times (or the API server gave no token to go on): {}",
-                                kube_error_message(&kube::Error::Api(status))
-                            ),
-                        }));
-                    }
+                    None => ListOutcome::Unavailable(BackupError::ListUnavailable {
+                        what: list_what(&job),
+                        attempts: expired,
+                        message: format!(
+                            "the list expired mid-way {expired} times (or the API server gave no token to go on): {}",
+                            kube_error_message(&kube::Error::Api(status))
+                        ),
+                    }),
                 }
             }
             Err(err) if retry::is_transient(&err) => {
-                return Err(ListOutcome::Unavailable(BackupError::ListUnavailable {
-                    what: list_what(job),
+                ListOutcome::Unavailable(BackupError::ListUnavailable {
+                    what: list_what(&job),
                     attempts: retry::API_ATTEMPTS,
                     message: kube_error_message(&err),
-                }));
+                })
             }
-            Err(err) => {
-                if is_forbidden(&err) && matches!(job.scope, ListScope::AllNamespaces(_)) {
-                    return Err(ListOutcome::ForbiddenClusterWide);
-                }
-                return Err(ListOutcome::Api(ItemError {
-                    resource: job.type_dir.to_string(),
-                    namespace: scope_namespace,
-                    name: None,
-                    message: format!("cannot list: {}", kube_error_message(&err)),
-                }));
+            Err(err) if is_forbidden(&err) && matches!(job.scope, ListScope::AllNamespaces(_)) => {
+                ListOutcome::ForbiddenClusterWide
+            }
+            Err(err) => ListOutcome::Api(ItemError {
+                resource: job.type_dir.to_string(),
+                namespace: namespace.map(str::to_string),
+                name: None,
+                message: format!("cannot list: {}", kube_error_message(&err)),
+            }),
+        };
+        // The receiver may be gone (the run stopped); nothing is left to tell then.
+        let _ = pages.send(PageMessage::Failed(failed)).await;
+        return;
+    }
+}
+
+/// One page of a list: its objects exactly as listed (slices of the response body).
+struct ListedPage {
+    items: Vec<Bytes>,
+    continue_token: Option<String>,
+}
+
+async fn fetch_page(
+    client: &Client,
+    request: &kube::core::Request,
+    params: &ListParams,
+) -> Result<ListedPage, kube::Error> {
+    let request = request.list(params).map_err(kube::Error::BuildRequest)?;
+    let body = client.request_text(request).await?;
+    split_page(body).map_err(kube::Error::SerdeError)
+}
+
+/// Splits a list response into its items without decoding them.
+fn split_page(body: String) -> Result<ListedPage, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Listed<'a> {
+        #[serde(default)]
+        metadata: ListMeta,
+        #[serde(borrow, default)]
+        items: Vec<&'a serde_json::value::RawValue>,
+    }
+    let listed: Listed<'_> = serde_json::from_str(&body)?;
+    let base = body.as_ptr() as usize;
+    // Borrowed raw values are slices of `body`: their offsets locate them in the shared bytes.
+    let ranges: Vec<std::ops::Range<usize>> = listed
+        .items
+        .iter()
+        .map(|raw| {
+            let start = (raw.get().as_ptr() as usize).saturating_sub(base);
+            start..start + raw.get().len()
+        })
+        .collect();
+    let continue_token = listed.metadata.continue_.filter(|t| !t.is_empty());
+    let bytes = Bytes::from(body.into_bytes());
+    let items = ranges
+        .into_iter()
+        .filter(|range| range.end <= bytes.len())
+        .map(|range| bytes.slice(range))
+        .collect();
+    Ok(ListedPage {
+        items,
+        continue_token,
+    })
+}
+
+/// The names of a listed object, read without decoding the rest.
+#[derive(serde::Deserialize)]
+struct ListedHead {
+    metadata: ListedNames,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedNames {
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+/// Turns listed objects into uploads: filters them, and either references the previous run's
+/// copy (same listed fingerprint, nothing decoded) or serializes them.
+struct ItemReader<'a> {
+    types: &'a TypePlan,
+    packed: bool,
+    previous: Option<Arc<PreviousObjects>>,
+    /// The previous run's objects of the namespace/type being read.
+    current: Option<(SegmentKey, Option<KeyObjects>)>,
+}
+
+impl ItemReader<'_> {
+    async fn upload_for(&mut self, job: &ListJob, item: Bytes) -> Result<Option<Upload>, ItemError> {
+        let item_error = |namespace: Option<String>, name: Option<String>, message: String| ItemError {
+            resource: job.type_dir.to_string(),
+            namespace,
+            name,
+            message,
+        };
+        let head: ListedHead = serde_json::from_slice(&item).map_err(|err| {
+            let namespace = match &job.scope {
+                ListScope::Namespace(ns) => Some(ns.clone()),
+                _ => None,
+            };
+            item_error(namespace, None, format!("cannot read a listed object: {err}"))
+        })?;
+        let ListedNames { name, namespace } = head.metadata;
+        if let ListScope::AllNamespaces(wanted) = &job.scope
+            && !namespace.as_ref().is_some_and(|ns| wanted.contains(ns))
+        {
+            return Ok(None);
+        }
+        if namespace.is_none() && !self.types.wants_cluster_object(&job.resource, &name) {
+            return Ok(None);
+        }
+        if let ListScope::NamespaceObjects(wanted) = &job.scope
+            && !wanted.contains(&name)
+        {
+            return Ok(None);
+        }
+        let relative = layout::relative_object_key(namespace.as_deref(), &job.type_dir, &name);
+        let entry = |size: u64, sha256: Sha256Digest, namespace: Option<String>, name: String| {
+            ManifestEntry {
+                key: relative.clone(),
+                api_version: job.api_version.clone(),
+                kind: job.kind.clone(),
+                resource: job.type_dir.clone(),
+                namespace: namespace.map(Arc::from),
+                name,
+                size,
+                sha256,
+                location: None,
             }
         };
-        let next = page
-            .metadata
-            .continue_
-            .clone()
-            .filter(|token| !token.is_empty());
-        for mut object in page.items {
-            let namespace = object.namespace();
-            if let ListScope::AllNamespaces(wanted) = &job.scope
-                && !namespace.as_ref().is_some_and(|ns| wanted.contains(ns))
-            {
-                continue;
-            }
-            let name = object.name_any();
-            if namespace.is_none() && !types.wants_cluster_object(&job.resource, &name) {
-                continue;
-            }
-            if let ListScope::NamespaceObjects(wanted) = &job.scope
-                && !wanted.contains(&name)
-            {
-                continue;
-            }
-            if plan::skip_object(&job.resource, &name, &object.data).is_some() {
-                continue;
-            }
-            // List items arrive without apiVersion/kind; a stored object must be complete.
-            object.types = Some(TypeMeta {
-                api_version: job.api.api_version.clone(),
-                kind: job.api.kind.clone(),
-            });
-            // Packed runs store compact JSON (smaller, faster); browsable files stay pretty.
-            let serialized = if compact {
-                serde_json::to_vec(&object)
-            } else {
-                serde_json::to_vec_pretty(&object)
-            };
-            let upload = match serialized {
-                Ok(bytes) => {
-                    let relative =
-                        layout::relative_object_key(namespace.as_deref(), &job.type_dir, &name);
-                    let entry = ManifestEntry {
-                        key: relative,
-                        api_version: job.api_version.clone(),
-                        kind: job.kind.clone(),
-                        resource: job.type_dir.clone(),
-                        namespace: namespace.map(Arc::from),
-                        name,
-                        size: bytes.len() as u64,
-                        sha256: Sha256Digest::of(&bytes),
-                        location: None,
-                    };
-                    Upload {
-                        key: format!("{run_path}/{}", entry.key),
-                        bytes: Bytes::from(bytes),
-                        entry,
-                    }
-                }
-                Err(err) => {
-                    return Err(ListOutcome::Api(ItemError {
-                        resource: job.type_dir.to_string(),
-                        namespace,
-                        name: Some(name),
-                        message: format!("cannot serialize: {err}"),
-                    }));
-                }
-            };
-            tx.send(upload).await.map_err(|_| ListOutcome::Receiver)?;
+        let listed = self
+            .packed
+            .then(|| Fingerprint::of_listed(&job.api_version, &job.kind, &item));
+        if let Some(fingerprint) = listed
+            && let Some(previous) = self.previous_of(namespace.as_deref(), &job.type_dir).await
+            && let Some(prev) = previous.get(&name).filter(|p| p.listed == Some(fingerprint))
+        {
+            let entry = entry(prev.size, prev.sha256, namespace, name);
+            return Ok(Some(Upload {
+                entry,
+                payload: Payload::Listed(item),
+                listed,
+            }));
         }
-        match next {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(()),
+        let object: DynamicObject = serde_json::from_slice(&item).map_err(|err| {
+            item_error(
+                namespace.clone(),
+                Some(name.clone()),
+                format!("cannot read the listed object: {err}"),
+            )
+        })?;
+        if plan::skip_object(&job.resource, &name, &object.data).is_some() {
+            return Ok(None);
         }
+        // Packed runs store compact JSON (smaller, faster); browsable files stay pretty.
+        let bytes = serialize_object(object, &job.api_version, &job.kind, self.packed).map_err(|err| {
+            item_error(
+                namespace.clone(),
+                Some(name.clone()),
+                format!("cannot serialize: {err}"),
+            )
+        })?;
+        let entry = entry(bytes.len() as u64, Sha256Digest::of(&bytes), namespace, name);
+        Ok(Some(Upload {
+            entry,
+            payload: Payload::Stored(Bytes::from(bytes)),
+            listed,
+        }))
     }
+
+    /// The previous run's objects of one namespace/type (read once per key change).
+    async fn previous_of(
+        &mut self,
+        namespace: Option<&str>,
+        resource: &str,
+    ) -> Option<KeyObjects> {
+        let previous = self.previous.as_ref()?;
+        let same = self.current.as_ref().is_some_and(|(key, _)| {
+            key.namespace.as_deref() == namespace && key.resource == resource
+        });
+        if !same {
+            let key = SegmentKey {
+                namespace: namespace.map(str::to_string),
+                resource: resource.to_string(),
+            };
+            let objects = previous.lookup(&key).await;
+            self.current = Some((key, objects));
+        }
+        self.current.as_ref().and_then(|(_, objects)| objects.clone())
+    }
+}
+
+/// The bytes stored for a listed object: complete (list items arrive without apiVersion and
+/// kind), compact for packed runs, pretty for browsable files.
+fn serialize_object(
+    mut object: DynamicObject,
+    api_version: &str,
+    kind: &str,
+    compact: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
+    object.types = Some(TypeMeta {
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+    });
+    if compact {
+        serde_json::to_vec(&object)
+    } else {
+        serde_json::to_vec_pretty(&object)
+    }
+}
+
+/// [`serialize_object`] of an object as listed.
+fn stored_bytes(
+    api_version: &str,
+    kind: &str,
+    listed: &[u8],
+    compact: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let object: DynamicObject = serde_json::from_slice(listed)?;
+    serialize_object(object, api_version, kind, compact)
 }
 
 /// `<type>` or `<type> in <namespace>`, for errors.
@@ -823,5 +1110,134 @@ pub fn kube_error_message(err: &kube::Error) -> String {
     match err {
         kube::Error::Api(status) => format!("{} ({})", status.message, status.reason),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::types::tests::res;
+    use crate::engine::packed::tests::{TEST_NAME, TEST_NS, commit, started, storage};
+
+    fn page(items: &[&str], token: &str) -> String {
+        format!(
+            r#"{{"kind":"ConfigMapList","apiVersion":"v1","metadata":{{"resourceVersion":"7","continue":"{token}"}},"items":[{}]}}"#,
+            items.join(",")
+        )
+    }
+
+    const A: &str = r#"{"metadata":{"name":"a","namespace":"x","resourceVersion":"5"},"data":{"k":"v \"quoted\" ]}"}}"#;
+    const B: &str = r#"{"metadata":{"name":"b","namespace":"x"},"data":{}}"#;
+
+    #[test]
+    fn a_page_splits_into_its_items_exactly_as_listed() {
+        let split = split_page(page(&[A, B], "next")).unwrap();
+        let items: Vec<&[u8]> = split.items.iter().map(|b| b.as_ref()).collect();
+        assert_eq!(items, vec![A.as_bytes(), B.as_bytes()]);
+        assert_eq!(split.continue_token.as_deref(), Some("next"));
+
+        let last = split_page(page(&[], "")).unwrap();
+        assert!(last.items.is_empty());
+        assert_eq!(last.continue_token, None);
+
+        assert!(split_page("{\"items\":[{\"metadata\":".to_string()).is_err());
+        assert!(split_page("<html>proxy error</html>".to_string()).is_err());
+    }
+
+    /// The bytes stored for a listed object are those of the decoded object with its type set,
+    /// whichever path produced them.
+    #[test]
+    fn stored_bytes_are_the_complete_object() {
+        let bytes = stored_bytes("v1", "ConfigMap", A.as_bytes(), true).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(value["apiVersion"], "v1");
+        assert_eq!(value["kind"], "ConfigMap");
+        assert_eq!(value["data"]["k"], "v \"quoted\" ]}");
+        assert_eq!(value["metadata"]["resourceVersion"], "5");
+        let pretty = stored_bytes("v1", "ConfigMap", A.as_bytes(), false).unwrap();
+        assert_ne!(bytes, pretty);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&pretty).unwrap(),
+            value
+        );
+    }
+
+    /// A packed run references an object listed with the same bytes as in the previous run
+    /// without decoding it; a changed object is serialized, and skipped objects stay skipped.
+    #[tokio::test]
+    async fn an_object_listed_as_before_is_referenced_without_decoding() {
+        let storage = storage();
+        let resource = res("", "v1", "ConfigMap", "configmaps", &["cm"], true);
+        let job = ListJob::new(&resource, ListScope::Namespace("x".into()));
+        let types = TypePlan::default();
+        let root_ca = r#"{"metadata":{"name":"kube-root-ca.crt","namespace":"x"},"data":{}}"#;
+        let changed_a = A.replace("\"5\"", "\"6\"");
+
+        let mut first = PackedWriter::start(&storage, TEST_NS, TEST_NAME, None, started(1))
+            .await
+            .unwrap();
+        let mut reader = ItemReader {
+            types: &types,
+            packed: true,
+            previous: first.previous_objects_for_listing(),
+            current: None,
+        };
+        for item in [A, B] {
+            let upload = reader
+                .upload_for(&job, Bytes::from(item))
+                .await
+                .unwrap()
+                .unwrap();
+            let Payload::Stored(bytes) = upload.payload else {
+                panic!("a first run stores everything");
+            };
+            first
+                .add(upload.entry, Some(&bytes), upload.listed)
+                .await
+                .unwrap();
+        }
+        let outcome = first.finish().await.unwrap();
+        commit(&storage, 1, &outcome, 2).await;
+
+        let second = PackedWriter::start(&storage, TEST_NS, TEST_NAME, None, started(2))
+            .await
+            .unwrap();
+        let mut reader = ItemReader {
+            types: &types,
+            packed: true,
+            previous: second.previous_objects_for_listing(),
+            current: None,
+        };
+        let same = reader
+            .upload_for(&job, Bytes::from(B))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(same.payload, Payload::Listed(_)));
+        let expected = stored_bytes("v1", "ConfigMap", B.as_bytes(), true).unwrap();
+        assert_eq!(same.entry.sha256, Sha256Digest::of(&expected));
+        assert_eq!(same.entry.size, expected.len() as u64);
+        assert_eq!(same.entry.key, "namespaces/x/configmaps/b.json");
+
+        let changed = reader
+            .upload_for(&job, Bytes::from(changed_a))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(changed.payload, Payload::Stored(_)));
+        assert!(
+            reader
+                .upload_for(&job, Bytes::from(root_ca))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let Err(broken) = reader
+            .upload_for(&job, Bytes::from("{\"metadata\":{}}"))
+            .await
+        else {
+            panic!("an object without a name is an error");
+        };
+        assert!(broken.message.contains("cannot read a listed object"), "{broken}");
     }
 }

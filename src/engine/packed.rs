@@ -2,20 +2,21 @@
 //! a run's packs and index against the previous run, reading an index back for a restore,
 //! reading one object, and the garbage collection retention runs.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 
 use crate::core::layout;
 use crate::core::manifest::{Manifest, ManifestEntry, Sha256Digest};
 use crate::core::packed::{
-    self, DeltaDoc, DeltaRef, IndexMode, IndexState, Located, OpenSegment, PackedIndex, Part, Seen,
+    self, DeltaDoc, DeltaRef, Fingerprint, IndexMode, IndexState, Located, OpenSegment, PackedIndex, Part, Seen,
     SegmentChange, SegmentDoc, SegmentKey, SegmentRef,
 };
 use crate::storage::catalogue;
@@ -38,10 +39,123 @@ pub const MAX_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
 /// What a packed run needs from its previous run.
 struct Previous {
     index: PackedIndex,
+    objects: Arc<PreviousObjects>,
+}
+
+/// The previous run's objects, read one key at a time, shared by the listing (which looks up
+/// listed fingerprints, see [`PreviousObjects::lookup`]) and the writer: a key the listing read
+/// is handed on to the writer instead of being read twice.
+pub struct PreviousObjects {
+    storage: Storage,
+    data_dir: String,
     /// Base segment documents per key.
     segments: HashMap<SegmentKey, Vec<Sha256Digest>>,
     /// Changes of the deltas per key, oldest first.
     changes: HashMap<SegmentKey, Vec<SegmentChange>>,
+    /// Keys read (or being read) ahead of the writer, oldest first, at most [`KEYS_AHEAD`].
+    ahead: Mutex<VecDeque<(SegmentKey, Arc<KeyCell>)>>,
+}
+
+/// The previous objects of one key, by name.
+pub type KeyObjects = Arc<HashMap<String, Located>>;
+
+/// The previous objects of one key, once read (`None`: they could not be read).
+type KeyCell = OnceCell<Option<KeyObjects>>;
+
+/// Keys the listing may read ahead of the writer (it is ahead by the upload channel, a few
+/// keys at most; more only when keys are tiny).
+const KEYS_AHEAD: usize = 16;
+
+/// Why the previous objects of a key cannot be used: the error, and the document at fault.
+struct KeyReadError {
+    error: StorageError,
+    document: Option<Sha256Digest>,
+}
+
+impl PreviousObjects {
+    /// The previous objects of `key` for the listing, read once and kept for the writer; `None`
+    /// when they cannot be read (the writer then finds out why, and stores the key again).
+    pub async fn lookup(&self, key: &SegmentKey) -> Option<KeyObjects> {
+        let cell = {
+            let mut ahead = self.ahead.lock().unwrap_or_else(PoisonError::into_inner);
+            match ahead.iter().find(|(k, _)| k == key) {
+                Some((_, cell)) => cell.clone(),
+                None => {
+                    let cell = Arc::new(KeyCell::new());
+                    ahead.push_back((key.clone(), cell.clone()));
+                    if ahead.len() > KEYS_AHEAD {
+                        ahead.pop_front();
+                    }
+                    cell
+                }
+            }
+        };
+        cell.get_or_init(|| async { self.read(key).await.ok().map(Arc::new) })
+            .await
+            .clone()
+    }
+
+    /// The previous objects of `key` for the writer: what the listing read, or read now.
+    async fn take(&self, key: &SegmentKey) -> Result<HashMap<String, Located>, KeyReadError> {
+        let cell = {
+            let mut ahead = self.ahead.lock().unwrap_or_else(PoisonError::into_inner);
+            ahead
+                .iter()
+                .position(|(k, _)| k == key)
+                .and_then(|i| ahead.remove(i))
+                .map(|(_, cell)| cell)
+        };
+        if let Some(cell) = cell {
+            let read = cell
+                .get_or_init(|| async { self.read(key).await.ok().map(Arc::new) })
+                .await;
+            if let Some(objects) = read {
+                return Ok(objects.as_ref().clone());
+            }
+        }
+        self.read(key).await
+    }
+
+    async fn read(&self, key: &SegmentKey) -> Result<HashMap<String, Located>, KeyReadError> {
+        let mut state = IndexState::default();
+        for id in self.segments.get(key).into_iter().flatten() {
+            let applied = read_document::<SegmentDoc>(&self.storage, &self.data_dir, id)
+                .await
+                .and_then(|doc| {
+                    state
+                        .apply_segment(*id, doc)
+                        .map_err(|e| StorageError::Corrupt {
+                            key: packed::index_key(&self.data_dir, id),
+                            reason: e.to_string(),
+                        })
+                });
+            if let Err(error) = applied {
+                return Err(KeyReadError {
+                    error,
+                    document: Some(*id),
+                });
+            }
+        }
+        if let Some(changes) = self.changes.get(key) {
+            let doc = DeltaDoc {
+                changes: changes.clone(),
+            };
+            state
+                .apply_delta(Sha256Digest::default(), doc)
+                .map_err(|e| KeyReadError {
+                    error: StorageError::Corrupt {
+                        key: self.data_dir.clone(),
+                        reason: e.to_string(),
+                    },
+                    document: None,
+                })?;
+        }
+        Ok(state
+            .keys
+            .remove(key)
+            .map(|k| k.objects.into_iter().collect())
+            .unwrap_or_default())
+    }
 }
 
 /// What a packed run stored.
@@ -136,35 +250,38 @@ impl PackedWriter {
         })
     }
 
-    /// Stores one object (`bytes`, which `entry` describes), or references it when an earlier
-    /// run stored the same bytes. Returns whether it was referenced.
-    pub async fn add(&mut self, entry: ManifestEntry, bytes: &[u8]) -> Result<bool, StorageError> {
-        let key = SegmentKey {
-            namespace: entry.namespace.as_deref().map(str::to_string),
-            resource: entry.resource.to_string(),
-        };
-        if self.open.as_ref().is_none_or(|open| open.key != key) {
-            self.close_open().await?;
-            let previous = self.previous_objects(&key).await;
-            let reopened = !self.opened.insert(key.clone());
-            let open = OpenSegment::new(
-                key,
-                entry.api_version.clone(),
-                entry.kind.clone(),
-                self.mode,
-                previous.as_ref().ok().cloned().unwrap_or_default(),
-                reopened,
-            );
-            self.open = Some(match previous {
-                Ok(_) => open,
-                // A damaged or missing document of the previous run must not stop every later
-                // backup: this key is stored again, as a whole.
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot read the previous run's index of one namespace/type; storing it again");
-                    open.replacing()
-                }
-            });
+    /// The previous run's objects, for the listing to look up fingerprints in (`None` without
+    /// a previous run).
+    pub fn previous_objects_for_listing(&self) -> Option<Arc<PreviousObjects>> {
+        self.previous.as_ref().map(|p| p.objects.clone())
+    }
+
+    /// Whether [`PackedWriter::add`] will reference `entry` from an earlier run (so it needs no
+    /// bytes): the previous run has the same sha256 and size under its name, in a pack that is
+    /// still there.
+    pub async fn reuses(&mut self, entry: &ManifestEntry) -> Result<bool, StorageError> {
+        self.open_key(entry).await?;
+        let previous = self
+            .open
+            .as_ref()
+            .and_then(|open| open.unchanged(&entry.name, &entry.sha256, entry.size))
+            .cloned();
+        match previous {
+            Some(prev) => self.pack_present(&prev).await,
+            None => Ok(false),
         }
+    }
+
+    /// Stores one object (`bytes`, which `entry` describes), or references it when an earlier
+    /// run stored the same bytes; `bytes` may be `None` only when [`PackedWriter::reuses`] said
+    /// so. `listed` is the object's fingerprint as listed. Returns whether it was referenced.
+    pub async fn add(
+        &mut self,
+        entry: ManifestEntry,
+        bytes: Option<&[u8]>,
+        listed: Option<Fingerprint>,
+    ) -> Result<bool, StorageError> {
+        self.open_key(&entry).await?;
         let seen = match self.open.as_mut() {
             Some(open) => open.seen(&entry.name, &entry.sha256, entry.size),
             None => Seen::Store,
@@ -177,18 +294,60 @@ impl PackedWriter {
             Some(prev) if self.pack_present(&prev).await? => Some(prev),
             _ => None,
         };
-        let (located, reused) = match reused {
-            Some(prev) => {
+        let referenced = reused.is_some();
+        let (located, same_entry) = match (reused, bytes) {
+            (Some(prev), _) => {
                 self.reused += 1;
-                (prev, true)
+                let same = prev.listed == listed;
+                (Located { listed, ..prev }, same)
             }
-            None => (self.append(bytes, entry.sha256).await?, false),
+            (None, Some(bytes)) => (self.append(bytes, entry.sha256, listed).await?, false),
+            (None, None) => {
+                return Err(self.internal(&format!(
+                    "no bytes to store for {} (it was taken as unchanged)",
+                    entry.key
+                )));
+            }
         };
         if let Some(open) = self.open.as_mut() {
-            open.record(entry.name, located, reused);
+            open.record(entry.name, located, same_entry);
         }
         self.write_full_part().await?;
-        Ok(reused)
+        Ok(referenced)
+    }
+
+    /// Opens the key of `entry` (closing the one open before) with the previous run's objects.
+    async fn open_key(&mut self, entry: &ManifestEntry) -> Result<(), StorageError> {
+        let key = SegmentKey {
+            namespace: entry.namespace.as_deref().map(str::to_string),
+            resource: entry.resource.to_string(),
+        };
+        if self.open.as_ref().is_some_and(|open| open.key == key) {
+            return Ok(());
+        }
+        self.close_open().await?;
+        let previous = self.previous_objects(&key).await;
+        let reopened = !self.opened.insert(key.clone());
+        let open = |objects| {
+            OpenSegment::new(
+                key,
+                entry.api_version.clone(),
+                entry.kind.clone(),
+                self.mode,
+                objects,
+                reopened,
+            )
+        };
+        self.open = Some(match previous {
+            Ok(objects) => open(objects),
+            // A damaged or missing document of the previous run must not stop every later
+            // backup: this key is stored again, as a whole.
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the previous run's index of one namespace/type; storing it again");
+                open(HashMap::new()).replacing()
+            }
+        });
+        Ok(())
     }
 
     /// Stores everything still open and returns the run's index.
@@ -198,9 +357,10 @@ impl PackedWriter {
             && let Some(previous) = &self.previous
         {
             let mut keys: Vec<&SegmentKey> = previous
+                .objects
                 .segments
                 .keys()
-                .chain(previous.changes.keys())
+                .chain(previous.objects.changes.keys())
                 .filter(|k| !self.opened.contains(*k) && previous.may_have_objects(k))
                 .collect();
             keys.sort();
@@ -245,36 +405,12 @@ impl PackedWriter {
         let Some(previous) = &self.previous else {
             return Ok(HashMap::new());
         };
-        let mut state = IndexState::default();
-        for id in previous.segments.get(key).into_iter().flatten() {
-            let applied = read_document::<SegmentDoc>(&self.storage, &self.data_dir, id)
-                .await
-                .and_then(|doc| {
-                    state
-                        .apply_segment(*id, doc)
-                        .map_err(|e| StorageError::Corrupt {
-                            key: packed::index_key(&self.data_dir, id),
-                            reason: e.to_string(),
-                        })
-                });
-            if let Err(err) = applied {
-                self.unreadable.insert(*id);
-                return Err(err);
+        previous.objects.take(key).await.map_err(|err| {
+            if let Some(id) = err.document {
+                self.unreadable.insert(id);
             }
-        }
-        if let Some(changes) = previous.changes.get(key) {
-            let doc = DeltaDoc {
-                changes: changes.clone(),
-            };
-            state
-                .apply_delta(Sha256Digest::default(), doc)
-                .map_err(|e| self.internal(&e.to_string()))?;
-        }
-        Ok(state
-            .keys
-            .remove(key)
-            .map(|k| k.objects.into_iter().collect())
-            .unwrap_or_default())
+            err.error
+        })
     }
 
     /// Whether the pack an unchanged object is in is still there and long enough (checked once
@@ -300,6 +436,7 @@ impl PackedWriter {
         &mut self,
         bytes: &[u8],
         sha256: Sha256Digest,
+        listed: Option<Fingerprint>,
     ) -> Result<Located, StorageError> {
         let frame = self
             .compressor
@@ -311,6 +448,7 @@ impl PackedWriter {
             pack: self.pack_name.clone(),
             offset: self.pack.len() as u64,
             length: frame.len() as u64,
+            listed,
         };
         self.pack.extend_from_slice(&frame);
         if self.pack.len() >= packed::PACK_TARGET_BYTES {
@@ -465,7 +603,7 @@ impl Previous {
             .segments
             .iter()
             .any(|s| s.key() == *key && s.objects > 0);
-        for change in self.changes.get(key).into_iter().flatten() {
+        for change in self.objects.changes.get(key).into_iter().flatten() {
             if change.dropped {
                 present = false;
             }
@@ -508,8 +646,13 @@ async fn load_previous(
     }
     Ok(Previous {
         index,
-        segments,
-        changes,
+        objects: Arc::new(PreviousObjects {
+            storage: storage.clone(),
+            data_dir: data_dir.to_string(),
+            segments,
+            changes,
+            ahead: Mutex::new(VecDeque::new()),
+        }),
     })
 }
 
@@ -920,7 +1063,7 @@ pub async fn collect_garbage(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::manifest::{BackupRef, ClusterInfo};
     use chrono::TimeZone;
@@ -929,7 +1072,7 @@ mod tests {
     const NS: &str = "team-a";
     const NAME: &str = "nightly";
 
-    fn storage() -> Storage {
+    pub(crate) fn storage() -> Storage {
         Storage::from_store(Arc::new(InMemory::new()), None, "memory".into()).unwrap()
     }
 
@@ -947,7 +1090,7 @@ mod tests {
         }
     }
 
-    fn started(hour: u32) -> DateTime<Utc> {
+    pub(crate) fn started(hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2030, 1, 1, hour, 0, 0).unwrap()
     }
 
@@ -963,11 +1106,22 @@ mod tests {
             .unwrap();
         for (ns, name, content) in objects {
             writer
-                .add(entry(ns, name, content.as_bytes()), content.as_bytes())
+                .add(entry(ns, name, content.as_bytes()), Some(content.as_bytes()), None)
                 .await
                 .unwrap();
         }
         let outcome = writer.finish().await.unwrap();
+        let path = commit(storage, hour, &outcome, objects.len() as u64).await;
+        (path, outcome)
+    }
+
+    /// Writes the manifest of a packed run of the Backup `NS/NAME` started at `hour`.
+    pub(crate) async fn commit(
+        storage: &Storage,
+        hour: u32,
+        outcome: &PackedOutcome,
+        objects: u64,
+    ) -> String {
         let path = layout::run_path(NS, NAME, started(hour));
         let manifest = Manifest {
             format_version: crate::core::manifest::PACKED_FORMAT_VERSION,
@@ -989,7 +1143,7 @@ mod tests {
             namespaces: Vec::new(),
             resource_types: Vec::new(),
             counts: Default::default(),
-            total_objects: objects.len() as u64,
+            total_objects: objects,
             total_bytes: 0,
             packed: Some(outcome.index.clone()),
             objects: Vec::new(),
@@ -1002,7 +1156,83 @@ mod tests {
             )
             .await
             .unwrap();
-        (path, outcome)
+        path
+    }
+
+    pub(crate) const TEST_NS: &str = NS;
+    pub(crate) const TEST_NAME: &str = NAME;
+
+    /// A run that lists an object again with the fingerprint it had references it without its
+    /// bytes and writes no change; the same content under a new fingerprint (another operator
+    /// version) is referenced too, and its entry is put again with the new fingerprint.
+    #[tokio::test]
+    async fn listed_fingerprints_are_kept_and_reused() {
+        let storage = storage();
+        let content = "{\"a\":1}";
+        let fp1 = Fingerprint::of_listed("v1", "ConfigMap", b"listed-1");
+        let fp2 = Fingerprint::of_listed("v1", "ConfigMap", b"listed-2");
+        let key = SegmentKey {
+            namespace: Some("a".into()),
+            resource: "configmaps".into(),
+        };
+        let mut outcomes = Vec::new();
+        for (hour, fp) in [(1, fp1), (2, fp1), (3, fp2), (4, fp2)] {
+            let mut writer = PackedWriter::start(&storage, NS, NAME, None, started(hour))
+                .await
+                .unwrap();
+            let e = entry("a", "x", content.as_bytes());
+            let known = match writer.previous_objects_for_listing() {
+                Some(previous) => previous
+                    .lookup(&key)
+                    .await
+                    .and_then(|m| m.get("x").and_then(|l| l.listed)),
+                None => None,
+            };
+            let bytes = if known == Some(fp) {
+                assert!(writer.reuses(&e).await.unwrap());
+                None
+            } else {
+                Some(content.as_bytes())
+            };
+            let referenced = writer.add(e, bytes, Some(fp)).await.unwrap();
+            assert_eq!(referenced, hour > 1, "run {hour}");
+            let outcome = writer.finish().await.unwrap();
+            commit(&storage, hour, &outcome, 1).await;
+            outcomes.push((known, outcome));
+        }
+        // Run 2 knew the fingerprint and wrote no change; run 3 had a new one and put the entry
+        // again (the data stayed where it was); run 4 knew the new one.
+        assert_eq!(outcomes[1].0, Some(fp1));
+        assert_eq!(outcomes[1].1.index.delta_entries(), 0);
+        assert_eq!(outcomes[2].0, Some(fp1));
+        assert_eq!(outcomes[2].1.index.delta_entries(), 1);
+        assert_eq!(outcomes[3].0, Some(fp2));
+        let last = layout::run_path(NS, NAME, started(4));
+        assert_eq!(
+            restored(&storage, &last).await,
+            vec![("a/x".to_string(), content.to_string())]
+        );
+    }
+
+    /// An object listed as before whose pack is gone is not taken as reusable.
+    #[tokio::test]
+    async fn a_missing_pack_is_not_reused_on_a_fingerprint_match() {
+        let storage = storage();
+        let (_, first) = run(&storage, 1, &[("a", "x", "{}")]).await;
+        let data = packed::data_dir(NS, NAME);
+        let packs: Vec<_> = storage
+            .list(&packed::packs_dir(&data))
+            .try_collect()
+            .await
+            .unwrap();
+        for pack in packs {
+            storage.delete(&pack.key).await.unwrap();
+        }
+        let mut writer = PackedWriter::start(&storage, NS, NAME, None, started(2))
+            .await
+            .unwrap();
+        assert!(!writer.reuses(&entry("a", "x", b"{}")).await.unwrap());
+        assert!(first.index.segments.len() == 1);
     }
 
     /// Every object of a run, read back and verified.
@@ -1161,6 +1391,7 @@ mod tests {
             pack: Arc::from("bad"),
             offset: 0,
             length: 8,
+            listed: None,
         };
         storage
             .put(
@@ -1174,6 +1405,7 @@ mod tests {
         let big = zstd::bulk::compress(&[b'a'; 100], 3).unwrap();
         let located = Located {
             length: big.len() as u64,
+            listed: None,
             ..located
         };
         storage
