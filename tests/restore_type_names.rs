@@ -67,6 +67,7 @@ async fn short_names_of_stored_crds_select_their_custom_resources() {
         backup_name: "type-names".into(),
         uid: None,
         started: Utc::now(),
+        lists_in_flight: cluster_backup::engine::backup::LISTS_IN_FLIGHT,
     };
     let (progress, _) = watch::channel(Progress::default());
     let never = tokio_util::sync::CancellationToken::new();

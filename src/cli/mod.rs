@@ -52,6 +52,10 @@ pub enum Command {
         /// creates one at a time).
         #[arg(long, default_value_t = 8, env = "RESTORE_OBJECTS_IN_FLIGHT")]
         restore_objects_in_flight: u16,
+        /// Lists one backup has in flight: the one being stored and the next ones, fetched
+        /// ahead so the API server serializes them meanwhile (pages of 500 objects each).
+        #[arg(long, default_value_t = crate::engine::backup::LISTS_IN_FLIGHT as u16, env = "BACKUP_LISTS_IN_FLIGHT")]
+        backup_lists_in_flight: u16,
         /// Requests per second the operator sends to the API server at most, all runs
         /// together (0: no limit). Each backup also lists one page (500 objects) at a time.
         #[arg(long, default_value_t = crate::k8s::rate_limit::DEFAULT_QPS, env = "KUBE_API_QPS")]
@@ -288,6 +292,7 @@ pub async fn main() -> anyhow::Result<()> {
             concurrency,
             restore_concurrency,
             restore_objects_in_flight,
+            backup_lists_in_flight,
             kube_api_qps,
             kube_api_burst,
             run_retries,
@@ -310,6 +315,7 @@ pub async fn main() -> anyhow::Result<()> {
                 backup_concurrency = concurrency,
                 restore_concurrency,
                 restore_objects_in_flight,
+                backup_lists_in_flight,
                 kube_api_qps,
                 kube_api_burst,
                 run_retries,
@@ -332,6 +338,7 @@ pub async fn main() -> anyhow::Result<()> {
                 backup_concurrency: usize::from(concurrency.max(1)),
                 restore_concurrency: usize::from(restore_concurrency.max(1)),
                 restore_objects_in_flight: usize::from(restore_objects_in_flight.max(1)),
+                backup_lists_in_flight: usize::from(backup_lists_in_flight.max(1)),
                 run_retries,
                 shutdown_timeout,
                 tenancy: if single_tenant {

@@ -413,12 +413,13 @@ async fn run_job(ctx: &Context, key: &RunKey, ticket: &Ticket) -> Result<JobEnd,
     }
 }
 
-fn run_context(backup: &Backup, started: DateTime<Utc>) -> RunContext {
+fn run_context(backup: &Backup, ctx: &Context, started: DateTime<Utc>) -> RunContext {
     RunContext {
         backup_namespace: backup.namespace().unwrap_or_default(),
         backup_name: backup.name_any(),
         uid: backup.uid(),
         started,
+        lists_in_flight: ctx.backup_lists_in_flight,
     }
 }
 
@@ -435,7 +436,7 @@ async fn adopt_finished(
     let Some(interrupted) = status.current_run.take() else {
         return Ok(false);
     };
-    let run = run_context(backup, from_time(&interrupted.start_time));
+    let run = run_context(backup, ctx, from_time(&interrupted.start_time));
     match find_finished_run(backup, ctx, &run, &interrupted.backup_path).await? {
         Some((outcome, storage)) => {
             finish(
@@ -501,12 +502,12 @@ async fn execute(
     let mut started = Utc::now();
     // Keys are unique to the second; never reuse a previous run's path.
     if status.last_run.as_ref().map(|r| r.backup_path.as_str())
-        == Some(run_context(backup, started).run_path().as_str())
+        == Some(run_context(backup, ctx, started).run_path().as_str())
     {
         tokio::time::sleep(Duration::from_secs(1)).await;
         started = Utc::now();
     }
-    let run = run_context(backup, started);
+    let run = run_context(backup, ctx, started);
     let run_path = run.run_path();
 
     match &trigger {

@@ -72,6 +72,8 @@ pub struct Settings {
     pub restore_concurrency: usize,
     /// Objects one restore creates at the same time (per priority level).
     pub restore_objects_in_flight: usize,
+    /// Lists one backup has in flight.
+    pub backup_lists_in_flight: usize,
     pub run_retries: u32,
     pub shutdown_timeout: Duration,
     pub tenancy: Tenancy,
@@ -93,6 +95,7 @@ impl Default for Settings {
             backup_concurrency: DEFAULT_BACKUP_CONCURRENCY,
             restore_concurrency: DEFAULT_RESTORE_CONCURRENCY,
             restore_objects_in_flight: crate::engine::restore::RESTORE_CONCURRENCY,
+            backup_lists_in_flight: crate::engine::backup::LISTS_IN_FLIGHT,
             run_retries: DEFAULT_RUN_RETRIES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             tenancy: Tenancy::default(),

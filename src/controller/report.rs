@@ -28,6 +28,8 @@ pub struct Context {
     pub metrics: std::sync::Arc<super::metrics::Metrics>,
     /// Objects one restore creates at the same time.
     pub restore_objects_in_flight: usize,
+    /// Lists one backup has in flight.
+    pub backup_lists_in_flight: usize,
 }
 
 impl Context {
@@ -52,6 +54,7 @@ impl Context {
             operator_namespace: settings.operator_namespace.clone(),
             metrics,
             restore_objects_in_flight: settings.restore_objects_in_flight,
+            backup_lists_in_flight: settings.backup_lists_in_flight,
         }
     }
 }

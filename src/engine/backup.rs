@@ -1,8 +1,14 @@
 //! The backup engine: list what the plan selects, page by page, and stream every object to
 //! storage with bounded concurrency; write `manifest.json` last as the commit marker.
 //!
-//! Memory is bounded by one list page (500 objects) plus the upload window; the manifest keeps
-//! one compact entry per object (key, type, name, size, sha256).
+//! Lists are fetched raw, up to `lists_in_flight` at once (each at most [`PAGES_AHEAD`] pages
+//! ahead), and stored in order, one list at a time, so each namespace/type arrives in one
+//! piece. A packed run references an object listed with the same bytes as in the previous run
+//! (its listed [`Fingerprint`]) without decoding it.
+//!
+//! Memory is bounded by the pages in flight (500 objects each) plus the upload window; the
+//! `objects` format's manifest keeps one compact entry per object (key, type, name, size,
+//! sha256).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -25,11 +31,11 @@ use crate::core::layout;
 use crate::core::manifest::{
     self, BackupRef, ClusterInfo, ItemError, Manifest, ManifestEntry, ManifestError, Sha256Digest,
 };
+use crate::core::packed::{Fingerprint, SegmentKey};
 use crate::core::plan::{self, NamespaceSelection, TypePlan};
 use crate::core::selector;
 use crate::core::types::{CRD_GROUP, CRD_PLURAL, DiscoveredResource, NAMESPACE_PLURAL};
 use crate::engine::faults;
-use crate::core::packed::{Fingerprint, SegmentKey};
 use crate::engine::packed::{KeyObjects, PackedWriter, PreviousObjects};
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::{self, with_retries};
@@ -45,13 +51,15 @@ const MAX_EXPIRED_CONTINUES: u32 = 5;
 /// Item errors kept in status (the manifest keeps all of them).
 pub const STATUS_ERROR_LIMIT: usize = 10;
 
-/// Identity of one run.
+/// Identity of one run, and how much it may ask of the API server at once.
 #[derive(Clone, Debug)]
 pub struct RunContext {
     pub backup_namespace: String,
     pub backup_name: String,
     pub uid: Option<String>,
     pub started: DateTime<Utc>,
+    /// Lists in flight (`--backup-lists-in-flight`, [`LISTS_IN_FLIGHT`] by default).
+    pub lists_in_flight: usize,
 }
 
 impl RunContext {
@@ -386,7 +394,7 @@ async fn store_objects(
             // The next list is fetched while this one is stored: the API server serializes one
             // while the run stores the other. Lists stay in order, so each namespace/type
             // arrives in one piece.
-            while running.len() < LISTS_IN_FLIGHT
+            while running.len() < run.lists_in_flight.max(1)
                 && let Some(job) = queue.pop_front()
             {
                 // CRDs are listed only to carry the definitions of backed-up custom resources;
@@ -676,8 +684,9 @@ enum ListOutcome {
     ForbiddenClusterWide,
 }
 
-/// Lists in flight at once: the one being stored and the next.
-const LISTS_IN_FLIGHT: usize = 2;
+/// Lists one run has in flight by default: the one being stored and the next two, fetched
+/// ahead so the API server serializes them meanwhile (`--backup-lists-in-flight`).
+pub const LISTS_IN_FLIGHT: usize = 3;
 /// Pages one list fetches ahead of the run storing them.
 const PAGES_AHEAD: usize = 2;
 
@@ -887,19 +896,28 @@ struct ItemReader<'a> {
 }
 
 impl ItemReader<'_> {
-    async fn upload_for(&mut self, job: &ListJob, item: Bytes) -> Result<Option<Upload>, ItemError> {
-        let item_error = |namespace: Option<String>, name: Option<String>, message: String| ItemError {
-            resource: job.type_dir.to_string(),
-            namespace,
-            name,
-            message,
-        };
+    async fn upload_for(
+        &mut self,
+        job: &ListJob,
+        item: Bytes,
+    ) -> Result<Option<Upload>, ItemError> {
+        let item_error =
+            |namespace: Option<String>, name: Option<String>, message: String| ItemError {
+                resource: job.type_dir.to_string(),
+                namespace,
+                name,
+                message,
+            };
         let head: ListedHead = serde_json::from_slice(&item).map_err(|err| {
             let namespace = match &job.scope {
                 ListScope::Namespace(ns) => Some(ns.clone()),
                 _ => None,
             };
-            item_error(namespace, None, format!("cannot read a listed object: {err}"))
+            item_error(
+                namespace,
+                None,
+                format!("cannot read a listed object: {err}"),
+            )
         })?;
         let ListedNames { name, namespace } = head.metadata;
         if let ListScope::AllNamespaces(wanted) = &job.scope
@@ -934,7 +952,9 @@ impl ItemReader<'_> {
             .then(|| Fingerprint::of_listed(&job.api_version, &job.kind, &item));
         if let Some(fingerprint) = listed
             && let Some(previous) = self.previous_of(namespace.as_deref(), &job.type_dir).await
-            && let Some(prev) = previous.get(&name).filter(|p| p.listed == Some(fingerprint))
+            && let Some(prev) = previous
+                .get(&name)
+                .filter(|p| p.listed == Some(fingerprint))
         {
             let entry = entry(prev.size, prev.sha256, namespace, name);
             return Ok(Some(Upload {
@@ -954,14 +974,20 @@ impl ItemReader<'_> {
             return Ok(None);
         }
         // Packed runs store compact JSON (smaller, faster); browsable files stay pretty.
-        let bytes = serialize_object(object, &job.api_version, &job.kind, self.packed).map_err(|err| {
-            item_error(
-                namespace.clone(),
-                Some(name.clone()),
-                format!("cannot serialize: {err}"),
-            )
-        })?;
-        let entry = entry(bytes.len() as u64, Sha256Digest::of(&bytes), namespace, name);
+        let bytes =
+            serialize_object(object, &job.api_version, &job.kind, self.packed).map_err(|err| {
+                item_error(
+                    namespace.clone(),
+                    Some(name.clone()),
+                    format!("cannot serialize: {err}"),
+                )
+            })?;
+        let entry = entry(
+            bytes.len() as u64,
+            Sha256Digest::of(&bytes),
+            namespace,
+            name,
+        );
         Ok(Some(Upload {
             entry,
             payload: Payload::Stored(Bytes::from(bytes)),
@@ -970,11 +996,7 @@ impl ItemReader<'_> {
     }
 
     /// The previous run's objects of one namespace/type (read once per key change).
-    async fn previous_of(
-        &mut self,
-        namespace: Option<&str>,
-        resource: &str,
-    ) -> Option<KeyObjects> {
+    async fn previous_of(&mut self, namespace: Option<&str>, resource: &str) -> Option<KeyObjects> {
         let previous = self.previous.as_ref()?;
         let same = self.current.as_ref().is_some_and(|(key, _)| {
             key.namespace.as_deref() == namespace && key.resource == resource
@@ -987,7 +1009,9 @@ impl ItemReader<'_> {
             let objects = previous.lookup(&key).await;
             self.current = Some((key, objects));
         }
-        self.current.as_ref().and_then(|(_, objects)| objects.clone())
+        self.current
+            .as_ref()
+            .and_then(|(_, objects)| objects.clone())
     }
 }
 
@@ -1238,6 +1262,9 @@ mod tests {
         else {
             panic!("an object without a name is an error");
         };
-        assert!(broken.message.contains("cannot read a listed object"), "{broken}");
+        assert!(
+            broken.message.contains("cannot read a listed object"),
+            "{broken}"
+        );
     }
 }

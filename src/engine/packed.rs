@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 use crate::core::layout;
 use crate::core::manifest::{Manifest, ManifestEntry, Sha256Digest};
 use crate::core::packed::{
-    self, DeltaDoc, DeltaRef, Fingerprint, IndexMode, IndexState, Located, OpenSegment, PackedIndex, Part, Seen,
-    SegmentChange, SegmentDoc, SegmentKey, SegmentRef,
+    self, DeltaDoc, DeltaRef, Fingerprint, IndexMode, IndexState, Located, OpenSegment,
+    PackedIndex, Part, Seen, SegmentChange, SegmentDoc, SegmentKey, SegmentRef,
 };
 use crate::storage::catalogue;
 use crate::storage::{Storage, StorageError};
@@ -1106,7 +1106,11 @@ pub(crate) mod tests {
             .unwrap();
         for (ns, name, content) in objects {
             writer
-                .add(entry(ns, name, content.as_bytes()), Some(content.as_bytes()), None)
+                .add(
+                    entry(ns, name, content.as_bytes()),
+                    Some(content.as_bytes()),
+                    None,
+                )
                 .await
                 .unwrap();
         }
