@@ -9,7 +9,7 @@ use cluster_backup::engine::faults::{CRASH_ENV, PAUSE_ENV};
 use super::{TestEnv, repo_root};
 
 /// The variables `cluster-backup run` reads; a test sets only what it means to.
-const OPERATOR_ENV: [&str; 17] = [
+const OPERATOR_ENV: [&str; 18] = [
     "SINGLE_TENANT",
     "METRICS_BIND_ADDRESS",
     "POD_NAMESPACE",
