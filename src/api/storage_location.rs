@@ -66,6 +66,21 @@ pub struct StorageLocation {
     /// Optional key prefix inside the bucket, so several tools or clusters can share one bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+
+    /// PEM certificates to trust for an `https://` endpoint besides the system's (a private
+    /// CA, as MinIO inside a cluster usually has): key `key` (default `ca.crt`) of a ConfigMap
+    /// or Secret in the namespace of the Backup or Restore, read with its requester's rights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<CaBundleRef>,
+
+    /// Do not verify the certificate of the `https://` endpoint. Anyone on the network path can
+    /// then read and change what is stored; every run sends a warning Event. Prefer `caBundle`.
+    #[serde(
+        default,
+        rename = "insecureSkipTLSVerify",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insecure_skip_tls_verify: Option<bool>,
 }
 
 impl StorageLocation {
@@ -170,6 +185,16 @@ pub struct ClusterStorageLocationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_bundle: Option<CaBundleRef>,
 
+    /// Do not verify the certificate of the `https://` endpoint. Anyone on the network path can
+    /// then read and change what is stored; every run using the location sends a warning
+    /// Event. Prefer `caBundle`.
+    #[serde(
+        default,
+        rename = "insecureSkipTLSVerify",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insecure_skip_tls_verify: Option<bool>,
+
     /// Namespaces whose Backups and Restores may use this location; `"*"` allows every
     /// namespace. Empty (and no `namespaceSelector`): none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -191,8 +216,9 @@ pub struct CredentialsSecretRef {
     pub name: String,
 }
 
-/// Key `key` of a ConfigMap (`configMap`) or a Secret (`secret`) in the operator's namespace,
-/// holding one or more PEM certificates. Set exactly one of the two.
+/// Key `key` of a ConfigMap (`configMap`) or a Secret (`secret`) holding one or more PEM
+/// certificates (in the operator's namespace for a ClusterStorageLocation, in the object's own
+/// namespace for an inline location). Set exactly one of the two.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaBundleRef {

@@ -839,9 +839,9 @@ async fn open_storage(
             ctx,
             backup,
             EventType::Warning,
-            "CredentialsWarning",
+            warning.reason,
             "Backup",
-            warning,
+            &warning.message,
         )
         .await;
     }

@@ -624,8 +624,8 @@ async fn run_with_progress(
             ctx,
             restore,
             EventType::Warning,
-            "CredentialsWarning",
-            warning,
+            warning.reason,
+            &warning.message,
         )
         .await;
     }

@@ -39,7 +39,29 @@ pub struct Access<'a> {
 #[derive(Debug)]
 pub struct Opened {
     pub storage: Storage,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<StorageWarning>,
+}
+
+/// A warning Event about the storage a run uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageWarning {
+    /// [`CREDENTIALS_WARNING`] or [`INSECURE_TRANSPORT`].
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Keys written inline in the spec, or a Secret missing an optional key.
+pub const CREDENTIALS_WARNING: &str = "CredentialsWarning";
+/// Plain HTTP to another machine, or a certificate nobody checks.
+pub const INSECURE_TRANSPORT: &str = "InsecureTransport";
+
+fn transport_warnings(location: &StorageLocation) -> impl Iterator<Item = StorageWarning> {
+    crate::storage::transport_warnings(location)
+        .into_iter()
+        .map(|message| StorageWarning {
+            reason: INSECURE_TRANSPORT,
+            message,
+        })
 }
 
 /// Opens `location` for an object in `namespace`:
@@ -63,11 +85,25 @@ pub async fn open_storage(
             };
             let resolved =
                 resolve_credentials_as(access.requester, namespace, location, &reader).await?;
-            let storage = Storage::new(location, resolved.credentials)?;
-            Ok(Opened {
-                storage,
-                warnings: resolved.warnings,
-            })
+            // The requester's own CA bundle, read with its rights like its credentials.
+            let ca_bundle = match &location.ca_bundle {
+                Some(reference) => {
+                    Some(read_ca_bundle(access.requester, namespace, reference, &reader).await?)
+                }
+                None => None,
+            };
+            let storage =
+                Storage::new_with_ca_bundle(location, resolved.credentials, ca_bundle.as_deref())?;
+            let mut warnings: Vec<StorageWarning> = resolved
+                .warnings
+                .into_iter()
+                .map(|message| StorageWarning {
+                    reason: CREDENTIALS_WARNING,
+                    message,
+                })
+                .collect();
+            warnings.extend(transport_warnings(location));
+            Ok(Opened { storage, warnings })
         }
         Target::Named(name) => {
             // Asked first, so a requester without the right learns nothing about the location.
@@ -85,7 +121,8 @@ pub async fn open_storage(
                     })?;
             Ok(Opened {
                 storage,
-                warnings: Vec::new(),
+                warnings: transport_warnings(&access::effective_location(&location.spec))
+                    .collect(),
             })
         }
     }
@@ -283,17 +320,21 @@ pub async fn open_cluster_location(
     let resolved =
         resolve_credentials_as(operator, operator_namespace, &effective, OPERATOR).await?;
     let ca_bundle = match &location.spec.ca_bundle {
-        Some(reference) => Some(read_ca_bundle(operator, operator_namespace, reference).await?),
+        Some(reference) => {
+            Some(read_ca_bundle(operator, operator_namespace, reference, OPERATOR).await?)
+        }
         None => None,
     };
     Storage::new_with_ca_bundle(&effective, resolved.credentials, ca_bundle.as_deref())
 }
 
-/// The PEM text at `reference` (a ConfigMap's `data` or `binaryData`, or a Secret's `data`).
+/// The PEM text at `reference` (a ConfigMap's `data` or `binaryData`, or a Secret's `data`),
+/// read by `client` (`reader` names it in errors: `the operator`, or `user "alice"`).
 async fn read_ca_bundle(
-    operator: &Client,
+    client: &Client,
     namespace: &str,
     reference: &CaBundleRef,
+    reader: &str,
 ) -> Result<Vec<u8>, StorageError> {
     let key = reference.key();
     let (kind, name) = match (&reference.config_map, &reference.secret) {
@@ -309,7 +350,7 @@ async fn read_ca_bundle(
             }
             kube::Error::Api(status) if status.is_forbidden() => (
                 format!(
-                    "the operator may not read it: check its RBAC (it needs `get` on {}s in that namespace)",
+                    "{reader} may not read it: check its RBAC (it needs `get` on {}s in that namespace)",
                     kind.to_lowercase()
                 ),
                 false,
@@ -323,7 +364,7 @@ async fn read_ca_bundle(
         }
     };
     let found = if kind == "ConfigMap" {
-        let api: Api<ConfigMap> = Api::namespaced(operator.clone(), namespace);
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let map = api.get(name).await.map_err(failed)?;
         map.data
             .and_then(|mut data| data.remove(key))
@@ -334,7 +375,7 @@ async fn read_ca_bundle(
                     .map(|b| b.0)
             })
     } else {
-        let api: Api<Secret> = Api::namespaced(operator.clone(), namespace);
+        let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
         let secret = api.get(name).await.map_err(failed)?;
         secret
             .data

@@ -54,6 +54,12 @@ fn inline_fields(location: &StorageLocation) -> Vec<&'static str> {
             fields.push(name);
         }
     }
+    if location.ca_bundle.is_some() {
+        fields.push("caBundle");
+    }
+    if location.insecure_skip_tls_verify.is_some() {
+        fields.push("insecureSkipTLSVerify");
+    }
     fields
 }
 
@@ -123,6 +129,9 @@ pub fn effective_location(spec: &ClusterStorageLocationSpec) -> StorageLocation 
         credentials_secret: spec.credentials_secret.as_ref().map(|s| s.name.clone()),
         region: spec.region.clone(),
         prefix: spec.prefix.clone(),
+        // Read from the operator's namespace by the operator (`crate::k8s::locations`).
+        ca_bundle: spec.ca_bundle.clone(),
+        insecure_skip_tls_verify: spec.insecure_skip_tls_verify,
     }
 }
 
@@ -137,8 +146,7 @@ pub fn namespace_listed(spec: &ClusterStorageLocationSpec, namespace: &str) -> b
 
 /// Everything wrong with a ClusterStorageLocation's spec that shows without a request: its
 /// location (as [`super::location_problems`] sees it), `allowedNamespaces` entries that are
-/// no namespace name, a `namespaceSelector` Kubernetes would refuse, and a `caBundle` without
-/// exactly one source.
+/// no namespace name, and a `namespaceSelector` Kubernetes would refuse.
 pub fn cluster_location_problems(spec: &ClusterStorageLocationSpec) -> Vec<String> {
     let mut problems: Vec<String> = super::location_problems(&effective_location(spec))
         .iter()
@@ -162,16 +170,6 @@ pub fn cluster_location_problems(spec: &ClusterStorageLocationSpec) -> Vec<Strin
                 .iter()
                 .map(|p| format!("namespaceSelector.{p}")),
         );
-    }
-    if let Some(ca) = &spec.ca_bundle {
-        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
-        match (set(&ca.config_map), set(&ca.secret)) {
-            (true, false) | (false, true) => {}
-            _ => problems.push(
-                "caBundle: set exactly one of configMap and secret (in the operator's namespace)"
-                    .to_string(),
-            ),
-        }
     }
     problems
 }
@@ -281,6 +279,7 @@ mod tests {
                 name: "s3-keys".into(),
             }),
             ca_bundle: None,
+            insecure_skip_tls_verify: None,
             allowed_namespaces: vec!["team-a".into()],
             namespace_selector: None,
         }

@@ -7,6 +7,8 @@ use super::StorageError;
 pub(crate) struct Endpoint {
     /// `http://127.0.0.1:9000`, no trailing slash.
     pub url: String,
+    /// Lower-case host name or address (an IPv6 address in brackets), without the port.
+    pub host: String,
     /// Plain HTTP was asked for with `http://`.
     pub allow_http: bool,
     /// No scheme was written and `https://` was assumed (used to hint at `http://` when TLS fails).
@@ -65,8 +67,22 @@ pub(crate) fn parse_endpoint(raw: &str) -> Result<Endpoint, StorageError> {
     Ok(Endpoint {
         allow_http: scheme == "http",
         url,
+        host: host.to_ascii_lowercase(),
         scheme_implied,
     })
+}
+
+impl Endpoint {
+    /// Whether the host is this machine (`localhost`, `127.0.0.0/8`, `::1`): plain HTTP to it
+    /// never crosses a network.
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host == "localhost"
+            || host.ends_with(".localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
 }
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {

@@ -510,6 +510,10 @@ pub(crate) fn classify(source: BoxError, ctx: &OpContext<'_>) -> StorageError {
             reason.push_str(
                 "; the endpoint has no scheme so https:// was assumed: write http://... if the server speaks plain HTTP",
             );
+        } else if lower.contains("certificate") || lower.contains("unknownissuer") {
+            reason.push_str(
+                "; the server's certificate is not trusted: if a private CA signed it, set caBundle to that CA's certificate",
+            );
         }
         return StorageError::Unreachable {
             endpoint: endpoint.to_string(),

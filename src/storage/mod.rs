@@ -140,11 +140,14 @@ impl Storage {
         match provider {
             StorageProvider::Filesystem => Self::filesystem(bucket, prefix),
             StorageProvider::Minio | StorageProvider::S3 => {
-                let roots = match ca_bundle {
-                    Some(pem) => root_certificates(pem)?,
-                    None => Vec::new(),
+                let tls = Tls {
+                    roots: match ca_bundle {
+                        Some(pem) => root_certificates(pem)?,
+                        None => Vec::new(),
+                    },
+                    skip_verify: location.insecure_skip_tls_verify == Some(true),
                 };
-                Self::s3(location, provider, bucket, prefix, credentials, roots)
+                Self::s3(location, provider, bucket, prefix, credentials, tls)
             }
         }
     }
@@ -155,7 +158,7 @@ impl Storage {
         bucket: &str,
         prefix: Vec<String>,
         credentials: Option<Credentials>,
-        roots: Vec<Certificate>,
+        tls: Tls,
     ) -> Result<Storage, StorageError> {
         let mut builder = match credentials {
             Some(creds) => {
@@ -211,11 +214,12 @@ impl Storage {
         };
         let description = describe_s3(bucket, &prefix, &endpoint_url);
 
-        let options = roots.into_iter().fold(
+        let options = tls.roots.into_iter().fold(
             ClientOptions::new()
                 .with_connect_timeout(CONNECT_TIMEOUT)
                 .with_timeout(REQUEST_TIMEOUT)
-                .with_allow_http(allow_http),
+                .with_allow_http(allow_http)
+                .with_allow_invalid_certificates(tls.skip_verify),
             ClientOptions::with_root_certificate,
         );
         builder = builder
@@ -738,7 +742,73 @@ pub fn location_problems(location: &StorageLocation) -> Vec<StorageError> {
         }
     }
     check(credentials::plan(location).map(|_| ()));
+    problems.extend(tls_problems(provider, location));
     problems
+}
+
+/// `caBundle` and `insecureSkipTLSVerify` are about an `https://` endpoint's certificate; set
+/// anywhere else, or together, they mean the location is not what its author thinks.
+fn tls_problems(provider: StorageProvider, location: &StorageLocation) -> Vec<StorageError> {
+    let insecure = location.insecure_skip_tls_verify == Some(true);
+    let ca_bundle = location.ca_bundle.as_ref();
+    let mut problems = Vec::new();
+    let mut problem = |reason: &str| {
+        problems.push(StorageError::InvalidLocation {
+            reason: reason.to_string(),
+        });
+    };
+    if let Some(ca) = ca_bundle {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+        if set(&ca.config_map) == set(&ca.secret) {
+            problem("caBundle: set exactly one of configMap and secret");
+        }
+    }
+    if ca_bundle.is_none() && !insecure {
+        return problems;
+    }
+    if ca_bundle.is_some() && insecure {
+        problem(
+            "set caBundle or insecureSkipTLSVerify, not both (with insecureSkipTLSVerify no certificate is checked at all)",
+        );
+    }
+    if provider == StorageProvider::Filesystem {
+        problem("caBundle and insecureSkipTLSVerify apply to S3 endpoints, not to provider filesystem");
+    } else if let Some(raw) = non_empty(location.endpoint.as_deref())
+        && endpoint::parse_endpoint(&raw).is_ok_and(|e| e.allow_http)
+    {
+        problem(
+            "caBundle and insecureSkipTLSVerify apply to https:// endpoints; this endpoint is plain http://",
+        );
+    }
+    problems
+}
+
+/// What a user should hear about how a location's data travels (sent as warning Events by
+/// every run that uses it): a certificate nobody checks, or plain HTTP to another machine,
+/// which carries every stored Secret and the signed requests in the clear.
+pub fn transport_warnings(location: &StorageLocation) -> Vec<String> {
+    if matches!(location.provider, None | Some(StorageProvider::Filesystem)) {
+        return Vec::new();
+    }
+    let Some(endpoint) = non_empty(location.endpoint.as_deref())
+        .and_then(|raw| endpoint::parse_endpoint(&raw).ok())
+    else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    if endpoint.allow_http && !endpoint.is_loopback() {
+        warnings.push(format!(
+            "the storage endpoint {} is plain http://: backups, including every Secret, and the signed requests travel unencrypted to {}; use https:// (with caBundle for a private CA)",
+            endpoint.url, endpoint.host
+        ));
+    }
+    if location.insecure_skip_tls_verify == Some(true) && !endpoint.allow_http {
+        warnings.push(format!(
+            "insecureSkipTLSVerify is set: the certificate of {} is not verified, so anyone on the network path can read and change the backups; set caBundle instead",
+            endpoint.url
+        ));
+    }
+    warnings
 }
 
 /// The provider of an inline location. A location naming a ClusterStorageLocation has none
@@ -754,6 +824,14 @@ pub(crate) fn provider_of(location: &StorageLocation) -> Result<StorageProvider,
     location.provider.ok_or_else(|| StorageError::InvalidLocation {
         reason: "provider is missing: set provider (minio, s3 or filesystem) and bucket, or name a ClusterStorageLocation in name".to_string(),
     })
+}
+
+/// How an `https://` endpoint's certificate is checked.
+struct Tls {
+    /// Trusted besides the system's roots (`caBundle`).
+    roots: Vec<Certificate>,
+    /// `insecureSkipTLSVerify`.
+    skip_verify: bool,
 }
 
 /// The certificates of a PEM bundle; at least one.
@@ -825,6 +903,7 @@ fn non_empty(value: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::CaBundleRef;
     use object_store::memory::InMemory;
 
     fn memory(prefix: Option<&str>) -> Storage {
@@ -1008,6 +1087,115 @@ mod tests {
                 .to_string()
                 .contains("prefix")
         );
+    }
+
+    #[test]
+    fn tls_settings_apply_to_https_endpoints_only() {
+        let keys = |location: StorageLocation| StorageLocation {
+            access_key: Some("ak".into()),
+            secret_key: Some("sk".into()),
+            ..location
+        };
+        let ca = |config_map: Option<&str>, secret: Option<&str>| CaBundleRef {
+            config_map: config_map.map(str::to_string),
+            secret: secret.map(str::to_string),
+            key: None,
+        };
+        let problems = |location: &StorageLocation| -> Vec<String> {
+            location_problems(location)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let https = keys(s3_location(Some("https://minio.example:9000")));
+        for fine in [
+            StorageLocation {
+                ca_bundle: Some(ca(Some("storage-ca"), None)),
+                ..https.clone()
+            },
+            StorageLocation {
+                insecure_skip_tls_verify: Some(true),
+                ..https.clone()
+            },
+            StorageLocation {
+                insecure_skip_tls_verify: Some(false),
+                ..keys(s3_location(Some("http://127.0.0.1:9000")))
+            },
+        ] {
+            assert!(problems(&fine).is_empty(), "{fine:?}: {:?}", problems(&fine));
+        }
+        for (bad, part) in [
+            (
+                StorageLocation {
+                    ca_bundle: Some(ca(Some("a"), Some("b"))),
+                    ..https.clone()
+                },
+                "exactly one of configMap and secret",
+            ),
+            (
+                StorageLocation {
+                    ca_bundle: Some(ca(Some("a"), None)),
+                    insecure_skip_tls_verify: Some(true),
+                    ..https.clone()
+                },
+                "not both",
+            ),
+            (
+                StorageLocation {
+                    insecure_skip_tls_verify: Some(true),
+                    ..keys(s3_location(Some("http://10.0.0.1:9000")))
+                },
+                "plain http://",
+            ),
+            (
+                StorageLocation {
+                    provider: Some(StorageProvider::Filesystem),
+                    endpoint: None,
+                    ca_bundle: Some(ca(None, Some("a"))),
+                    ..s3_location(None)
+                },
+                "not to provider filesystem",
+            ),
+        ] {
+            let found = problems(&bad);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(found[0].contains(part), "{part}: {found:?}");
+        }
+        // The client is built with the setting (no request is made).
+        let insecure = StorageLocation {
+            insecure_skip_tls_verify: Some(true),
+            ..https
+        };
+        assert!(Storage::new(&insecure, creds()).is_ok());
+    }
+
+    #[test]
+    fn transport_warnings_name_plain_http_to_another_host_and_unchecked_certificates() {
+        let at = |endpoint: &str| s3_location(Some(endpoint));
+        for quiet in [
+            "http://127.0.0.1:9000",
+            "http://127.1.2.3:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+            "https://minio.example:9000",
+        ] {
+            assert!(transport_warnings(&at(quiet)).is_empty(), "{quiet}");
+        }
+        // The design document's sample endpoint: a Docker bridge address, another machine.
+        let plain = transport_warnings(&at("http://172.17.0.3:9000"));
+        assert_eq!(plain.len(), 1, "{plain:?}");
+        assert!(plain[0].contains("plain http://") && plain[0].contains("172.17.0.3"));
+        let unchecked = transport_warnings(&StorageLocation {
+            insecure_skip_tls_verify: Some(true),
+            ..at("https://minio.example:9000")
+        });
+        assert_eq!(unchecked.len(), 1, "{unchecked:?}");
+        assert!(unchecked[0].contains("not verified"), "{unchecked:?}");
+        let filesystem = StorageLocation {
+            provider: Some(StorageProvider::Filesystem),
+            ..at("http://172.17.0.3:9000")
+        };
+        assert!(transport_warnings(&filesystem).is_empty());
     }
 
     #[test]
