@@ -16,9 +16,7 @@ use common::scene::assert_phase;
 use common::stored::{keys, ns_key};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -148,7 +146,10 @@ async fn a_private_ca_in_the_namespace_is_trusted() {
         .into_iter()
         .filter_map(|e| e.reason)
         .collect();
-    assert!(!reasons.iter().any(|r| r == "InsecureTransport"), "{reasons:?}");
+    assert!(
+        !reasons.iter().any(|r| r == "InsecureTransport"),
+        "{reasons:?}"
+    );
 
     scene
         .create(json!({
@@ -212,7 +213,5 @@ async fn an_untrusted_certificate_fails_unless_verification_is_skipped() {
     let mut location = through(&scene, &proxy);
     location["caBundle"] = json!({ "configMap": "not-a-ca" });
     doc["spec"]["storageLocation"] = location;
-    scene
-        .expect_failed_run(&doc, &["no PEM certificate"])
-        .await;
+    scene.expect_failed_run(&doc, &["no PEM certificate"]).await;
 }

@@ -81,6 +81,23 @@ pub struct StorageLocation {
         skip_serializing_if = "Option::is_none"
     )]
     pub insecure_skip_tls_verify: Option<bool>,
+
+    /// Client-side encryption of everything stored (objects, manifests, indexes) with keys
+    /// from a Secret in the namespace of the Backup or Restore, read with its requester's
+    /// rights. Without it nothing is encrypted, and encrypted backups cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionSpec>,
+}
+
+/// Client-side encryption: XChaCha20-Poly1305 with keys from a Secret.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionSpec {
+    /// The Secret holding the keys: entries `<id>.key` of 32 bytes each (raw, or as 64 hex
+    /// digits, e.g. from `openssl rand -hex 32`), and `active`, the id of the key new backups
+    /// use (optional with one key). Keys stay listed as long as backups written with them are
+    /// kept; rotating is adding a key and pointing `active` at it.
+    pub key_secret: String,
 }
 
 impl StorageLocation {
@@ -194,6 +211,11 @@ pub struct ClusterStorageLocationSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub insecure_skip_tls_verify: Option<bool>,
+
+    /// Client-side encryption of everything stored, with keys from a Secret in the operator's
+    /// namespace (tenants never see it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionSpec>,
 
     /// Namespaces whose Backups and Restores may use this location; `"*"` allows every
     /// namespace. Empty (and no `namespaceSelector`): none.

@@ -54,7 +54,7 @@ pub enum Command {
         restore_objects_in_flight: u16,
         /// Lists one backup has in flight: the one being stored and the next ones, fetched
         /// ahead so the API server serializes them meanwhile (pages of 500 objects each).
-        #[arg(long, default_value_t = crate::engine::backup::LISTS_IN_FLIGHT as u16, env = "BACKUP_LISTS_IN_FLIGHT")]
+        #[arg(long, default_value_t = crate::engine::backup::LISTS_IN_FLIGHT as u16, env = "BACKUP_LISTS_IN_FLIGHT", value_parser = clap::value_parser!(u16).range(1..=16))]
         backup_lists_in_flight: u16,
         /// Requests per second the operator sends to the API server at most, all runs
         /// together (0: no limit). Each backup also lists one page (500 objects) at a time.
@@ -199,6 +199,16 @@ pub struct StorageArgs {
     pub access_key: Option<String>,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// PEM file of the CA that signed an https:// endpoint's certificate.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// Do not verify an https:// endpoint's certificate.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// An encryption key file named `<id>.key` (32 bytes, raw or 64 hex digits), as in the
+    /// location's key Secret; repeat it for backups written with other keys.
+    #[arg(long = "encryption-key", value_name = "ID.key")]
+    pub encryption_keys: Vec<std::path::PathBuf>,
 }
 
 impl StorageArgs {
@@ -219,7 +229,48 @@ impl StorageArgs {
             }),
             _ => None,
         };
-        Ok(crate::storage::Storage::new(&location, credentials)?)
+        let location = api::StorageLocation {
+            insecure_skip_tls_verify: Some(self.insecure_skip_tls_verify),
+            ..location
+        };
+        let ca_bundle = match &self.ca_bundle {
+            Some(file) => Some(
+                std::fs::read(file)
+                    .with_context(|| format!("cannot read --ca-bundle {}", file.display()))?,
+            ),
+            None => None,
+        };
+        let storage = crate::storage::Storage::new_with_ca_bundle(
+            &location,
+            credentials,
+            ca_bundle.as_deref(),
+        )?;
+        if self.encryption_keys.is_empty() {
+            return Ok(storage);
+        }
+        // The files stand for the entries of a key Secret; the first one is `active` (reading
+        // needs no active key, but a keyring has one).
+        let mut data = std::collections::BTreeMap::new();
+        for file in &self.encryption_keys {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let key = std::fs::read(file)
+                .with_context(|| format!("cannot read --encryption-key {}", file.display()))?;
+            if data.is_empty()
+                && let Some(id) = name.strip_suffix(crate::storage::sealed::KEY_SUFFIX)
+            {
+                data.insert(
+                    crate::storage::sealed::ACTIVE_KEY.to_string(),
+                    id.as_bytes().to_vec(),
+                );
+            }
+            data.insert(name, key);
+        }
+        let keyring = crate::storage::sealed::Keyring::from_secret_data("--encryption-key", &data)
+            .map_err(|reason| anyhow::anyhow!("--encryption-key: {reason}"))?;
+        Ok(storage.with_keyring(std::sync::Arc::new(keyring)))
     }
 }
 

@@ -200,17 +200,25 @@ pub struct Located {
 }
 
 /// The first 128 bits of a SHA-256 over the listed bytes of an object, its apiVersion and kind,
-/// and this operator's version (which decides how listed bytes become stored bytes). Equal
+/// and this operator's version and [`LISTED_FORMAT`] (which decide how listed bytes become
+/// stored bytes). Equal
 /// fingerprints mean equal stored bytes: a run reuses an entry on a fingerprint match alone.
 /// 128 bits keep an index small; finding a second object with a given fingerprint is a 2^128
 /// search.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Fingerprint(pub [u8; 16]);
 
+/// How listed bytes become stored bytes (decoded as a `DynamicObject`, apiVersion and kind set,
+/// compact JSON): part of every fingerprint. Change it whenever that changes (another
+/// serializer, a dependency that decodes or encodes objects differently), so no run reuses
+/// bytes stored the old way.
+const LISTED_FORMAT: &str = "listed-to-stored v1";
+
 impl Fingerprint {
     pub fn of_listed(api_version: &str, kind: &str, listed: &[u8]) -> Fingerprint {
         let mut hasher = Sha256::new();
         for part in [
+            LISTED_FORMAT.as_bytes(),
             concat!("cluster-backup-operator ", env!("CARGO_PKG_VERSION")).as_bytes(),
             api_version.as_bytes(),
             kind.as_bytes(),

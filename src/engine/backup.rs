@@ -414,8 +414,18 @@ async fn store_objects(
             let Some(mut list) = running.pop_front() else {
                 break;
             };
-            while let Some(message) = list.pages.recv().await {
+            loop {
+                let Some(message) = list.pages.recv().await else {
+                    // Never taken as the end of the list: objects would be missing silently.
+                    return Err(BackupError::Internal {
+                        message: format!(
+                            "the list of {} ended without finishing",
+                            list_what(&list.job)
+                        ),
+                    });
+                };
                 match message {
+                    PageMessage::Done => break,
                     PageMessage::Page(page) => {
                         for item in page {
                             match items.upload_for(&list.job, item).await {
@@ -439,8 +449,12 @@ async fn store_objects(
                                 queue.push_back(Arc::new(ListJob::new(&list.job.resource, scope)));
                             }
                         }
+                        break;
                     }
-                    PageMessage::Failed(ListOutcome::Api(err)) => errors.push(err),
+                    PageMessage::Failed(ListOutcome::Api(err)) => {
+                        errors.push(err);
+                        break;
+                    }
                     PageMessage::Failed(ListOutcome::Unavailable(err)) => return Err(err),
                 }
             }
@@ -690,9 +704,11 @@ pub const LISTS_IN_FLIGHT: usize = 3;
 /// Pages one list fetches ahead of the run storing them.
 const PAGES_AHEAD: usize = 2;
 
-/// What a running list hands on: pages of objects as listed, or why it stopped.
+/// What a running list hands on: pages of objects as listed, then that it is complete or why
+/// it stopped. A list whose channel closes without either did not finish (its task ended).
 enum PageMessage {
     Page(Vec<Bytes>),
+    Done,
     Failed(ListOutcome),
 }
 
@@ -769,7 +785,10 @@ async fn fetch_list(
                         params = params.continue_token(&token);
                         continue;
                     }
-                    None => return,
+                    None => {
+                        let _ = pages.send(PageMessage::Done).await;
+                        return;
+                    }
                 }
             }
             // The continue token outlived etcd's compaction window (a long, slow listing).
@@ -841,31 +860,44 @@ async fn fetch_page(
 
 /// Splits a list response into its items without decoding them.
 fn split_page(body: String) -> Result<ListedPage, serde_json::Error> {
+    // `null` for either is an empty list (some API servers and aggregated APIs send it).
     #[derive(serde::Deserialize)]
     struct Listed<'a> {
         #[serde(default)]
-        metadata: ListMeta,
+        metadata: Option<ListMeta>,
         #[serde(borrow, default)]
-        items: Vec<&'a serde_json::value::RawValue>,
+        items: Option<Vec<&'a serde_json::value::RawValue>>,
     }
     let listed: Listed<'_> = serde_json::from_str(&body)?;
     let base = body.as_ptr() as usize;
     // Borrowed raw values are slices of `body`: their offsets locate them in the shared bytes.
     let ranges: Vec<std::ops::Range<usize>> = listed
         .items
+        .unwrap_or_default()
         .iter()
         .map(|raw| {
             let start = (raw.get().as_ptr() as usize).saturating_sub(base);
             start..start + raw.get().len()
         })
         .collect();
-    let continue_token = listed.metadata.continue_.filter(|t| !t.is_empty());
+    let continue_token = listed
+        .metadata
+        .and_then(|m| m.continue_)
+        .filter(|t| !t.is_empty());
     let bytes = Bytes::from(body.into_bytes());
     let items = ranges
         .into_iter()
-        .filter(|range| range.end <= bytes.len())
-        .map(|range| bytes.slice(range))
-        .collect();
+        .map(|range| {
+            bytes
+                .get(range.clone())
+                .map(|_| bytes.slice(range))
+                .ok_or_else(|| {
+                    <serde_json::Error as serde::de::Error>::custom(
+                        "a list item outside the response",
+                    )
+                })
+        })
+        .collect::<Result<_, _>>()?;
     Ok(ListedPage {
         items,
         continue_token,
@@ -1186,18 +1218,15 @@ mod tests {
         );
     }
 
-    /// A packed run references an object listed with the same bytes as in the previous run
-    /// without decoding it; a changed object is serialized, and skipped objects stay skipped.
-    #[tokio::test]
-    async fn an_object_listed_as_before_is_referenced_without_decoding() {
-        let storage = storage();
+    fn configmaps_in_x() -> ListJob {
         let resource = res("", "v1", "ConfigMap", "configmaps", &["cm"], true);
-        let job = ListJob::new(&resource, ListScope::Namespace("x".into()));
-        let types = TypePlan::default();
-        let root_ca = r#"{"metadata":{"name":"kube-root-ca.crt","namespace":"x"},"data":{}}"#;
-        let changed_a = A.replace("\"5\"", "\"6\"");
+        ListJob::new(&resource, ListScope::Namespace("x".into()))
+    }
 
-        let mut first = PackedWriter::start(&storage, TEST_NS, TEST_NAME, None, started(1))
+    /// A first packed run (hour 1) of `items` listed by `job`, committed.
+    async fn first_run(storage: &Storage, job: &ListJob, items: &[&str]) {
+        let types = TypePlan::default();
+        let mut first = PackedWriter::start(storage, TEST_NS, TEST_NAME, None, started(1))
             .await
             .unwrap();
         let mut reader = ItemReader {
@@ -1206,12 +1235,15 @@ mod tests {
             previous: first.previous_objects_for_listing(),
             current: None,
         };
-        for item in [A, B] {
-            let upload = reader
-                .upload_for(&job, Bytes::from(item))
+        for item in items {
+            // Skipped objects (kube-root-ca.crt) are not stored.
+            let Some(upload) = reader
+                .upload_for(job, Bytes::from(item.to_string()))
                 .await
                 .unwrap()
-                .unwrap();
+            else {
+                continue;
+            };
             let Payload::Stored(bytes) = upload.payload else {
                 panic!("a first run stores everything");
             };
@@ -1221,7 +1253,19 @@ mod tests {
                 .unwrap();
         }
         let outcome = first.finish().await.unwrap();
-        commit(&storage, 1, &outcome, 2).await;
+        commit(storage, 1, &outcome, items.len() as u64).await;
+    }
+
+    /// A packed run references an object listed with the same bytes as in the previous run
+    /// without decoding it; a changed object is serialized, and skipped objects stay skipped.
+    #[tokio::test]
+    async fn an_object_listed_as_before_is_referenced_without_decoding() {
+        let storage = storage();
+        let job = configmaps_in_x();
+        let types = TypePlan::default();
+        let root_ca = r#"{"metadata":{"name":"kube-root-ca.crt","namespace":"x"},"data":{}}"#;
+        let changed_a = A.replace("\"5\"", "\"6\"");
+        first_run(&storage, &job, &[A, B, root_ca]).await;
 
         let second = PackedWriter::start(&storage, TEST_NS, TEST_NAME, None, started(2))
             .await
@@ -1266,5 +1310,76 @@ mod tests {
             broken.message.contains("cannot read a listed object"),
             "{broken}"
         );
+    }
+
+    /// An object listed as before whose pack is gone is stored again from its listed bytes by
+    /// the packing task: the run restores it, with the size and sha256 of what it stored.
+    #[tokio::test]
+    async fn a_listed_object_whose_pack_is_gone_is_stored_from_its_listed_bytes() {
+        let storage = storage();
+        let job = configmaps_in_x();
+        let types = TypePlan::default();
+        first_run(&storage, &job, &[A]).await;
+        let data = crate::core::packed::data_dir(TEST_NS, TEST_NAME);
+        let packs: Vec<_> = storage
+            .list(&crate::core::packed::packs_dir(&data))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(packs.len(), 1);
+        storage.delete(&packs[0].key).await.unwrap();
+
+        let second = PackedWriter::start(&storage, TEST_NS, TEST_NAME, None, started(2))
+            .await
+            .unwrap();
+        let mut reader = ItemReader {
+            types: &types,
+            packed: true,
+            previous: second.previous_objects_for_listing(),
+            current: None,
+        };
+        let upload = reader
+            .upload_for(&job, Bytes::from(A))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(upload.payload, Payload::Listed(_)));
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(upload).await.unwrap();
+        drop(tx);
+        let (progress, _) = watch::channel(Progress::default());
+        let stored = pack(second, rx, progress).await.unwrap();
+        let outcome = stored.packed.unwrap();
+        assert_eq!(outcome.reused, 0);
+        let path = commit(&storage, 2, &outcome, 1).await;
+
+        let mut manifest = catalogue::read_manifest(&storage, &path).await.unwrap();
+        crate::engine::packed::expand(&storage, &path, &mut manifest)
+            .await
+            .unwrap();
+        let entry = &manifest.objects[0];
+        let bytes =
+            crate::engine::packed::read_object(&storage, &path, entry.location.as_ref().unwrap())
+                .await
+                .unwrap();
+        entry.verify(&bytes).unwrap();
+        assert_eq!(
+            bytes,
+            stored_bytes("v1", "ConfigMap", A.as_bytes(), true).unwrap()
+        );
+    }
+
+    #[test]
+    fn null_items_and_metadata_are_an_empty_list() {
+        for body in [
+            r#"{"kind":"List","metadata":null,"items":null}"#,
+            r#"{"kind":"List"}"#,
+        ] {
+            let page = split_page(body.to_string()).unwrap();
+            assert!(
+                page.items.is_empty() && page.continue_token.is_none(),
+                "{body}"
+            );
+        }
     }
 }

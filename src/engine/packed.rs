@@ -108,9 +108,12 @@ impl PreviousObjects {
         if let Some(cell) = cell {
             let read = cell
                 .get_or_init(|| async { self.read(key).await.ok().map(Arc::new) })
-                .await;
+                .await
+                .clone();
+            drop(cell);
             if let Some(objects) = read {
-                return Ok(objects.as_ref().clone());
+                // The listing may still hold the map (it is reading this key): then a copy.
+                return Ok(Arc::try_unwrap(objects).unwrap_or_else(|shared| (*shared).clone()));
             }
         }
         self.read(key).await
@@ -156,6 +159,20 @@ impl PreviousObjects {
             .map(|k| k.objects.into_iter().collect())
             .unwrap_or_default())
     }
+}
+
+/// How an upload is stored on an encrypting location.
+#[derive(Clone, Copy)]
+enum Sealing {
+    /// Sealed as a whole (index documents).
+    Whole,
+    /// As it is (packs: each object in them is sealed on its own).
+    AsIs,
+}
+
+/// What an object's frame is bound to when sealed: its pack and offset.
+fn frame_context(pack: &str, offset: u64) -> String {
+    format!("{pack}@{offset}")
 }
 
 /// What a packed run stored.
@@ -438,15 +455,22 @@ impl PackedWriter {
         sha256: Sha256Digest,
         listed: Option<Fingerprint>,
     ) -> Result<Located, StorageError> {
-        let frame = self
+        let compressed = self
             .compressor
             .compress(bytes)
             .map_err(|e| self.internal(&format!("zstd: {e}")))?;
+        let offset = self.pack.len() as u64;
+        // An encrypting location seals each object on its own, bound to its pack and offset.
+        let frame = self.storage.seal(
+            &packed::pack_key(&self.data_dir, &self.pack_name),
+            frame_context(&self.pack_name, offset).as_bytes(),
+            Bytes::from(compressed),
+        )?;
         let located = Located {
             sha256,
             size: bytes.len() as u64,
             pack: self.pack_name.clone(),
-            offset: self.pack.len() as u64,
+            offset,
             length: frame.len() as u64,
             listed,
         };
@@ -467,18 +491,28 @@ impl PackedWriter {
         let key = packed::pack_key(&self.data_dir, &self.pack_name);
         self.pack_seq += 1;
         self.pack_name = Arc::from(packed::pack_name(self.started, self.pack_seq));
-        self.upload(key, bytes).await
+        // Its objects are sealed one by one already.
+        self.upload(key, bytes, Sealing::AsIs).await
     }
 
-    async fn upload(&mut self, key: String, bytes: Bytes) -> Result<(), StorageError> {
+    async fn upload(
+        &mut self,
+        key: String,
+        bytes: Bytes,
+        sealing: Sealing,
+    ) -> Result<(), StorageError> {
         while self.uploads.len() >= UPLOADS_IN_FLIGHT {
             if let Some(done) = self.uploads.join_next().await {
                 done.map_err(|e| self.internal(&format!("upload task failed: {e}")))??;
             }
         }
         let storage = self.storage.clone();
-        self.uploads
-            .spawn(async move { storage.put(&key, bytes).await });
+        self.uploads.spawn(async move {
+            match sealing {
+                Sealing::Whole => storage.put(&key, bytes).await,
+                Sealing::AsIs => storage.put_raw(&key, bytes).await,
+            }
+        });
         Ok(())
     }
 
@@ -510,8 +544,12 @@ impl PackedWriter {
                     p.index.segments.iter().any(|s| s.id == id) && !self.unreadable.contains(&id)
                 });
                 if !stored {
-                    self.upload(packed::index_key(&self.data_dir, &id), compressed)
-                        .await?;
+                    self.upload(
+                        packed::index_key(&self.data_dir, &id),
+                        compressed,
+                        Sealing::Whole,
+                    )
+                    .await?;
                 }
                 self.segments.push(SegmentRef {
                     namespace: doc.namespace,
@@ -537,8 +575,12 @@ impl PackedWriter {
         let delta = std::mem::take(&mut self.delta);
         let changes = packed::delta_changes(&delta);
         let (id, compressed) = encode_document(&delta)?;
-        self.upload(packed::index_key(&self.data_dir, &id), compressed)
-            .await?;
+        self.upload(
+            packed::index_key(&self.data_dir, &id),
+            compressed,
+            Sealing::Whole,
+        )
+        .await?;
         self.deltas.push(DeltaRef { id, changes });
         Ok(())
     }
@@ -853,13 +895,21 @@ async fn read_frame(
     let frame = storage
         .get_range(&key, located.offset, located.length)
         .await?;
-    decompress_frame(&key, &frame, located)
+    open_frame(storage, &key, frame, located)
 }
 
-/// One object's zstd frame, decompressed to at most its recorded size.
-fn decompress_frame(key: &str, frame: &[u8], located: &Located) -> Result<Vec<u8>, StorageError> {
+/// One object's frame, opened (an encrypting location's) and decompressed to at most its
+/// recorded size.
+fn open_frame(
+    storage: &Storage,
+    key: &str,
+    frame: Bytes,
+    located: &Located,
+) -> Result<Vec<u8>, StorageError> {
+    let context = frame_context(&located.pack, located.offset);
+    let frame = storage.open(key, context.as_bytes(), frame)?;
     let size = usize::try_from(located.size.min(MAX_OBJECT_BYTES)).unwrap_or(0);
-    zstd::bulk::decompress(frame, size).map_err(|e| StorageError::Corrupt {
+    zstd::bulk::decompress(&frame, size).map_err(|e| StorageError::Corrupt {
         key: key.to_string(),
         reason: format!(
             "object at {} is not a zstd frame of at most {} bytes: {e}",
@@ -946,7 +996,8 @@ impl PackReader {
         let frame = usize::try_from(located.offset)
             .ok()
             .zip(usize::try_from(located.offset.saturating_add(located.length)).ok())
-            .and_then(|(start, end)| pack.get(start..end))
+            .filter(|(start, end)| start <= end && *end <= pack.len())
+            .map(|(start, end)| pack.slice(start..end))
             .ok_or_else(|| StorageError::Corrupt {
                 key: key.clone(),
                 reason: format!(
@@ -956,7 +1007,7 @@ impl PackReader {
                     located.length
                 ),
             })?;
-        decompress_frame(&key, frame, located)
+        open_frame(&self.storage, &key, frame, located)
     }
 
     /// The download of a pack read whole, shared by concurrent readers; `None`: read the
@@ -983,7 +1034,7 @@ impl PackReader {
         let key = key.to_string();
         let limit = packed::PACK_TARGET_BYTES as u64 + MAX_OBJECT_BYTES;
         let download: PackDownload = futures::FutureExt::shared(Box::pin(async move {
-            storage.get_bounded(&key, limit).await.map_err(Arc::new)
+            storage.get_bounded_raw(&key, limit).await.map_err(Arc::new)
         })
             as futures::future::BoxFuture<'static, _>);
         cache.0.push_back((pack.clone(), download.clone()));
@@ -1216,6 +1267,46 @@ pub(crate) mod tests {
             restored(&storage, &last).await,
             vec![("a/x".to_string(), content.to_string())]
         );
+    }
+
+    /// On an encrypting location every pack object and index document is sealed (no plaintext
+    /// in the bucket), runs restore and build on each other as before, and a location without
+    /// the key cannot read them: the error names the key.
+    #[tokio::test]
+    async fn an_encrypting_location_seals_every_object_and_document() {
+        let plain = storage();
+        let data: std::collections::BTreeMap<String, Vec<u8>> =
+            [("k1.key".to_string(), vec![3u8; 32])].into();
+        let keyring = crate::storage::sealed::Keyring::from_secret_data("test", &data).unwrap();
+        let sealed = plain.with_keyring(Arc::new(keyring));
+        let objects = [
+            ("a", "x", "{\"password\":\"hunter2\"}"),
+            ("a", "y", "{\"n\":1}"),
+        ];
+        let (first, _) = run(&sealed, 1, &objects).await;
+        let (second, outcome) = run(&sealed, 2, &objects).await;
+        assert_eq!(outcome.reused, 2);
+        for path in [&first, &second] {
+            let mut read = restored(&sealed, path).await;
+            read.sort();
+            assert_eq!(read.len(), 2);
+            assert!(read[0].1.contains("hunter2"));
+        }
+        let stored: Vec<_> = plain.list("").try_collect().await.unwrap();
+        assert!(stored.len() >= 4, "{stored:?}");
+        for object in &stored {
+            let bytes = plain.get_bounded_raw(&object.key, u64::MAX).await.unwrap();
+            assert!(
+                !bytes.windows(7).any(|w| w == b"hunter2"),
+                "{} holds plaintext",
+                object.key
+            );
+            if !object.key.contains("/packs/") {
+                assert!(crate::storage::sealed::is_sealed(&bytes), "{}", object.key);
+            }
+        }
+        let err = catalogue::read_manifest(&plain, &first).await.unwrap_err();
+        assert!(err.to_string().contains("key \"k1\""), "{err}");
     }
 
     /// An object listed as before whose pack is gone is not taken as reusable.

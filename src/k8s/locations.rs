@@ -11,11 +11,15 @@ use kube::api::PostParams;
 use kube::core::SelectorExt;
 use kube::{Api, Client};
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use super::credentials::{OPERATOR, resolve_credentials_as};
 use super::retry;
 use crate::api::{CaBundleRef, ClusterStorageLocation, GROUP, StorageLocation, USE_VERB};
 use crate::core::requester::{Requester, RunAs};
 use crate::storage::access::{self, Target};
+use crate::storage::sealed::Keyring;
 use crate::storage::{Storage, StorageError};
 
 /// The plural the `use` verb is granted on.
@@ -94,6 +98,14 @@ pub async fn open_storage(
             };
             let storage =
                 Storage::new_with_ca_bundle(location, resolved.credentials, ca_bundle.as_deref())?;
+            // The requester's own keys, read with its rights.
+            let storage = match &location.encryption {
+                Some(encryption) => storage.with_keyring(Arc::new(
+                    read_keyring(access.requester, namespace, &encryption.key_secret, &reader)
+                        .await?,
+                )),
+                None => storage,
+            };
             let mut warnings: Vec<StorageWarning> = resolved
                 .warnings
                 .into_iter()
@@ -121,8 +133,7 @@ pub async fn open_storage(
                     })?;
             Ok(Opened {
                 storage,
-                warnings: transport_warnings(&access::effective_location(&location.spec))
-                    .collect(),
+                warnings: transport_warnings(&access::effective_location(&location.spec)).collect(),
             })
         }
     }
@@ -325,7 +336,65 @@ pub async fn open_cluster_location(
         }
         None => None,
     };
-    Storage::new_with_ca_bundle(&effective, resolved.credentials, ca_bundle.as_deref())
+    let storage =
+        Storage::new_with_ca_bundle(&effective, resolved.credentials, ca_bundle.as_deref())?;
+    Ok(match &location.spec.encryption {
+        Some(encryption) => storage.with_keyring(Arc::new(
+            read_keyring(
+                operator,
+                operator_namespace,
+                &encryption.key_secret,
+                OPERATOR,
+            )
+            .await?,
+        )),
+        None => storage,
+    })
+}
+
+/// The encryption keys in Secret `name` of `namespace`, read by `client` (`reader` names it in
+/// errors). Key material never appears in an error.
+async fn read_keyring(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    reader: &str,
+) -> Result<Keyring, StorageError> {
+    let name = name.trim();
+    let what = format!("{name:?} in namespace {namespace:?}");
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = api.get(name).await.map_err(|source| {
+        let (reason, transient) = match &source {
+            kube::Error::Api(status) if status.is_not_found() => {
+                ("not found".to_string(), false)
+            }
+            kube::Error::Api(status) if status.is_forbidden() => (
+                format!(
+                    "{reader} may not read it: check its RBAC (it needs `get` on secrets in that namespace)"
+                ),
+                false,
+            ),
+            other => (other.to_string(), retry::is_transient(other)),
+        };
+        StorageError::KeySecret {
+            what: what.clone(),
+            reason,
+            transient,
+        }
+    })?;
+    let data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    Keyring::from_secret_data(&format!("Secret \"{namespace}/{name}\""), &data).map_err(|reason| {
+        StorageError::KeySecret {
+            what,
+            reason,
+            transient: false,
+        }
+    })
 }
 
 /// The PEM text at `reference` (a ConfigMap's `data` or `binaryData`, or a Secret's `data`),

@@ -57,8 +57,11 @@ fn inline_fields(location: &StorageLocation) -> Vec<&'static str> {
     if location.ca_bundle.is_some() {
         fields.push("caBundle");
     }
-    if location.insecure_skip_tls_verify.is_some() {
+    if location.insecure_skip_tls_verify == Some(true) {
         fields.push("insecureSkipTLSVerify");
+    }
+    if location.encryption.is_some() {
+        fields.push("encryption");
     }
     fields
 }
@@ -132,6 +135,8 @@ pub fn effective_location(spec: &ClusterStorageLocationSpec) -> StorageLocation 
         // Read from the operator's namespace by the operator (`crate::k8s::locations`).
         ca_bundle: spec.ca_bundle.clone(),
         insecure_skip_tls_verify: spec.insecure_skip_tls_verify,
+        // Read from the operator's namespace by the operator, like the CA bundle.
+        encryption: spec.encryption.clone(),
     }
 }
 
@@ -280,6 +285,7 @@ mod tests {
             }),
             ca_bundle: None,
             insecure_skip_tls_verify: None,
+            encryption: None,
             allowed_namespaces: vec!["team-a".into()],
             namespace_selector: None,
         }

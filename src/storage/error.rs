@@ -271,6 +271,23 @@ pub enum StorageError {
         reason: String,
         transient: bool,
     },
+
+    /// An encrypted item that cannot be opened (or an item that should have been encrypted).
+    #[error("stored object {key} {source}")]
+    Sealed {
+        key: String,
+        #[source]
+        source: super::sealed::SealError,
+    },
+
+    /// The encryption key Secret cannot be read or holds no usable key.
+    #[error("encryption key Secret {what}: {reason}")]
+    KeySecret {
+        /// e.g. `"backup-keys" in namespace "team-a"`.
+        what: String,
+        reason: String,
+        transient: bool,
+    },
 }
 
 impl StorageError {
@@ -288,7 +305,13 @@ impl StorageError {
             | InlineNotAllowed { .. }
             | ClusterLocationNotFound { .. }
             | NotARunPath { .. }
+            | KeySecret { .. }
             | CaBundle { .. } => ErrorCategory::Config,
+            Sealed { source, .. } => match source {
+                super::sealed::SealError::NoKeyring { .. }
+                | super::sealed::SealError::UnknownKey { .. } => ErrorCategory::Config,
+                _ => ErrorCategory::Other,
+            },
             SecretForbidden { .. }
             | CredentialsRejected { .. }
             | AccessDenied { .. }
@@ -317,6 +340,7 @@ impl StorageError {
             StorageError::CreateBucket { transient, .. }
             | StorageError::ClusterLocationRead { transient, .. }
             | StorageError::AccessReview { transient, .. }
+            | StorageError::KeySecret { transient, .. }
             | StorageError::CaBundle { transient, .. } => *transient,
             StorageError::ClusterLocation { source, .. } => source.is_transient(),
             _ => false,
@@ -510,7 +534,7 @@ pub(crate) fn classify(source: BoxError, ctx: &OpContext<'_>) -> StorageError {
             reason.push_str(
                 "; the endpoint has no scheme so https:// was assumed: write http://... if the server speaks plain HTTP",
             );
-        } else if lower.contains("certificate") || lower.contains("unknownissuer") {
+        } else if lower.contains("unknownissuer") {
             reason.push_str(
                 "; the server's certificate is not trusted: if a private CA signed it, set caBundle to that CA's certificate",
             );

@@ -15,6 +15,7 @@ pub mod credentials;
 mod endpoint;
 mod error;
 mod paths;
+pub mod sealed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +74,9 @@ pub struct StoredObject {
 #[derive(Clone)]
 pub struct Storage {
     inner: Arc<Inner>,
+    /// `encryption`: everything [`Storage::put`] writes is sealed, everything
+    /// [`Storage::get_bounded`] reads must be sealed.
+    keyring: Option<Arc<sealed::Keyring>>,
 }
 
 struct Inner {
@@ -320,6 +324,55 @@ impl Storage {
                 description,
                 backend,
             }),
+            keyring: None,
+        }
+    }
+
+    /// This storage, encrypting what it writes with `keyring`'s active key and opening what it
+    /// reads with any of its keys ([`sealed`]).
+    pub fn with_keyring(&self, keyring: Arc<sealed::Keyring>) -> Storage {
+        Storage {
+            inner: Arc::clone(&self.inner),
+            keyring: Some(keyring),
+        }
+    }
+
+    /// The keys, when the location encrypts (packs seal each object on its own).
+    pub fn keyring(&self) -> Option<&sealed::Keyring> {
+        self.keyring.as_deref()
+    }
+
+    /// Seals `plain` placed at `context` when the location encrypts; as it is otherwise.
+    pub fn seal(&self, key: &str, context: &[u8], plain: Bytes) -> Result<Bytes, StorageError> {
+        match &self.keyring {
+            Some(keyring) => keyring
+                .seal(context, &plain)
+                .map(Bytes::from)
+                .map_err(|source| StorageError::Sealed {
+                    key: key.to_string(),
+                    source,
+                }),
+            None => Ok(plain),
+        }
+    }
+
+    /// Opens what [`Storage::seal`] made of an item at `context`. Without encryption a sealed
+    /// item is an error naming its key; with it, an item that is not sealed is one.
+    pub fn open(&self, key: &str, context: &[u8], stored: Bytes) -> Result<Bytes, StorageError> {
+        let failed = |source| StorageError::Sealed {
+            key: key.to_string(),
+            source,
+        };
+        match &self.keyring {
+            Some(keyring) => keyring
+                .open(context, &stored)
+                .map(Bytes::from)
+                .map_err(failed),
+            None if sealed::is_sealed(&stored) => Err(failed(match sealed::key_id_of(&stored) {
+                Ok(key_id) => sealed::SealError::NoKeyring { key_id },
+                Err(err) => err,
+            })),
+            None => Ok(stored),
         }
     }
 
@@ -419,7 +472,14 @@ impl Storage {
         }
     }
 
+    /// Writes an object (sealed when the location encrypts; its key is authenticated with it).
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let bytes = self.seal(key, key.as_bytes(), bytes)?;
+        self.put_raw(key, bytes).await
+    }
+
+    /// Writes bytes as they are (packs, whose objects are sealed one by one).
+    pub async fn put_raw(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         self.inner
             .store
             .put(&self.path(key), PutPayload::from(bytes))
@@ -433,8 +493,9 @@ impl Storage {
         self.inner.stats.snapshot()
     }
 
-    /// Reads `length` bytes at `offset` of an object (one ranged GET). Fewer bytes than asked
-    /// (the object is shorter) is an error, never a short read passed on.
+    /// Reads `length` bytes at `offset` of an object (one ranged GET), as stored (packs: each
+    /// object is opened by the caller). Fewer bytes than asked (the object is shorter) is an
+    /// error, never a short read passed on.
     pub async fn get_range(
         &self,
         key: &str,
@@ -472,9 +533,27 @@ impl Storage {
         }
     }
 
-    /// Reads a whole object of at most `limit` bytes: a larger one is refused after `limit`
-    /// bytes were read, whatever size it claims (untrusted content).
+    /// Reads a whole object of at most `limit` bytes (opened when the location encrypts): a
+    /// larger one is refused after `limit` bytes were read, whatever size it claims (untrusted
+    /// content).
     pub async fn get_bounded(&self, key: &str, limit: u64) -> Result<Bytes, StorageError> {
+        let stored_limit = match &self.keyring {
+            Some(_) => limit.saturating_add(sealed::MAX_OVERHEAD),
+            None => limit,
+        };
+        let stored = self.get_bounded_raw(key, stored_limit).await?;
+        let plain = self.open(key, key.as_bytes(), stored)?;
+        if plain.len() as u64 > limit {
+            return Err(StorageError::Corrupt {
+                key: key.to_string(),
+                reason: format!("larger than {limit} bytes; not read"),
+            });
+        }
+        Ok(plain)
+    }
+
+    /// [`Storage::get_bounded`] of the bytes as stored (packs).
+    pub async fn get_bounded_raw(&self, key: &str, limit: u64) -> Result<Bytes, StorageError> {
         let read_error = |e| self.error_with(self.context("read", Some(key), true), e);
         let result = self
             .inner
@@ -742,13 +821,24 @@ pub fn location_problems(location: &StorageLocation) -> Vec<StorageError> {
         }
     }
     check(credentials::plan(location).map(|_| ()));
-    problems.extend(tls_problems(provider, location));
+    problems.extend(tls_problems(location));
+    if let Some(encryption) = &location.encryption
+        && !crate::core::names::is_dns1123_subdomain(encryption.key_secret.trim())
+    {
+        problems.push(StorageError::InvalidLocation {
+            reason: format!(
+                "encryption.keySecret {:?} is not a Secret name",
+                encryption.key_secret
+            ),
+        });
+    }
     problems
 }
 
-/// `caBundle` and `insecureSkipTLSVerify` are about an `https://` endpoint's certificate; set
-/// anywhere else, or together, they mean the location is not what its author thinks.
-fn tls_problems(provider: StorageProvider, location: &StorageLocation) -> Vec<StorageError> {
+/// `caBundle` names one source; `caBundle` and `insecureSkipTLSVerify` together contradict each
+/// other. (Both are about an `https://` endpoint's certificate; an `http://` or `filesystem`
+/// location does not use them, and ClusterStorageLocations set up so before keep working.)
+fn tls_problems(location: &StorageLocation) -> Vec<StorageError> {
     let insecure = location.insecure_skip_tls_verify == Some(true);
     let ca_bundle = location.ca_bundle.as_ref();
     let mut problems = Vec::new();
@@ -763,21 +853,9 @@ fn tls_problems(provider: StorageProvider, location: &StorageLocation) -> Vec<St
             problem("caBundle: set exactly one of configMap and secret");
         }
     }
-    if ca_bundle.is_none() && !insecure {
-        return problems;
-    }
     if ca_bundle.is_some() && insecure {
         problem(
             "set caBundle or insecureSkipTLSVerify, not both (with insecureSkipTLSVerify no certificate is checked at all)",
-        );
-    }
-    if provider == StorageProvider::Filesystem {
-        problem("caBundle and insecureSkipTLSVerify apply to S3 endpoints, not to provider filesystem");
-    } else if let Some(raw) = non_empty(location.endpoint.as_deref())
-        && endpoint::parse_endpoint(&raw).is_ok_and(|e| e.allow_http)
-    {
-        problem(
-            "caBundle and insecureSkipTLSVerify apply to https:// endpoints; this endpoint is plain http://",
         );
     }
     problems
@@ -790,10 +868,16 @@ pub fn transport_warnings(location: &StorageLocation) -> Vec<String> {
     if matches!(location.provider, None | Some(StorageProvider::Filesystem)) {
         return Vec::new();
     }
-    let Some(endpoint) = non_empty(location.endpoint.as_deref())
-        .and_then(|raw| endpoint::parse_endpoint(&raw).ok())
+    let insecure = location.insecure_skip_tls_verify == Some(true);
+    let Some(endpoint) =
+        non_empty(location.endpoint.as_deref()).and_then(|raw| endpoint::parse_endpoint(&raw).ok())
     else {
-        return Vec::new();
+        return match insecure {
+            true => vec![
+                "insecureSkipTLSVerify is set: the certificate of the AWS S3 endpoint is not verified, so anyone on the network path can read and change the backups; remove it".to_string(),
+            ],
+            false => Vec::new(),
+        };
     };
     let mut warnings = Vec::new();
     if endpoint.allow_http && !endpoint.is_loopback() {
@@ -802,7 +886,7 @@ pub fn transport_warnings(location: &StorageLocation) -> Vec<String> {
             endpoint.url, endpoint.host
         ));
     }
-    if location.insecure_skip_tls_verify == Some(true) && !endpoint.allow_http {
+    if insecure && !endpoint.allow_http {
         warnings.push(format!(
             "insecureSkipTLSVerify is set: the certificate of {} is not verified, so anyone on the network path can read and change the backups; set caBundle instead",
             endpoint.url
@@ -1090,7 +1174,7 @@ mod tests {
     }
 
     #[test]
-    fn tls_settings_apply_to_https_endpoints_only() {
+    fn tls_settings_that_contradict_each_other_are_refused() {
         let keys = |location: StorageLocation| StorageLocation {
             access_key: Some("ak".into()),
             secret_key: Some("sk".into()),
@@ -1121,8 +1205,17 @@ mod tests {
                 insecure_skip_tls_verify: Some(false),
                 ..keys(s3_location(Some("http://127.0.0.1:9000")))
             },
+            // Not used without TLS (a ClusterStorageLocation set up so keeps working).
+            StorageLocation {
+                ca_bundle: Some(ca(Some("storage-ca"), None)),
+                ..keys(s3_location(Some("http://127.0.0.1:9000")))
+            },
         ] {
-            assert!(problems(&fine).is_empty(), "{fine:?}: {:?}", problems(&fine));
+            assert!(
+                problems(&fine).is_empty(),
+                "{fine:?}: {:?}",
+                problems(&fine)
+            );
         }
         for (bad, part) in [
             (
@@ -1139,22 +1232,6 @@ mod tests {
                     ..https.clone()
                 },
                 "not both",
-            ),
-            (
-                StorageLocation {
-                    insecure_skip_tls_verify: Some(true),
-                    ..keys(s3_location(Some("http://10.0.0.1:9000")))
-                },
-                "plain http://",
-            ),
-            (
-                StorageLocation {
-                    provider: Some(StorageProvider::Filesystem),
-                    endpoint: None,
-                    ca_bundle: Some(ca(None, Some("a"))),
-                    ..s3_location(None)
-                },
-                "not to provider filesystem",
             ),
         ] {
             let found = problems(&bad);
@@ -1196,6 +1273,14 @@ mod tests {
             ..at("http://172.17.0.3:9000")
         };
         assert!(transport_warnings(&filesystem).is_empty());
+        // AWS S3 (no endpoint) without certificate checks.
+        let aws = transport_warnings(&StorageLocation {
+            provider: Some(StorageProvider::S3),
+            insecure_skip_tls_verify: Some(true),
+            ..s3_location(None)
+        });
+        assert_eq!(aws.len(), 1, "{aws:?}");
+        assert!(aws[0].contains("AWS S3 endpoint"), "{aws:?}");
     }
 
     #[test]
