@@ -19,6 +19,9 @@
 #                  unchanged cluster, then after patching the data of every 100th ConfigMap/Secret
 #                  (1 %). Uploads of the later runs as % of the first. Section incremental-SETUP.
 #     incremental100k  the same on the 100k data. Section incremental100k-SETUP.
+#     encrypted10k the 10k data, N packed Backups without and N with `encryption` (interleaved,
+#                  each into a new bucket), then the restore of the last of each into an empty
+#                  `bench-restore`: what client-side encryption costs. Section encrypted10k-SETUP.
 #     100k         100 namespaces x (500 ConfigMaps + 500 Secrets) = 100,000 objects in their own
 #                  control plane `bench-100k`, seeded once and KEPT between invocations (namespaces
 #                  already holding their 1,000 objects are not seeded again): one packed Backup
@@ -129,8 +132,8 @@ done
 [ "${#SCENARIOS[@]}" -gt 0 ] || SCENARIOS=(10k)
 for _s in "${SCENARIOS[@]}"; do
   case "$_s" in
-    10k|packed10k|incremental|incremental100k|100k) ;;
-    *) echo "unknown scenario: $_s (10k, packed10k, incremental, incremental100k, 100k)" >&2; exit 2 ;;
+    10k|packed10k|incremental|incremental100k|100k|encrypted10k) ;;
+    *) echo "unknown scenario: $_s (10k, packed10k, incremental, incremental100k, 100k, encrypted10k)" >&2; exit 2 ;;
   esac
 done
 has_scenario() { local s; for s in "${SCENARIOS[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
@@ -256,9 +259,19 @@ purge_bucket() { # BUCKET
   esac
 }
 
-s3_storage() { # BUCKET -> storageLocation JSON
-  jq -nc --arg b "$1" --arg e "$S3_ENDPOINT" --arg r "$S3_REGION" \
-    '{provider: "s3", bucket: $b, endpoint: $e, region: $r, credentialsSecret: "bench-s3"}'
+s3_storage() { # BUCKET [KEY_SECRET] -> storageLocation JSON (encrypting with KEY_SECRET's keys)
+  jq -nc --arg b "$1" --arg e "$S3_ENDPOINT" --arg r "$S3_REGION" --arg k "${2:-}" \
+    '{provider: "s3", bucket: $b, endpoint: $e, region: $r, credentialsSecret: "bench-s3"}
+     + (if $k == "" then {} else {encryption: {keySecret: $k}} end)'
+}
+
+# The key of the encrypted10k scenario (a benchmark key, not a secret).
+BENCH_KEY_HEX=6b6579206f66207468652062656e63686d61726b206f6e6c792c206e6f74206b
+bench_keys_secret() { # NAMESPACE KUBECTL... -> applies Secret bench-keys there
+  local ns=$1; shift
+  jq -n --arg ns "$ns" --arg k "$BENCH_KEY_HEX" \
+    '{apiVersion: "v1", kind: "Secret", metadata: {name: "bench-keys", namespace: $ns}, type: "Opaque",
+      stringData: {"bench.key": $k}}' | "$@" apply -f - >/dev/null
 }
 
 # A new bucket for each run. Buckets are only deleted at the very end: deleting many files just
@@ -738,8 +751,11 @@ restore_measure() { # SRC_BACKUP SRC_BUCKET EXPECTED_OBJECTS NAMESPACES OUT_TSV 
   log "[restore] operator pid $R_OP_PID, RSS after start $(kib_to_mib "$R_OP_START_RSS") MiB"
 
   local body storage
-  storage=$(jq -nc --arg b "$src_bucket" --arg e "$S3_ENDPOINT" --arg r "$S3_REGION" \
-    '{provider: "minio", bucket: $b, endpoint: $e, region: $r, credentialsSecret: "bench-s3"}')
+  # RESTORE_KEYS=1: the backup is encrypted; the restore reads the same key from its own Secret.
+  [ "${RESTORE_KEYS:-0}" = 1 ] && bench_keys_secret "$RESTORE_NS" rk
+  storage=$(jq -nc --arg b "$src_bucket" --arg e "$S3_ENDPOINT" --arg r "$S3_REGION" --arg k "$([ "${RESTORE_KEYS:-0}" = 1 ] && echo bench-keys)" \
+    '{provider: "minio", bucket: $b, endpoint: $e, region: $r, credentialsSecret: "bench-s3"}
+     + (if $k == "" then {} else {encryption: {keySecret: $k}} end)')
   body=$(jq -n --arg ns "$RESTORE_NS" --arg p "$backup_path" --argjson st "$storage" \
     '{apiVersion: "backup.cnd.dk/v1", kind: "Restore", metadata: {name: "bench-restore", namespace: $ns},
       spec: {source: {storageLocation: $st, backupPath: $p}, options: {createNamespaces: true}}}')
@@ -1113,6 +1129,72 @@ MD
   print_runs
 }
 
+# Packed Backups of the 10k data without and with client-side encryption, interleaved, and the
+# restore of the last of each.
+scenario_encrypted10k() {
+  RESULTS=$WORK/results-encrypted10k.tsv; : > "$RESULTS"
+  prepare_data10k
+  start_operator encrypted10k
+  bench_keys_secret "$BACKUP_NS" "$KUBECTL"
+  next_bucket e10k-warmup
+  measure warmup bench-e10k-warmup 0 "$SOURCE_WARMUP" "$(s3_storage "$BUCKET" bench-keys)" packed
+  local r
+  for ((r = 1; r <= RUNS; r++)); do
+    next_bucket "e10k-plain-$r"
+    measure "plain-run-$r" "bench-e10k-plain-$r" "$EXPECTED" "$SOURCE_EXPLICIT" "$(s3_storage "$BUCKET")" packed
+    next_bucket "e10k-encrypted-$r"
+    measure "encrypted-run-$r" "bench-e10k-encrypted-$r" "$EXPECTED" "$SOURCE_EXPLICIT" "$(s3_storage "$BUCKET" bench-keys)" packed
+  done
+  check_late_duplicates
+  stop_operator
+  common_facts
+  local plain enc plain_peak enc_peak plain_cpu enc_cpu backup_pct restore_md='' r_plain='' r_enc='' restore_pct=n/a
+  plain=$(awk -F'\t' '$1 ~ /^plain-run/ {print $2}' "$RESULTS" | median)
+  enc=$(awk -F'\t' '$1 ~ /^encrypted-run/ {print $2}' "$RESULTS" | median)
+  plain_cpu=$(awk -F'\t' '$1 ~ /^plain-run/ {print $10}' "$RESULTS" | median)
+  enc_cpu=$(awk -F'\t' '$1 ~ /^encrypted-run/ {print $10}' "$RESULTS" | median)
+  plain_peak=$(kib_to_mib "$(awk -F'\t' '$1 ~ /^plain-run/ && $9 > m {m = $9} END{print m + 0}' "$RESULTS")")
+  enc_peak=$(kib_to_mib "$(awk -F'\t' '$1 ~ /^encrypted-run/ && $9 > m {m = $9} END{print m + 0}' "$RESULTS")")
+  backup_pct=$(awk -v a="$plain" -v b="$enc" 'BEGIN{ if (a > 0) printf "%+.1f", (b - a) * 100 / a; else print "n/a" }')
+  if [ "$RESTORE" = 1 ]; then
+    RESTORE_KEYS=0 restore_measure "bench-e10k-plain-$RUNS" "$BUCKET_BASE-e10k-plain-$RUNS" "$EXPECTED" "$NS_COUNT" "$WORK/restore-e10k-plain.tsv"
+    RESTORE_KEYS=1 restore_measure "bench-e10k-encrypted-$RUNS" "$BUCKET_BASE-e10k-encrypted-$RUNS" "$EXPECTED" "$NS_COUNT" "$WORK/restore-e10k-encrypted.tsv"
+    r_plain=$(cut -f1 "$WORK/restore-e10k-plain.tsv"); r_enc=$(cut -f1 "$WORK/restore-e10k-encrypted.tsv")
+    restore_pct=$(awk -v a="$r_plain" -v b="$r_enc" 'BEGIN{ if (a > 0) printf "%+.1f", (b - a) * 100 / a; else print "n/a" }')
+    restore_md="### Restore into an empty control plane
+| restore of | wall (s) | operator CPU s | peak RSS (MiB) | created | ok |
+|---|---:|---:|---:|---:|---|
+| plain-run-$RUNS | $r_plain | $(cut -f13 "$WORK/restore-e10k-plain.tsv") | $(kib_to_mib "$(cut -f12 "$WORK/restore-e10k-plain.tsv")") | $(cut -f6 "$WORK/restore-e10k-plain.tsv") | $(cut -f18 "$WORK/restore-e10k-plain.tsv") |
+| encrypted-run-$RUNS | $r_enc | $(cut -f13 "$WORK/restore-e10k-encrypted.tsv") | $(kib_to_mib "$(cut -f12 "$WORK/restore-e10k-encrypted.tsv")") | $(cut -f6 "$WORK/restore-e10k-encrypted.tsv") | $(cut -f18 "$WORK/restore-e10k-encrypted.tsv") |
+
+One restore each (a restore's wall time varies by several seconds between runs on this shared machine; the operator CPU seconds are steadier)."
+  fi
+  local key="encrypted10k-$SETUP"
+  write_section "$key" "$(cat <<MD
+$(section_head "$key" encrypted10k "$EXPECTED objects, \`format: packed\`, without and with client-side encryption")
+
+**Result: backup median $plain s without and $enc s with encryption ($backup_pct %; operator CPU $plain_cpu s → $enc_cpu s; target < +10 %); restore $r_plain s → $r_enc s ($restore_pct %). Peak RSS $plain_peak MiB without, $enc_peak MiB with.**
+
+$(machine_md)
+
+### What was measured
+$(data_10k_md) $RUNS one-shot Backups with \`format: packed\` without encryption and $RUNS with \`encryption: {keySecret: bench-keys}\` (XChaCha20-Poly1305), interleaved, each into a new bucket, after a warm-up Backup; timed from the POST until \`Completed\`. Then the last of each is restored into an empty control plane (the encrypted one with the same key in a Secret there).
+
+### Backups
+$(requests_table "$RESULTS" "$FLOOR10K_S")
+
+$(requests_legend)
+
+$restore_md
+<!-- bench:end $key -->
+MD
+)"
+  echo
+  echo "=== encrypted10k ($EXPECTED objects) ==="
+  echo "backup median $plain s plain, $enc s encrypted ($backup_pct %); restore $r_plain s plain, $r_enc s encrypted ($restore_pct %)"
+  print_runs
+}
+
 print_runs() {
   awk -F'\t' '{printf "%-14s %7s s  objects %-6s ok=%s  peak RSS %.1f MiB  format %s; API requests total/LIST/POST/other %s/%s/%s/%s (%s polls); S3 PUTs %s, PUT bytes %s, all requests %s, reused %s\n",
     $1, $2, $6, $15, $9/1024, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25}' "$RESULTS"
@@ -1284,6 +1366,7 @@ for scenario in "${SCENARIOS[@]}"; do
     incremental) scenario_incremental 10k ;;
     incremental100k) scenario_incremental 100k ;;
     100k) scenario_100k ;;
+    encrypted10k) scenario_encrypted10k ;;
   esac
 done
 if [ "$ERRORS" -gt 0 ]; then

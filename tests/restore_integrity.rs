@@ -74,8 +74,9 @@ async fn corrupted_object_is_reported_and_the_rest_restores() {
 }
 
 /// Storage contents are untrusted input: a manifest describing unparseable bytes (with a
-/// matching checksum), an impossible size and an odd key gives item errors, never a panic, and
-/// the rest restores.
+/// matching checksum), an impossible size, an odd key, an object larger than its entry (not
+/// read past the entry's size) and a truncated object give item errors, never a panic, and the
+/// rest restores.
 #[tokio::test]
 async fn untrusted_storage_contents_are_item_errors() {
     use cluster_backup::core::manifest::Sha256Digest;
@@ -98,6 +99,21 @@ async fn untrusted_storage_contents_are_item_errors() {
             }
             "Secret" => entry.size = 1 << 40,
             "Role" => entry.key = "../../../../etc/passwd%00/..".to_string(),
+            "Service" => {
+                // 8 MiB more than the entry says: refused while it is read.
+                let key = format!("{path}/{}", entry.key);
+                let mut larger = storage.get(&key).await.unwrap().to_vec();
+                larger.resize(larger.len() + (8 << 20), b' ');
+                storage.put(&key, Bytes::from(larger)).await.unwrap();
+            }
+            "RoleBinding" => {
+                let key = format!("{path}/{}", entry.key);
+                let whole = storage.get(&key).await.unwrap();
+                storage
+                    .put(&key, whole.slice(..whole.len() / 2))
+                    .await
+                    .unwrap();
+            }
             _ => {}
         }
     }
@@ -112,7 +128,7 @@ async fn untrusted_storage_contents_are_item_errors() {
         Some(RestorePhase::PartiallyFailed),
         "{status:?}"
     );
-    assert_eq!(count(&status, "failed"), 3, "{:?}", status.failed_resources);
+    assert_eq!(count(&status, "failed"), 5, "{:?}", status.failed_resources);
     let error_of = |kind: &str| {
         status
             .failed_resources
@@ -125,14 +141,16 @@ async fn untrusted_storage_contents_are_item_errors() {
         ("ConfigMap", "not valid JSON"),
         ("Secret", "not downloaded"),
         ("Role", "cannot read stored object"),
+        ("Service", "not read"),
+        ("RoleBinding", "does not match the manifest"),
     ] {
         let error = error_of(kind);
         assert!(error.contains(reason), "{error}");
     }
-    // The other four objects and the namespace.
+    // The other two objects and the namespace.
     assert_eq!(
         created_apart_from_default_sa(&status),
-        5,
+        3,
         "{:?}",
         status.resource_counts
     );

@@ -458,7 +458,12 @@ async fn load_object(
         (Some(located), None) => crate::engine::packed::read_object(storage, path, located)
             .await
             .map(bytes::Bytes::from),
-        (None, _) => storage.get(&format!("{path}/{}", entry.key)).await,
+        // Never more than the manifest says: a larger object is refused while it is read.
+        (None, _) => {
+            storage
+                .get_bounded(&format!("{path}/{}", entry.key), entry.size)
+                .await
+        }
     }
     .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
     entry.verify(&bytes).map_err(|e| e.to_string())?;
