@@ -97,6 +97,23 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
+/// `cluster-backup backups list` of the scene's bucket, with `--encryption-key key_file`.
+fn backups_list(scene: &Scene, key_file: Option<&std::path::Path>) -> std::process::Output {
+    common::assert_loopback(&scene.env.s3_endpoint);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cluster-backup"));
+    command
+        .args(["backups", "list", "--provider", "minio", "--bucket"])
+        .arg(&scene.bucket.name)
+        .args(["--endpoint", &scene.env.s3_endpoint])
+        .args(["--region", &scene.env.s3_region])
+        .env("AWS_ACCESS_KEY_ID", &scene.env.s3_access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &scene.env.s3_secret_key);
+    if let Some(file) = key_file {
+        command.arg("--encryption-key").arg(file);
+    }
+    command.output().unwrap()
+}
+
 /// Restores `path` of `source` into a new namespace; its status and the namespace's name.
 async fn restore_copy(
     scene: &Scene,
@@ -164,6 +181,22 @@ async fn an_encrypted_bucket_holds_no_plaintext_and_restores_exactly() {
             assert_eq!(sealed::key_id_of(bytes).unwrap(), "k1", "{key}");
         }
     }
+
+    // The CLI reads the bucket from a laptop with the key file; without it, it says why not.
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("k1.key");
+    std::fs::write(&key_file, KEY_1).unwrap();
+    let with_key = backups_list(&scene, Some(&key_file));
+    assert!(with_key.status.success(), "{with_key:?}");
+    let listed = String::from_utf8_lossy(&with_key.stdout);
+    for run in [&objects_run, &packed_run] {
+        assert!(listed.contains(run.as_str()), "{listed}");
+    }
+    assert!(!listed.contains("Not restorable"), "{listed}");
+    let without = backups_list(&scene, None);
+    let listed = String::from_utf8_lossy(&without.stdout);
+    assert!(listed.contains("Not restorable"), "{listed}");
+    assert!(listed.contains("encrypted with key \"k1\""), "{listed}");
 
     for (run, restore) in [(&objects_run, "from-objects"), (&packed_run, "from-packed")] {
         let (status, copy) = restore_copy(

@@ -156,6 +156,66 @@ async fn untrusted_storage_contents_are_item_errors() {
     );
 }
 
+/// A manifest that is 50 MB of garbage, and one that claims 2 GB of objects it does not have:
+/// each fails the restore with a message about the manifest or the object, creating nothing.
+#[tokio::test]
+async fn a_huge_garbage_manifest_and_false_claims_fail_clearly() {
+    let scene = Scene::restores("huge-manifest").await;
+    let (shop, path) = scene.backed_up_shop("hshop", &APP_TYPES).await;
+    let storage = scene.storage();
+    let manifest_key = format!("{path}/manifest.json");
+    let original = storage.get(&manifest_key).await.unwrap();
+
+    // 50 MB that is not JSON (it starts like a manifest, then never ends).
+    let mut garbage = b"{\"formatVersion\":1,\"objects\":[".to_vec();
+    garbage.resize(50 << 20, b'[');
+    storage
+        .put(&manifest_key, Bytes::from(garbage))
+        .await
+        .unwrap();
+    let (copy, status) = restore_into_new_namespace(&scene, "garbage", &path, &shop.name).await;
+    assert_eq!(status.phase, Some(RestorePhase::Failed), "{status:?}");
+    let text = message(&status);
+    assert!(text.contains("manifest"), "{text}");
+    assert!(
+        text.len() < 2000,
+        "the message quotes the garbage: {} bytes",
+        text.len()
+    );
+    assert!(!scene_has_namespace(&scene, &copy.name).await);
+
+    // Every entry claims 2 GB (and the totals with them): refused before any download.
+    let mut manifest: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    manifest["totalBytes"] = json!(2u64 << 30 << 5);
+    for entry in manifest["objects"].as_array_mut().unwrap() {
+        entry["size"] = json!(2u64 << 30);
+    }
+    storage
+        .put(
+            &manifest_key,
+            Bytes::from(serde_json::to_vec(&manifest).unwrap()),
+        )
+        .await
+        .unwrap();
+    let (_copy, status) = restore_into_new_namespace(&scene, "claims", &path, &shop.name).await;
+    assert_ne!(status.phase, Some(RestorePhase::Completed), "{status:?}");
+    assert!(
+        status.failed_resources.iter().all(|f| f
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not downloaded")),
+        "{:?}",
+        status.failed_resources
+    );
+}
+
+async fn scene_has_namespace(scene: &Scene, name: &str) -> bool {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(scene.client.clone());
+    api.get_opt(name).await.unwrap().is_some()
+}
+
 /// Restores `path` with namespace `from` mapped to a new namespace that the restore creates
 /// (deleted when the test ends).
 async fn restore_into_new_namespace(

@@ -132,7 +132,11 @@ fn mutate(value: &mut Value, choices: &[usize], replacement: Value) {
     }
     let next = match value {
         Value::Object(map) => {
-            let key = map.keys().nth(choice % map.len()).cloned().unwrap_or_default();
+            let key = map
+                .keys()
+                .nth(choice % map.len())
+                .cloned()
+                .unwrap_or_default();
             map.get_mut(&key)
         }
         Value::Array(items) => {

@@ -50,7 +50,7 @@ pub enum Command {
         restore_concurrency: u16,
         /// Objects one restore creates at the same time (`conflictResolution: fail` always
         /// creates one at a time).
-        #[arg(long, default_value_t = 8, env = "RESTORE_OBJECTS_IN_FLIGHT")]
+        #[arg(long, default_value_t = crate::engine::restore::RESTORE_CONCURRENCY as u16, env = "RESTORE_OBJECTS_IN_FLIGHT")]
         restore_objects_in_flight: u16,
         /// Lists one backup has in flight: the one being stored and the next ones, fetched
         /// ahead so the API server serializes them meanwhile (pages of 500 objects each).

@@ -84,7 +84,7 @@ pub const RESTORE_FIELD_MANAGER: &str = "cluster-backup-restore";
 pub const MAX_OBJECT_BYTES: u64 = 16 * 1024 * 1024;
 /// Objects of one priority level restored at the same time, by default
 /// (`--restore-objects-in-flight`).
-pub const RESTORE_CONCURRENCY: usize = 8;
+pub const RESTORE_CONCURRENCY: usize = 16;
 /// Longest wait for a restored CRD to become Established.
 pub const CRD_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
 /// Attempts to put an object's owner references back while controllers change it at the same
