@@ -1223,18 +1223,28 @@ mod tests {
         ListJob::new(&resource, ListScope::Namespace("x".into()))
     }
 
+    /// A packed run of the test Backup started at `hour`, and its listing's reader.
+    async fn packed_run<'a>(
+        storage: &Storage,
+        hour: u32,
+        types: &'a TypePlan,
+    ) -> (PackedWriter, ItemReader<'a>) {
+        let writer = PackedWriter::start(storage, TEST_NS, TEST_NAME, None, started(hour))
+            .await
+            .unwrap();
+        let reader = ItemReader {
+            types,
+            packed: true,
+            previous: writer.previous_objects_for_listing(),
+            current: None,
+        };
+        (writer, reader)
+    }
+
     /// A first packed run (hour 1) of `items` listed by `job`, committed.
     async fn first_run(storage: &Storage, job: &ListJob, items: &[&str]) {
         let types = TypePlan::default();
-        let mut first = PackedWriter::start(storage, TEST_NS, TEST_NAME, None, started(1))
-            .await
-            .unwrap();
-        let mut reader = ItemReader {
-            types: &types,
-            packed: true,
-            previous: first.previous_objects_for_listing(),
-            current: None,
-        };
+        let (mut first, mut reader) = packed_run(storage, 1, &types).await;
         for item in items {
             // Skipped objects (kube-root-ca.crt) are not stored.
             let Some(upload) = reader
@@ -1267,15 +1277,7 @@ mod tests {
         let changed_a = A.replace("\"5\"", "\"6\"");
         first_run(&storage, &job, &[A, B, root_ca]).await;
 
-        let second = PackedWriter::start(&storage, TEST_NS, TEST_NAME, None, started(2))
-            .await
-            .unwrap();
-        let mut reader = ItemReader {
-            types: &types,
-            packed: true,
-            previous: second.previous_objects_for_listing(),
-            current: None,
-        };
+        let (_second, mut reader) = packed_run(&storage, 2, &types).await;
         let same = reader
             .upload_for(&job, Bytes::from(B))
             .await
@@ -1329,15 +1331,7 @@ mod tests {
         assert_eq!(packs.len(), 1);
         storage.delete(&packs[0].key).await.unwrap();
 
-        let second = PackedWriter::start(&storage, TEST_NS, TEST_NAME, None, started(2))
-            .await
-            .unwrap();
-        let mut reader = ItemReader {
-            types: &types,
-            packed: true,
-            previous: second.previous_objects_for_listing(),
-            current: None,
-        };
+        let (second, mut reader) = packed_run(&storage, 2, &types).await;
         let upload = reader
             .upload_for(&job, Bytes::from(A))
             .await

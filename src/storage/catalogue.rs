@@ -129,6 +129,15 @@ pub async fn list(storage: &Storage) -> Result<Catalogue, CatalogueError> {
                             reason: "no manifest.json: the run did not finish".to_string(),
                         });
                     }
+                    // Encrypted with a key this location does not have (or altered): that
+                    // run cannot be read here, the others still can.
+                    Err(ManifestReadError::Storage {
+                        source: source @ StorageError::Sealed { .. },
+                        ..
+                    }) => catalogue.unrestorable.push(Unrestorable {
+                        backup_path: run_dir,
+                        reason: format!("manifest.json cannot be read: {source}"),
+                    }),
                     Err(ManifestReadError::Storage { source, .. })
                     | Err(ManifestReadError::Index { source, .. }) => return Err(source.into()),
                 }
