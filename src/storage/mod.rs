@@ -337,11 +337,6 @@ impl Storage {
         }
     }
 
-    /// The keys, when the location encrypts (packs seal each object on its own).
-    pub fn keyring(&self) -> Option<&sealed::Keyring> {
-        self.keyring.as_deref()
-    }
-
     /// Seals `plain` placed at `context` when the location encrypts; as it is otherwise.
     pub fn seal(&self, key: &str, context: &[u8], plain: Bytes) -> Result<Bytes, StorageError> {
         match &self.keyring {
