@@ -256,6 +256,15 @@ impl StorageArgs {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
+            if !name.ends_with(crate::storage::sealed::KEY_SUFFIX) {
+                anyhow::bail!(
+                    "--encryption-key {}: name key files <id>.key, as in the key Secret",
+                    file.display()
+                );
+            }
+            if data.contains_key(&name) {
+                anyhow::bail!("--encryption-key {name} is given twice");
+            }
             let key = std::fs::read(file)
                 .with_context(|| format!("cannot read --encryption-key {}", file.display()))?;
             if data.is_empty()

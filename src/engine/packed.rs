@@ -170,9 +170,10 @@ enum Sealing {
     AsIs,
 }
 
-/// What an object's frame is bound to when sealed: its pack and offset.
-fn frame_context(pack: &str, offset: u64) -> String {
-    format!("{pack}@{offset}")
+/// What an object's frame is bound to when sealed: its pack (by its key, so the Backup's data
+/// folder too) and offset. Whole items are bound to their key, which never starts so.
+fn frame_context(pack_key: &str, offset: u64) -> String {
+    format!("frame:{pack_key}@{offset}")
 }
 
 /// What a packed run stored.
@@ -461,9 +462,10 @@ impl PackedWriter {
             .map_err(|e| self.internal(&format!("zstd: {e}")))?;
         let offset = self.pack.len() as u64;
         // An encrypting location seals each object on its own, bound to its pack and offset.
+        let pack_key = packed::pack_key(&self.data_dir, &self.pack_name);
         let frame = self.storage.seal(
-            &packed::pack_key(&self.data_dir, &self.pack_name),
-            frame_context(&self.pack_name, offset).as_bytes(),
+            &pack_key,
+            frame_context(&pack_key, offset).as_bytes(),
             Bytes::from(compressed),
         )?;
         let located = Located {
@@ -609,6 +611,23 @@ async fn previous_index(
     let Some(run) = runs.first() else {
         return Ok(None);
     };
+    // After a key rotation the first run stores everything with the new key: building on a
+    // run sealed with another key would keep every later run needing that key.
+    if let Some(active) = storage.active_key_id() {
+        let manifest = storage
+            .get_bounded_raw(
+                &layout::manifest_key(&run.dir),
+                catalogue::MAX_MANIFEST_BYTES,
+            )
+            .await;
+        let sealed_with = manifest
+            .ok()
+            .and_then(|bytes| crate::storage::sealed::key_id_of(&bytes).ok());
+        if sealed_with.as_deref() != Some(active) {
+            tracing::info!(run = %run.dir, active, previous = sealed_with.as_deref().unwrap_or("none"), "the previous run was not sealed with the active key; this run stores everything");
+            return Ok(None);
+        }
+    }
     match catalogue::read_manifest(storage, &run.dir).await {
         // Runs of another Backup object of the same name (deleted and created again, or another
         // cluster writing to the same bucket) are not built upon.
@@ -906,7 +925,7 @@ fn open_frame(
     frame: Bytes,
     located: &Located,
 ) -> Result<Vec<u8>, StorageError> {
-    let context = frame_context(&located.pack, located.offset);
+    let context = frame_context(key, located.offset);
     let frame = storage.open(key, context.as_bytes(), frame)?;
     let size = usize::try_from(located.size.min(MAX_OBJECT_BYTES)).unwrap_or(0);
     zstd::bulk::decompress(&frame, size).map_err(|e| StorageError::Corrupt {
@@ -1307,6 +1326,36 @@ pub(crate) mod tests {
         }
         let err = catalogue::read_manifest(&plain, &first).await.unwrap_err();
         assert!(err.to_string().contains("key \"k1\""), "{err}");
+    }
+
+    /// After a key rotation the first run stores everything with the new key (it does not build
+    /// on a run sealed with the old one), so it restores with the new key alone.
+    #[tokio::test]
+    async fn after_a_key_rotation_a_run_needs_only_the_new_key() {
+        let plain = storage();
+        let keys = |entries: &[(&str, &[u8])]| {
+            let data: std::collections::BTreeMap<String, Vec<u8>> = entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_vec()))
+                .collect();
+            Arc::new(crate::storage::sealed::Keyring::from_secret_data("test", &data).unwrap())
+        };
+        let old = plain.with_keyring(keys(&[("k1.key", &[1u8; 32])]));
+        let rotated = plain.with_keyring(keys(&[
+            ("k1.key", &[1u8; 32]),
+            ("k2.key", &[2u8; 32]),
+            ("active", b"k2"),
+        ]));
+        let new_only = plain.with_keyring(keys(&[("k2.key", &[2u8; 32])]));
+        let objects = [("a", "x", "{\"n\":1}"), ("a", "y", "{\"n\":2}")];
+        run(&old, 1, &objects).await;
+        let (second, outcome) = run(&rotated, 2, &objects).await;
+        assert_eq!(outcome.reused, 0);
+        let (third, outcome) = run(&rotated, 3, &objects).await;
+        assert_eq!(outcome.reused, 2);
+        for path in [&second, &third] {
+            assert_eq!(restored(&new_only, path).await.len(), 2);
+        }
     }
 
     /// An object listed as before whose pack is gone is not taken as reusable.

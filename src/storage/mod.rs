@@ -337,6 +337,11 @@ impl Storage {
         }
     }
 
+    /// The id of the key new items are sealed with, when the location encrypts.
+    pub fn active_key_id(&self) -> Option<&str> {
+        self.keyring.as_deref().map(sealed::Keyring::active)
+    }
+
     /// Seals `plain` placed at `context` when the location encrypts; as it is otherwise.
     pub fn seal(&self, key: &str, context: &[u8], plain: Bytes) -> Result<Bytes, StorageError> {
         match &self.keyring {

@@ -141,9 +141,18 @@ impl Keyring {
                 "it holds no key: add one as \"<id>{KEY_SUFFIX}\" ({KEY_LEN} bytes, e.g. `openssl rand -hex 32`)"
             ));
         }
-        if !keys.contains_key(&active) {
+        // Never echo a value that is no key id: it could be a key pasted in the wrong place.
+        if !is_key_id(&active) {
             return Err(format!(
-                "{ACTIVE_KEY:?} names key {active:?}, but there is no \"{active}{KEY_SUFFIX}\""
+                "{ACTIVE_KEY:?} is not a key id (letters, digits, '.', '_' and '-', at most {MAX_KEY_ID} characters)"
+            ));
+        }
+        if !keys.contains_key(&active) {
+            // The value is not repeated: it may be a key pasted in the wrong place.
+            let held: Vec<String> = keys.keys().map(|id| format!("{id:?}")).collect();
+            return Err(format!(
+                "{ACTIVE_KEY:?} names no key of this Secret (it holds {})",
+                held.join(", ")
             ));
         }
         Ok(Keyring {
@@ -267,9 +276,10 @@ fn parse(sealed: &[u8]) -> Result<Parsed<'_>, SealError> {
     })
 }
 
-/// 32 raw bytes, or 64 hex digits (surrounding whitespace ignored).
+/// 32 raw bytes, or 64 hex digits (surrounding whitespace ignored). 32 bytes that are all
+/// printable are text (`openssl rand -hex 16` or `-base64 24`: 128 or 192 bits), not a key.
 fn key_material(value: &[u8]) -> Option<Vec<u8>> {
-    if value.len() == KEY_LEN {
+    if value.len() == KEY_LEN && !value.iter().all(|b| b.is_ascii_graphic()) {
         return Some(value.to_vec());
     }
     let text = std::str::from_utf8(value).ok()?.trim();
@@ -365,12 +375,26 @@ mod tests {
         for (entries, needle) in [
             (data(&[]), "holds no key"),
             (data(&[("a.key", K1), ("b.key", K1)]), "set \"active\""),
-            (data(&[("a.key", K1), (ACTIVE_KEY, b"b")]), "no \"b.key\""),
+            (
+                data(&[("a.key", K1), (ACTIVE_KEY, b"b")]),
+                "names no key of this Secret (it holds \"a\")",
+            ),
             (data(&[("a.key", b"short")]), "does not hold a key"),
             (data(&[("bad id!.key", K1)]), "a key id has"),
+            // Text of 32 characters is not 32 random bytes.
+            (
+                data(&[("a.key", b"0123456789abcdef0123456789abcdef")]),
+                "does not hold a key",
+            ),
+            // A key pasted into `active` is refused without being repeated.
+            (
+                data(&[("a.key", K1), (ACTIVE_KEY, K2_HEX)]),
+                "names no key of this Secret",
+            ),
         ] {
             let err = Keyring::from_secret_data("s", &entries).unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");
+            assert!(!err.contains("0123456789abcdef"), "a key in {err}");
         }
     }
 }
