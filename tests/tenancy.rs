@@ -441,3 +441,48 @@ async fn a_shared_location_does_not_hand_out_another_teams_runs() {
         .is_none()
     );
 }
+
+/// An inline location's encryption key Secret is read with the tenant's own rights (a
+/// ServiceAccount token, not the admin certificate): the tenant's Secret encrypts its backup,
+/// and a key Secret that is not there fails the run, naming it.
+#[tokio::test]
+async fn a_tenant_encrypts_with_its_own_key_secret() {
+    let scene = Scene::backups("tenant-keys").await;
+    let alice = scene.namespace_admin("alice").await;
+    let ns = scene.namespace().to_string();
+    scene.create(configmap(&ns, "mine", json!({}))).await;
+    alice
+        .create(json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "alice-keys", "namespace": ns},
+            "stringData": {"alice.key": "a1".repeat(32)}}))
+        .await;
+    let encrypted = |name: &str, keys: &str| {
+        let mut doc = backup(
+            &scene,
+            name,
+            json!({"namespaces": [ns], "resourceTypes": ["configmaps"]}),
+        );
+        doc["spec"]["storageLocation"]["encryption"] = json!({"keySecret": keys});
+        doc
+    };
+    alice.create(encrypted("sealed", "alice-keys")).await;
+    let done = scene.wait_finished("sealed").await;
+    let status = done.status.unwrap();
+    assert_eq!(status.phase, Some(BackupPhase::Completed), "{status:#?}");
+    let path = status.backup_path.unwrap();
+    let raw = scene
+        .storage()
+        .get_bounded_raw(&cluster_backup::core::layout::manifest_key(&path), u64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster_backup::storage::sealed::key_id_of(&raw).unwrap(),
+        "alice"
+    );
+
+    alice.create(encrypted("no-keys", "nobody-keys")).await;
+    let refused = failure_of(&scene, "no-keys").await;
+    for needle in ["encryption key Secret", "nobody-keys", "not found"] {
+        assert!(refused.contains(needle), "{needle:?} in {refused}");
+    }
+}

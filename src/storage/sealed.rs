@@ -223,8 +223,7 @@ impl Keyring {
     }
 }
 
-/// What a location without a keyring makes of stored bytes: plain bytes as they are, a sealed
-/// item is an error naming its key.
+/// The id of the key that sealed `bytes` (an error for bytes that are not a sealed item).
 pub fn key_id_of(bytes: &[u8]) -> Result<String, SealError> {
     parse(bytes).map(|p| p.key_id.to_string())
 }
