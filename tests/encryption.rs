@@ -314,3 +314,141 @@ async fn keys_rotate_and_a_wrong_or_missing_key_fails_clearly() {
         assert!(created.is_none(), "{restore} created the Secret");
     }
 }
+
+/// `encryption.scope: Secrets`: only Secret objects are sealed; the manifest, indexes and other
+/// objects stay readable with plain tools. Restores through a `Secrets` location are exact; a
+/// location scoped `All` refuses the plain manifest; a Secret replaced by plain bytes is refused
+/// while the rest restores.
+#[tokio::test]
+async fn only_secrets_are_encrypted_with_scope_secrets() {
+    let scene = Scene::restores("enc-secrets").await;
+    put_keys(&scene, "backup-keys", json!({ "k1.key": KEY_1 })).await;
+    let value = common::unique_name("only-secret");
+    let source = source_with(&scene, &value).await;
+    let secrets_only = |scene: &Scene| {
+        let mut location = encrypted(scene, "backup-keys");
+        location["encryption"]["scope"] = json!("Secrets");
+        location
+    };
+    let objects_run = back_up(
+        &scene,
+        "secrets-objects",
+        &source.name,
+        secrets_only(&scene),
+        "objects",
+    )
+    .await;
+    let packed_run = back_up(
+        &scene,
+        "secrets-packed",
+        &source.name,
+        secrets_only(&scene),
+        "packed",
+    )
+    .await;
+
+    // The Secret's value is nowhere in plaintext or base64; the ConfigMap of the objects run
+    // and both manifests are plain, and the manifests say how the run was encrypted.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&value);
+    let stored = raw_objects(&scene).await;
+    let mut secret_key = None;
+    for (key, bytes) in &stored {
+        assert!(!contains(bytes, &encoded), "{key} holds the Secret's value");
+        if key.contains("/secrets/") {
+            assert!(sealed::is_sealed(bytes), "{key} is not sealed");
+            assert!(!contains(bytes, &value), "{key}");
+            if key.starts_with(&objects_run) {
+                secret_key = Some(key.clone());
+            }
+        }
+        if key.starts_with(&objects_run) && key.contains("/configmaps/") {
+            assert!(!sealed::is_sealed(bytes), "{key} is sealed");
+            assert!(contains(bytes, &value), "{key}");
+        }
+    }
+    for run in [&objects_run, &packed_run] {
+        let bytes = scene
+            .storage()
+            .get_bounded_raw(&layout::manifest_key(run), u64::MAX)
+            .await
+            .unwrap();
+        let manifest: Value = serde_json::from_slice(&bytes).expect("a plain manifest");
+        assert_eq!(
+            manifest["encryption"],
+            json!({ "keyId": "k1", "scope": "Secrets" }),
+            "{run}"
+        );
+    }
+
+    for (run, restore) in [(&objects_run, "from-objects"), (&packed_run, "from-packed")] {
+        let (status, copy) =
+            restore_copy(&scene, restore, secrets_only(&scene), run, &source.name).await;
+        let _guard = scene.adopt_namespace(&copy);
+        assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
+        let secret = Api::<Secret>::namespaced(scene.client.clone(), &copy)
+            .get("db")
+            .await
+            .unwrap();
+        assert_eq!(secret.data.unwrap()["password"].0, value.as_bytes());
+    }
+
+    // A location that encrypts everything refuses the plain manifest, and says which scope.
+    let (status, _copy) = restore_copy(
+        &scene,
+        "scope-all",
+        encrypted(&scene, "backup-keys"),
+        &objects_run,
+        &source.name,
+    )
+    .await;
+    assert_eq!(status.phase, Some(RestorePhase::Failed), "{status:?}");
+    let message = status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("is not encrypted") && message.contains("scope Secrets"),
+        "{message}"
+    );
+
+    // A Secret swapped for plain bytes (even the right ones) is refused; the rest restores.
+    let secret_key = secret_key.expect("the objects run stored the Secret");
+    let storage = scene.storage();
+    let plain = storage
+        .with_keyring(std::sync::Arc::new(
+            sealed::Keyring::from_secret_data(
+                "test",
+                &[("k1.key".to_string(), KEY_1.as_bytes().to_vec())].into(),
+            )
+            .unwrap(),
+        ))
+        .get_bounded(&secret_key, u64::MAX)
+        .await
+        .unwrap();
+    storage.put_raw(&secret_key, plain).await.unwrap();
+    let (status, copy) = restore_copy(
+        &scene,
+        "swapped",
+        secrets_only(&scene),
+        &objects_run,
+        &source.name,
+    )
+    .await;
+    let _guard = scene.adopt_namespace(&copy);
+    assert_eq!(
+        status.phase,
+        Some(RestorePhase::PartiallyFailed),
+        "{status:?}"
+    );
+    let failed = &status.failed_resources[0];
+    assert_eq!(failed.kind, "Secret");
+    let error = failed.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("is a Secret that is not encrypted"),
+        "{error}"
+    );
+    let api = Api::<Secret>::namespaced(scene.client.clone(), &copy);
+    assert!(api.get_opt("db").await.unwrap().is_none());
+    let map = Api::<ConfigMap>::namespaced(scene.client.clone(), &copy)
+        .get("settings")
+        .await
+        .unwrap();
+    assert_eq!(map.data.unwrap()["note"], value);
+}

@@ -206,6 +206,7 @@ async fn craft(scene: &Scene) -> Crafted {
         packed: None,
         objects: entries,
         errors: vec![],
+        encryption: None,
     };
     storage
         .put(

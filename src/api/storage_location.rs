@@ -98,6 +98,30 @@ pub struct EncryptionSpec {
     /// use (optional with one key). Keys stay listed as long as backups written with them are
     /// kept; rotating is adding a key and pointing `active` at it.
     pub key_secret: String,
+    /// What is encrypted. `All` (the default): every object, manifest and index, so the
+    /// bucket reveals nothing but key names and sizes, and any change to a stored byte is
+    /// detected. `Secrets`: only Secret objects; manifests, indexes and other objects stay
+    /// readable with plain tools, and only Secrets are protected from being read or altered.
+    /// Reading takes the scope of the location: a location scoped `All` refuses what was
+    /// stored in plain, so restore a `Secrets` backup through a location scoped `Secrets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<EncryptionScope>,
+}
+
+/// What an encrypting location encrypts.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum EncryptionScope {
+    /// Every object, manifest and index.
+    #[default]
+    All,
+    /// Only Secret objects (core `v1` Secrets).
+    Secrets,
+}
+
+impl EncryptionSpec {
+    pub fn scope(&self) -> EncryptionScope {
+        self.scope.unwrap_or_default()
+    }
 }
 
 impl StorageLocation {

@@ -209,6 +209,25 @@ pub struct StorageArgs {
     /// location's key Secret; repeat it for backups written with other keys.
     #[arg(long = "encryption-key", value_name = "ID.key")]
     pub encryption_keys: Vec<std::path::PathBuf>,
+    /// What the location encrypts (`encryption.scope`): with `secrets`, manifests, indexes
+    /// and objects other than Secrets are read in plain.
+    #[arg(long, value_enum, default_value_t = EncryptionScopeArg::All, requires = "encryption_keys")]
+    pub encryption_scope: EncryptionScopeArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EncryptionScopeArg {
+    All,
+    Secrets,
+}
+
+impl From<EncryptionScopeArg> for api::EncryptionScope {
+    fn from(arg: EncryptionScopeArg) -> Self {
+        match arg {
+            EncryptionScopeArg::All => api::EncryptionScope::All,
+            EncryptionScopeArg::Secrets => api::EncryptionScope::Secrets,
+        }
+    }
 }
 
 impl StorageArgs {
@@ -279,7 +298,9 @@ impl StorageArgs {
         }
         let keyring = crate::storage::sealed::Keyring::from_secret_data("--encryption-key", &data)
             .map_err(|reason| anyhow::anyhow!("--encryption-key: {reason}"))?;
-        Ok(storage.with_keyring(std::sync::Arc::new(keyring)))
+        Ok(storage
+            .with_keyring(std::sync::Arc::new(keyring))
+            .with_scope(self.encryption_scope.into()))
     }
 }
 

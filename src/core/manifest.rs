@@ -106,6 +106,18 @@ pub struct Manifest {
     /// Items that could not be read or stored (why the result is PartiallyFailed).
     #[serde(default)]
     pub errors: Vec<ItemError>,
+    /// How the run was encrypted, when it was: the key new items were sealed with and what
+    /// was sealed. A later run builds on this one only when both are its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionRecord>,
+}
+
+/// [`Manifest::encryption`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionRecord {
+    pub key_id: String,
+    pub scope: crate::api::EncryptionScope,
 }
 
 /// The Backup object that produced the run.
@@ -423,6 +435,7 @@ mod tests {
                 name: Some("big".into()),
                 message: "upload failed: timeout".into(),
             }],
+            encryption: None,
         }
     }
 

@@ -40,7 +40,7 @@ use crate::engine::packed::{KeyObjects, PackedWriter, PreviousObjects};
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::{self, with_retries};
 use crate::storage::catalogue::{self, ManifestReadError};
-use crate::storage::{StatsSnapshot, Storage, StorageError};
+use crate::storage::{Content, StatsSnapshot, Storage, StorageError};
 
 /// Objects per list request (Velero uses 500 too).
 pub const LIST_PAGE_SIZE: u32 = 500;
@@ -490,8 +490,9 @@ async fn store_objects(
                         });
                     }
                 };
+                let content = Content::of(&upload.entry.api_version, &upload.entry.kind);
                 storage
-                    .put(&format!("{run_path}/{}", upload.entry.key), bytes)
+                    .put_as(&format!("{run_path}/{}", upload.entry.key), content, bytes)
                     .await
                     .map(|()| upload.entry)
                     .map_err(storage_err)
@@ -559,6 +560,7 @@ async fn store_objects(
         packed: packed_index,
         objects: stored.entries,
         errors: item_errors,
+        encryption: storage.encryption_record(),
     };
     Ok((manifest, result, reused))
 }
@@ -1352,10 +1354,14 @@ mod tests {
             .await
             .unwrap();
         let entry = &manifest.objects[0];
-        let bytes =
-            crate::engine::packed::read_object(&storage, &path, entry.location.as_ref().unwrap())
-                .await
-                .unwrap();
+        let bytes = crate::engine::packed::read_object(
+            &storage,
+            &path,
+            entry.location.as_ref().unwrap(),
+            Content::Other,
+        )
+        .await
+        .unwrap();
         entry.verify(&bytes).unwrap();
         assert_eq!(
             bytes,

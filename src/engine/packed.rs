@@ -20,7 +20,7 @@ use crate::core::packed::{
     PackedIndex, Part, Seen, SegmentChange, SegmentDoc, SegmentKey, SegmentRef,
 };
 use crate::storage::catalogue;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Content, Storage, StorageError};
 
 /// Changes of the previous run's deltas a run holds in memory at most; with more, it stores
 /// everything and writes a new base (a delta that large is rare: a quarter of the objects
@@ -319,7 +319,13 @@ impl PackedWriter {
                 let same = prev.listed == listed;
                 (Located { listed, ..prev }, same)
             }
-            (None, Some(bytes)) => (self.append(bytes, entry.sha256, listed).await?, false),
+            (None, Some(bytes)) => {
+                let content = Content::of(&entry.api_version, &entry.kind);
+                (
+                    self.append(bytes, content, entry.sha256, listed).await?,
+                    false,
+                )
+            }
             (None, None) => {
                 return Err(self.internal(&format!(
                     "no bytes to store for {} (it was taken as unchanged)",
@@ -453,6 +459,7 @@ impl PackedWriter {
     async fn append(
         &mut self,
         bytes: &[u8],
+        content: Content,
         sha256: Sha256Digest,
         listed: Option<Fingerprint>,
     ) -> Result<Located, StorageError> {
@@ -466,6 +473,7 @@ impl PackedWriter {
         let frame = self.storage.seal(
             &pack_key,
             frame_context(&pack_key, offset).as_bytes(),
+            content,
             Bytes::from(compressed),
         )?;
         let located = Located {
@@ -611,24 +619,35 @@ async fn previous_index(
     let Some(run) = runs.first() else {
         return Ok(None);
     };
-    // After a key rotation the first run stores everything with the new key: building on a
-    // run sealed with another key would keep every later run needing that key.
-    if let Some(active) = storage.active_key_id() {
-        let manifest = storage
+    // After a key rotation, or a change of what is encrypted, the first run stores everything
+    // anew: building on a run sealed with another key would keep every later run needing that
+    // key, and on a run of another scope would reference objects sealed (or not) otherwise.
+    let wanted = storage.encryption_record();
+    let sealed_with = match wanted {
+        Some(_) => storage
             .get_bounded_raw(
                 &layout::manifest_key(&run.dir),
                 catalogue::MAX_MANIFEST_BYTES,
             )
-            .await;
-        let sealed_with = manifest
+            .await
             .ok()
-            .and_then(|bytes| crate::storage::sealed::key_id_of(&bytes).ok());
-        if sealed_with.as_deref() != Some(active) {
-            tracing::info!(run = %run.dir, active, previous = sealed_with.as_deref().unwrap_or("none"), "the previous run was not sealed with the active key; this run stores everything");
-            return Ok(None);
-        }
-    }
+            .and_then(|bytes| crate::storage::sealed::key_id_of(&bytes).ok()),
+        None => None,
+    };
     match catalogue::read_manifest(storage, &run.dir).await {
+        // A sealed manifest is a run that sealed everything (runs before the manifest recorded
+        // it say so only by being sealed).
+        Ok(manifest)
+            if manifest.encryption.clone().or_else(|| {
+                sealed_with.map(|key_id| crate::core::manifest::EncryptionRecord {
+                    key_id,
+                    scope: crate::api::EncryptionScope::All,
+                })
+            }) != wanted =>
+        {
+            tracing::info!(run = %run.dir, "the previous run was encrypted otherwise (another key or scope); this run stores everything");
+            Ok(None)
+        }
         // Runs of another Backup object of the same name (deleted and created again, or another
         // cluster writing to the same bucket) are not built upon.
         Ok(manifest)
@@ -887,19 +906,22 @@ async fn read_state(
 }
 
 /// Reads one object of a packed run: one ranged GET of its frame, decompressed to at most its
-/// recorded size. The caller verifies size and sha256 against the entry.
+/// recorded size. The caller verifies size and sha256 against the entry, whose `content` says
+/// whether it must have been sealed.
 pub async fn read_object(
     storage: &Storage,
     run_path: &str,
     located: &Located,
+    content: Content,
 ) -> Result<Vec<u8>, StorageError> {
-    read_frame(storage, &data_dir_of_run(run_path), located).await
+    read_frame(storage, &data_dir_of_run(run_path), located, content).await
 }
 
 async fn read_frame(
     storage: &Storage,
     data_dir: &str,
     located: &Located,
+    content: Content,
 ) -> Result<Vec<u8>, StorageError> {
     let key = packed::pack_key(data_dir, &located.pack);
     if located.size > MAX_OBJECT_BYTES || located.length > MAX_OBJECT_BYTES {
@@ -914,7 +936,7 @@ async fn read_frame(
     let frame = storage
         .get_range(&key, located.offset, located.length)
         .await?;
-    open_frame(storage, &key, frame, located)
+    open_frame(storage, &key, frame, located, content)
 }
 
 /// One object's frame, opened (an encrypting location's) and decompressed to at most its
@@ -924,9 +946,10 @@ fn open_frame(
     key: &str,
     frame: Bytes,
     located: &Located,
+    content: Content,
 ) -> Result<Vec<u8>, StorageError> {
     let context = frame_context(key, located.offset);
-    let frame = storage.open(key, context.as_bytes(), frame)?;
+    let frame = storage.open(key, context.as_bytes(), content, frame)?;
     let size = usize::try_from(located.size.min(MAX_OBJECT_BYTES)).unwrap_or(0);
     zstd::bulk::decompress(&frame, size).map_err(|e| StorageError::Corrupt {
         key: key.to_string(),
@@ -998,10 +1021,10 @@ impl PackReader {
     }
 
     /// One object's bytes, decompressed to at most its recorded size (not yet verified).
-    pub async fn read(&self, located: &Located) -> Result<Vec<u8>, StorageError> {
+    pub async fn read(&self, located: &Located, content: Content) -> Result<Vec<u8>, StorageError> {
         let key = packed::pack_key(&self.data_dir, &located.pack);
         let Some(download) = self.download(&located.pack, &key) else {
-            return read_frame(&self.storage, &self.data_dir, located).await;
+            return read_frame(&self.storage, &self.data_dir, located, content).await;
         };
         let pack = match download.await {
             Ok(pack) => pack,
@@ -1009,7 +1032,7 @@ impl PackReader {
                 // One failed download must not fail every object of the pack: this object
                 // (and the ones after it) are read on their own.
                 tracing::warn!(pack = %located.pack, error = %err, "cannot download a pack whole; reading its objects one by one");
-                return read_frame(&self.storage, &self.data_dir, located).await;
+                return read_frame(&self.storage, &self.data_dir, located, content).await;
             }
         };
         let frame = usize::try_from(located.offset)
@@ -1026,7 +1049,7 @@ impl PackReader {
                     located.length
                 ),
             })?;
-        open_frame(&self.storage, &key, frame, located)
+        open_frame(&self.storage, &key, frame, located, content)
     }
 
     /// The download of a pack read whole, shared by concurrent readers; `None`: read the
@@ -1222,6 +1245,7 @@ pub(crate) mod tests {
             packed: Some(outcome.index.clone()),
             objects: Vec::new(),
             errors: Vec::new(),
+            encryption: storage.encryption_record(),
         };
         storage
             .put(
@@ -1358,6 +1382,27 @@ pub(crate) mod tests {
         }
     }
 
+    /// A change of scope is a change of key: the first run after it stores everything, so a
+    /// run of scope `All` never references frames left plain by a run of scope `Secrets`.
+    #[tokio::test]
+    async fn a_change_of_scope_stores_everything_once() {
+        let plain = storage();
+        let data = [("k1.key".to_string(), vec![1u8; 32])].into();
+        let all = plain.with_keyring(Arc::new(
+            crate::storage::sealed::Keyring::from_secret_data("test", &data).unwrap(),
+        ));
+        let secrets = all.with_scope(crate::api::EncryptionScope::Secrets);
+        let objects = [("a", "x", "{\"n\":1}"), ("a", "y", "{\"n\":2}")];
+        run(&secrets, 1, &objects).await;
+        let (_, outcome) = run(&secrets, 2, &objects).await;
+        assert_eq!(outcome.reused, 2);
+        let (_, outcome) = run(&all, 3, &objects).await;
+        assert_eq!(outcome.reused, 0);
+        let (fourth, outcome) = run(&all, 4, &objects).await;
+        assert_eq!(outcome.reused, 2);
+        assert_eq!(restored(&all, &fourth).await.len(), 2);
+    }
+
     /// An object listed as before whose pack is gone is not taken as reusable.
     #[tokio::test]
     async fn a_missing_pack_is_not_reused_on_a_fingerprint_match() {
@@ -1385,9 +1430,14 @@ pub(crate) mod tests {
         expand(storage, path, &mut manifest).await.unwrap();
         let mut out = Vec::new();
         for entry in &manifest.objects {
-            let bytes = read_object(storage, path, entry.location.as_ref().unwrap())
-                .await
-                .unwrap();
+            let bytes = read_object(
+                storage,
+                path,
+                entry.location.as_ref().unwrap(),
+                Content::Other,
+            )
+            .await
+            .unwrap();
             entry.verify(&bytes).unwrap();
             out.push((
                 format!("{}/{}", entry.namespace.as_deref().unwrap(), entry.name),
@@ -1544,7 +1594,9 @@ pub(crate) mod tests {
             )
             .await
             .unwrap();
-        let err = read_object(&storage, &path, &located).await.unwrap_err();
+        let err = read_object(&storage, &path, &located, Content::Other)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("not a zstd frame"), "{err}");
         let big = zstd::bulk::compress(&[b'a'; 100], 3).unwrap();
         let located = Located {
@@ -1556,13 +1608,21 @@ pub(crate) mod tests {
             .put(&packed::pack_key(&data, "bad"), Bytes::from(big))
             .await
             .unwrap();
-        assert!(read_object(&storage, &path, &located).await.is_err());
+        assert!(
+            read_object(&storage, &path, &located, Content::Other)
+                .await
+                .is_err()
+        );
         // A range beyond the pack's end.
         let located = Located {
             offset: 1000,
             ..located
         };
-        assert!(read_object(&storage, &path, &located).await.is_err());
+        assert!(
+            read_object(&storage, &path, &located, Content::Other)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -1588,7 +1648,10 @@ pub(crate) mod tests {
         let reader = PackReader::new(&storage, &path, &manifest.objects, &manifest.objects);
         let before = storage.stats();
         for entry in &manifest.objects {
-            let bytes = reader.read(entry.location.as_ref().unwrap()).await.unwrap();
+            let bytes = reader
+                .read(entry.location.as_ref().unwrap(), Content::Other)
+                .await
+                .unwrap();
             entry.verify(&bytes).unwrap();
         }
         assert_eq!(storage.stats().since(&before).requests, 1);
@@ -1597,7 +1660,10 @@ pub(crate) mod tests {
         let one = &manifest.objects[7];
         let reader = PackReader::new(&storage, &path, &manifest.objects, [one]);
         let before = storage.stats();
-        let bytes = reader.read(one.location.as_ref().unwrap()).await.unwrap();
+        let bytes = reader
+            .read(one.location.as_ref().unwrap(), Content::Other)
+            .await
+            .unwrap();
         one.verify(&bytes).unwrap();
         let cost = storage.stats().since(&before);
         assert_eq!(
@@ -1614,7 +1680,11 @@ pub(crate) mod tests {
             .await
             .unwrap();
         let reader = PackReader::new(&storage, &path, &manifest.objects, &manifest.objects);
-        let err = reader.read(&located).await.unwrap_err().to_string();
+        let err = reader
+            .read(&located, Content::Other)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("shorter than the object"), "{err}");
     }
 }

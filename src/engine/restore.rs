@@ -73,8 +73,8 @@ use crate::core::types::catalog::TypeCatalog;
 use crate::engine::packed::PackReader;
 use crate::k8s::discovery::{DiscoveryError, discover};
 use crate::k8s::retry::with_retries;
-use crate::storage::Storage;
 use crate::storage::catalogue::{self, ManifestReadError};
+use crate::storage::{Content, Storage};
 
 /// Field manager of the objects a restore creates.
 pub const RESTORE_FIELD_MANAGER: &str = "cluster-backup-restore";
@@ -453,15 +453,19 @@ async fn load_object(
             entry.key, entry.size
         ));
     }
+    // A Secret must have been sealed when the location encrypts Secrets, whatever its scope.
+    let content = Content::of(&entry.api_version, &entry.kind);
     let bytes = match (&entry.location, packs) {
-        (Some(located), Some(packs)) => packs.read(located).await.map(bytes::Bytes::from),
-        (Some(located), None) => crate::engine::packed::read_object(storage, path, located)
-            .await
-            .map(bytes::Bytes::from),
+        (Some(located), Some(packs)) => packs.read(located, content).await.map(bytes::Bytes::from),
+        (Some(located), None) => {
+            crate::engine::packed::read_object(storage, path, located, content)
+                .await
+                .map(bytes::Bytes::from)
+        }
         // Never more than the manifest says: a larger object is refused while it is read.
         (None, _) => {
             storage
-                .get_bounded(&format!("{path}/{}", entry.key), entry.size)
+                .get_bounded_as(&format!("{path}/{}", entry.key), content, entry.size)
                 .await
         }
     }

@@ -100,10 +100,12 @@ pub async fn open_storage(
                 Storage::new_with_ca_bundle(location, resolved.credentials, ca_bundle.as_deref())?;
             // The requester's own keys, read with its rights.
             let storage = match &location.encryption {
-                Some(encryption) => storage.with_keyring(Arc::new(
-                    read_keyring(access.requester, namespace, &encryption.key_secret, &reader)
-                        .await?,
-                )),
+                Some(encryption) => storage
+                    .with_keyring(Arc::new(
+                        read_keyring(access.requester, namespace, &encryption.key_secret, &reader)
+                            .await?,
+                    ))
+                    .with_scope(encryption.scope()),
                 None => storage,
             };
             let mut warnings: Vec<StorageWarning> = resolved
@@ -339,15 +341,17 @@ pub async fn open_cluster_location(
     let storage =
         Storage::new_with_ca_bundle(&effective, resolved.credentials, ca_bundle.as_deref())?;
     Ok(match &location.spec.encryption {
-        Some(encryption) => storage.with_keyring(Arc::new(
-            read_keyring(
-                operator,
-                operator_namespace,
-                &encryption.key_secret,
-                OPERATOR,
-            )
-            .await?,
-        )),
+        Some(encryption) => storage
+            .with_keyring(Arc::new(
+                read_keyring(
+                    operator,
+                    operator_namespace,
+                    &encryption.key_secret,
+                    OPERATOR,
+                )
+                .await?,
+            ))
+            .with_scope(encryption.scope()),
         None => storage,
     })
 }

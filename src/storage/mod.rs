@@ -36,7 +36,7 @@ pub use credentials::{
 };
 pub use error::{BoxError, ErrorCategory, StorageError};
 
-use crate::api::{StorageLocation, StorageProvider};
+use crate::api::{EncryptionScope, StorageLocation, StorageProvider};
 use bucket::BucketAdmin;
 use error::OpContext;
 
@@ -74,9 +74,31 @@ pub struct StoredObject {
 #[derive(Clone)]
 pub struct Storage {
     inner: Arc<Inner>,
-    /// `encryption`: everything [`Storage::put`] writes is sealed, everything
-    /// [`Storage::get_bounded`] reads must be sealed.
+    /// `encryption`: what [`Storage::put`] writes is sealed, what [`Storage::get_bounded`]
+    /// reads must be sealed (all of it, or only Secrets: `scope`).
     keyring: Option<Arc<sealed::Keyring>>,
+    scope: EncryptionScope,
+}
+
+/// What an item holds, for an encrypting location of scope [`EncryptionScope::Secrets`]:
+/// only Secret objects are sealed there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A stored Secret object.
+    Secret,
+    /// Any other object, a manifest, an index document.
+    Other,
+}
+
+impl Content {
+    /// The content of a stored object of this `apiVersion` and `kind`.
+    pub fn of(api_version: &str, kind: &str) -> Content {
+        if api_version == "v1" && kind == "Secret" {
+            Content::Secret
+        } else {
+            Content::Other
+        }
+    }
 }
 
 struct Inner {
@@ -325,6 +347,7 @@ impl Storage {
                 backend,
             }),
             keyring: None,
+            scope: EncryptionScope::All,
         }
     }
 
@@ -334,6 +357,16 @@ impl Storage {
         Storage {
             inner: Arc::clone(&self.inner),
             keyring: Some(keyring),
+            scope: self.scope,
+        }
+    }
+
+    /// This storage, encrypting (and requiring encrypted) only what `scope` names.
+    pub fn with_scope(&self, scope: EncryptionScope) -> Storage {
+        Storage {
+            inner: Arc::clone(&self.inner),
+            keyring: self.keyring.clone(),
+            scope,
         }
     }
 
@@ -342,32 +375,73 @@ impl Storage {
         self.keyring.as_deref().map(sealed::Keyring::active)
     }
 
-    /// Seals `plain` placed at `context` when the location encrypts; as it is otherwise.
-    pub fn seal(&self, key: &str, context: &[u8], plain: Bytes) -> Result<Bytes, StorageError> {
+    /// What an encrypting location encrypts (meaningless without encryption).
+    pub fn encryption_scope(&self) -> EncryptionScope {
+        self.scope
+    }
+
+    /// How runs written now are encrypted, as their manifest records it.
+    pub fn encryption_record(&self) -> Option<crate::core::manifest::EncryptionRecord> {
+        self.active_key_id()
+            .map(|key_id| crate::core::manifest::EncryptionRecord {
+                key_id: key_id.to_string(),
+                scope: self.scope,
+            })
+    }
+
+    /// Whether an item of `content` is sealed here.
+    fn seals(&self, content: Content) -> bool {
+        self.keyring.is_some() && (self.scope == EncryptionScope::All || content == Content::Secret)
+    }
+
+    /// Seals `plain` (of `content`) placed at `context` when the location encrypts it; as it
+    /// is otherwise.
+    pub fn seal(
+        &self,
+        key: &str,
+        context: &[u8],
+        content: Content,
+        plain: Bytes,
+    ) -> Result<Bytes, StorageError> {
         match &self.keyring {
-            Some(keyring) => keyring
+            Some(keyring) if self.seals(content) => keyring
                 .seal(context, &plain)
                 .map(Bytes::from)
                 .map_err(|source| StorageError::Sealed {
                     key: key.to_string(),
                     source,
                 }),
-            None => Ok(plain),
+            _ => Ok(plain),
         }
     }
 
-    /// Opens what [`Storage::seal`] made of an item at `context`. Without encryption a sealed
-    /// item is an error naming its key; with it, an item that is not sealed is one.
-    pub fn open(&self, key: &str, context: &[u8], stored: Bytes) -> Result<Bytes, StorageError> {
+    /// Opens what [`Storage::seal`] made of an item (of `content`) at `context`. Without
+    /// encryption a sealed item is an error naming its key; with it, an item that should have
+    /// been sealed and is not is one. A sealed item always opens (whatever the scope it was
+    /// written with) when its key is held.
+    pub fn open(
+        &self,
+        key: &str,
+        context: &[u8],
+        content: Content,
+        stored: Bytes,
+    ) -> Result<Bytes, StorageError> {
         let failed = |source| StorageError::Sealed {
             key: key.to_string(),
             source,
         };
         match &self.keyring {
-            Some(keyring) => keyring
+            Some(keyring) if sealed::is_sealed(&stored) || self.seals(content) => keyring
                 .open(context, &stored)
                 .map(Bytes::from)
+                .map_err(|err| match err {
+                    sealed::SealError::NotEncrypted if content == Content::Secret => {
+                        sealed::SealError::SecretNotEncrypted
+                    }
+                    err => err,
+                })
                 .map_err(failed),
+            Some(_) => Ok(stored),
             None if sealed::is_sealed(&stored) => Err(failed(match sealed::key_id_of(&stored) {
                 Ok(key_id) => sealed::SealError::NoKeyring { key_id },
                 Err(err) => err,
@@ -474,7 +548,17 @@ impl Storage {
 
     /// Writes an object (sealed when the location encrypts; its key is authenticated with it).
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
-        let bytes = self.seal(key, key.as_bytes(), bytes)?;
+        self.put_as(key, Content::Other, bytes).await
+    }
+
+    /// [`Storage::put`] of an item holding `content`.
+    pub async fn put_as(
+        &self,
+        key: &str,
+        content: Content,
+        bytes: Bytes,
+    ) -> Result<(), StorageError> {
+        let bytes = self.seal(key, key.as_bytes(), content, bytes)?;
         self.put_raw(key, bytes).await
     }
 
@@ -537,12 +621,22 @@ impl Storage {
     /// larger one is refused after `limit` bytes were read, whatever size it claims (untrusted
     /// content).
     pub async fn get_bounded(&self, key: &str, limit: u64) -> Result<Bytes, StorageError> {
+        self.get_bounded_as(key, Content::Other, limit).await
+    }
+
+    /// [`Storage::get_bounded`] of an item holding `content`.
+    pub async fn get_bounded_as(
+        &self,
+        key: &str,
+        content: Content,
+        limit: u64,
+    ) -> Result<Bytes, StorageError> {
         let stored_limit = match &self.keyring {
             Some(_) => limit.saturating_add(sealed::MAX_OVERHEAD),
             None => limit,
         };
         let stored = self.get_bounded_raw(key, stored_limit).await?;
-        let plain = self.open(key, key.as_bytes(), stored)?;
+        let plain = self.open(key, key.as_bytes(), content, stored)?;
         if plain.len() as u64 > limit {
             return Err(StorageError::Corrupt {
                 key: key.to_string(),
@@ -1003,6 +1097,71 @@ mod tests {
             .unwrap();
         out.sort();
         out
+    }
+
+    fn keyring() -> Arc<sealed::Keyring> {
+        let data = [("k1.key".to_string(), vec![7u8; 32])].into();
+        Arc::new(sealed::Keyring::from_secret_data("test", &data).unwrap())
+    }
+
+    #[tokio::test]
+    async fn scope_secrets_seals_only_secrets_and_requires_them_sealed() {
+        let plain = memory(None);
+        let all = plain.with_keyring(keyring());
+        let secrets = all.with_scope(EncryptionScope::Secrets);
+        secrets
+            .put_as("s.json", Content::Secret, Bytes::from_static(b"secret"))
+            .await
+            .unwrap();
+        secrets
+            .put_as("c.json", Content::Other, Bytes::from_static(b"config"))
+            .await
+            .unwrap();
+        let raw = |key: &'static str| {
+            let plain = plain.clone();
+            async move { plain.get_bounded_raw(key, 1 << 20).await.unwrap() }
+        };
+        assert!(sealed::is_sealed(&raw("s.json").await));
+        assert_eq!(&raw("c.json").await[..], b"config");
+
+        // Read back through the same scope; a location encrypting everything refuses the plain
+        // item; a Secret stored plain is refused whatever the scope.
+        let read = |storage: &Storage, key: &'static str, content| {
+            let storage = storage.clone();
+            async move { storage.get_bounded_as(key, content, 1 << 20).await }
+        };
+        assert_eq!(
+            &read(&secrets, "s.json", Content::Secret).await.unwrap()[..],
+            b"secret"
+        );
+        assert_eq!(
+            &read(&secrets, "c.json", Content::Other).await.unwrap()[..],
+            b"config"
+        );
+        assert!(matches!(
+            read(&all, "c.json", Content::Other).await,
+            Err(StorageError::Sealed {
+                source: sealed::SealError::NotEncrypted,
+                ..
+            })
+        ));
+        assert!(matches!(
+            read(&secrets, "c.json", Content::Secret).await,
+            Err(StorageError::Sealed {
+                source: sealed::SealError::SecretNotEncrypted,
+                ..
+            })
+        ));
+        // An item sealed under scope All still opens through a location scoped Secrets.
+        all.put("m.json", Bytes::from_static(b"manifest"))
+            .await
+            .unwrap();
+        assert_eq!(
+            &read(&secrets, "m.json", Content::Other).await.unwrap()[..],
+            b"manifest"
+        );
+        // Without encryption nothing sealed opens.
+        assert!(read(&plain, "s.json", Content::Secret).await.is_err());
     }
 
     #[tokio::test]

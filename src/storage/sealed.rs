@@ -55,9 +55,13 @@ pub enum SealError {
     )]
     Rejected { key_id: String, source_name: String },
     #[error(
-        "is not encrypted, but the storage location encrypts everything (encryption.keySecret): it was not written through an encrypting location, or it was replaced"
+        "is not encrypted, but the storage location encrypts everything (encryption.keySecret): it was not written through an encrypting location, or it was replaced (a backup written with encryption.scope Secrets is read through a location with that scope)"
     )]
     NotEncrypted,
+    #[error(
+        "is a Secret that is not encrypted, but the storage location encrypts Secrets (encryption.keySecret): it was not written through an encrypting location, or it was replaced"
+    )]
+    SecretNotEncrypted,
     #[error("has a damaged encryption header: {0}")]
     Header(&'static str),
     #[error("cannot be encrypted: {0}")]

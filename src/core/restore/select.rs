@@ -659,6 +659,7 @@ mod tests {
             packed: None,
             objects,
             errors: vec![],
+            encryption: None,
         }
     }
 
