@@ -4,7 +4,9 @@
 //! `PermissionDenied` 403, `Unauthenticated` 401, ...) and wraps everything else, including every
 //! failed LIST, in `Error::Generic` whose source is a private `RetryError`. So the diagnosis walks
 //! the source chain: an [`HttpError`] means no HTTP response came back (transport failure); the
-//! status line and the S3 `<Code>`/`<Message>` are read from the chain's text.
+//! status line and the S3 `<Code>`/`<Message>` are read from the chain's text. That reading is
+//! pinned by `tests/storage_error_responses.rs`, which drives the real S3 client against canned
+//! responses, so an object_store upgrade that changes the text fails CI.
 
 use std::error::Error as StdError;
 
