@@ -297,7 +297,9 @@ impl StorageArgs {
             data.insert(name, key);
         }
         let keyring = crate::storage::sealed::Keyring::from_secret_data("--encryption-key", &data)
-            .map_err(|reason| anyhow::anyhow!("--encryption-key: {reason}"))?;
+            .map_err(|reason| anyhow::anyhow!("--encryption-key: {reason}"));
+        data.values_mut().for_each(zeroize::Zeroize::zeroize);
+        let keyring = keyring?;
         Ok(storage
             .with_keyring(std::sync::Arc::new(keyring))
             .with_scope(self.encryption_scope.into()))

@@ -279,6 +279,7 @@ impl Metrics {
             ErrorCategory::Auth,
             ErrorCategory::Unreachable,
             ErrorCategory::NotFound,
+            ErrorCategory::Integrity,
             ErrorCategory::Other,
         ] {
             let _ = metrics.storage_errors.get_or_create(&CategoryLabels {

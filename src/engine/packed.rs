@@ -1352,6 +1352,43 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("key \"k1\""), "{err}");
     }
 
+    /// An altered index document of an encrypted run fails its tag: the restore says the index
+    /// is unusable (`InvalidIndex`), not that storage failed.
+    #[tokio::test]
+    async fn an_altered_sealed_index_document_is_an_invalid_index() {
+        let plain = storage();
+        let data = [("k1.key".to_string(), vec![5u8; 32])].into();
+        let sealed = plain.with_keyring(Arc::new(
+            crate::storage::sealed::Keyring::from_secret_data("test", &data).unwrap(),
+        ));
+        let (path, _) = run(&sealed, 1, &[("a", "x", "{}")]).await;
+        let listed: Vec<_> = plain
+            .list(&packed::data_dir(NS, NAME))
+            .try_collect()
+            .await
+            .unwrap();
+        let document = listed
+            .iter()
+            .find(|o| !o.key.contains("/packs/"))
+            .expect("an index document");
+        let mut bytes = plain
+            .get_bounded_raw(&document.key, u64::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        plain
+            .put_raw(&document.key, Bytes::from(bytes))
+            .await
+            .unwrap();
+        let err = crate::engine::restore::read_manifest(&sealed, &path)
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "InvalidIndex", "{err}");
+        assert!(err.to_string().contains("cannot be decrypted"), "{err}");
+    }
+
     /// After a key rotation the first run stores everything with the new key (it does not build
     /// on a run sealed with the old one), so it restores with the new key alone.
     #[tokio::test]

@@ -182,9 +182,12 @@ pub async fn read_manifest(storage: &Storage, backup_path: &str) -> Result<Manif
         .await
         .map_err(|source| {
             let path = backup_path.to_string();
-            // Missing or damaged index documents make the backup unusable; an outage does not.
-            let damaged = matches!(source, crate::storage::StorageError::Corrupt { .. })
-                || source.category() == crate::storage::ErrorCategory::NotFound;
+            // Missing, damaged or altered (a failed AEAD tag) index documents make the backup
+            // unusable; an outage does not.
+            let damaged = matches!(
+                source.category(),
+                crate::storage::ErrorCategory::Integrity | crate::storage::ErrorCategory::NotFound
+            );
             RestoreError::Manifest(if damaged {
                 ManifestReadError::Index { path, source }
             } else {

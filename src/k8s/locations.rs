@@ -386,19 +386,20 @@ async fn read_keyring(
             transient,
         }
     })?;
-    let data: BTreeMap<String, Vec<u8>> = secret
+    let mut data: BTreeMap<String, Vec<u8>> = secret
         .data
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, v.0))
         .collect();
-    Keyring::from_secret_data(&format!("Secret \"{namespace}/{name}\""), &data).map_err(|reason| {
-        StorageError::KeySecret {
+    let keyring = Keyring::from_secret_data(&format!("Secret \"{namespace}/{name}\""), &data)
+        .map_err(|reason| StorageError::KeySecret {
             what,
             reason,
             transient: false,
-        }
-    })
+        });
+    data.values_mut().for_each(zeroize::Zeroize::zeroize);
+    keyring
 }
 
 /// The PEM text at `reference` (a ConfigMap's `data` or `binaryData`, or a Secret's `data`),

@@ -27,6 +27,9 @@ pub enum ErrorCategory {
     Unreachable,
     /// The object asked for does not exist.
     NotFound,
+    /// Stored bytes are damaged, altered, or not what the location expects (not encrypted, a
+    /// wrong key, a failed AEAD tag): untrusted content refused, not an outage.
+    Integrity,
     Other,
 }
 
@@ -37,6 +40,7 @@ impl ErrorCategory {
             ErrorCategory::Auth => "Auth",
             ErrorCategory::Unreachable => "Unreachable",
             ErrorCategory::NotFound => "NotFound",
+            ErrorCategory::Integrity => "Integrity",
             ErrorCategory::Other => "Other",
         }
     }
@@ -312,7 +316,11 @@ impl StorageError {
             Sealed { source, .. } => match source {
                 super::sealed::SealError::NoKeyring { .. }
                 | super::sealed::SealError::UnknownKey { .. } => ErrorCategory::Config,
-                _ => ErrorCategory::Other,
+                super::sealed::SealError::Rejected { .. }
+                | super::sealed::SealError::NotEncrypted
+                | super::sealed::SealError::SecretNotEncrypted
+                | super::sealed::SealError::Header(_) => ErrorCategory::Integrity,
+                super::sealed::SealError::Seal(_) => ErrorCategory::Other,
             },
             SecretForbidden { .. }
             | CredentialsRejected { .. }
@@ -328,8 +336,8 @@ impl StorageError {
             | Rejected { .. }
             | Failed { .. }
             | ClusterLocationRead { .. }
-            | Corrupt { .. }
             | AccessReview { .. } => ErrorCategory::Other,
+            Corrupt { .. } => ErrorCategory::Integrity,
         }
     }
 

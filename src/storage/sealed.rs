@@ -11,13 +11,16 @@
 //!
 //! The key id names the key of the location's key Secret that sealed the item, so keys rotate:
 //! new items use the Secret's `active` key, items sealed with an older key open as long as the
-//! Secret still holds it. Keys never appear in messages, `Debug` output or the bucket.
+//! Secret still holds it. Keys never appear in messages, `Debug` output or the bucket. Our
+//! copies of key bytes are wiped after use and the ciphers wipe theirs when dropped (`zeroize`);
+//! the API server's response buffers are not ours to wipe.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use zeroize::Zeroizing;
 
 /// First bytes of every sealed item.
 pub const MAGIC: &[u8; 4] = b"CBOE";
@@ -281,12 +284,12 @@ fn parse(sealed: &[u8]) -> Result<Parsed<'_>, SealError> {
 
 /// 32 raw bytes, or 64 hex digits (surrounding whitespace ignored). 32 bytes that are all
 /// printable are text (`openssl rand -hex 16` or `-base64 24`: 128 or 192 bits), not a key.
-fn key_material(value: &[u8]) -> Option<Vec<u8>> {
+fn key_material(value: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     if value.len() == KEY_LEN && !value.iter().all(|b| b.is_ascii_graphic()) {
-        return Some(value.to_vec());
+        return Some(Zeroizing::new(value.to_vec()));
     }
     let text = std::str::from_utf8(value).ok()?.trim();
-    let mut out = vec![0u8; KEY_LEN];
+    let mut out = Zeroizing::new(vec![0u8; KEY_LEN]);
     hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
