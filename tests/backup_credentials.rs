@@ -88,7 +88,7 @@ async fn test_namespace_backup_walkthrough_reads_credentials_from_its_secret() {
     let run = scene.verify_run(&backup).await;
     assert_eq!(run.keys(), walkthrough_keys(&source.name));
     assert_eq!(
-        run.manifest.spec["storageLocation"]["credentialsSecret"],
+        run.manifest.spec.value()["storageLocation"]["credentialsSecret"],
         "minio-credentials"
     );
 }

@@ -180,7 +180,7 @@ async fn craft(scene: &Scene) -> Crafted {
             name: "g".into(),
             uid: None,
         },
-        spec: json!({}),
+        spec: cluster_backup::core::manifest::RecordedSpec::new(&json!({})),
         cluster: ClusterInfo {
             server_version: "v1.36.0".into(),
             platform: None,

@@ -210,6 +210,107 @@ async fn a_huge_garbage_manifest_and_false_claims_fail_clearly() {
     );
 }
 
+/// Crafted manifests as large as the operator reads (48 MiB by default) and larger, each a
+/// clear failure; the operator (a process of its own, as in a cluster) stays within the chart's
+/// 256 MiB memory limit throughout: lists of short strings are bounded by count, the recorded
+/// spec is kept raw, and what is larger than the limit is not read.
+#[tokio::test]
+async fn crafted_manifests_leave_the_operator_within_its_memory_limit() {
+    use cluster_backup::storage::catalogue::DEFAULT_MAX_MANIFEST_BYTES;
+    let scene = Scene::builder("rss")
+        .operators(common::scene::Operators::None)
+        .start()
+        .await;
+    let operator = common::process::OperatorProcess::start(
+        &scene.env,
+        scene.namespace(),
+        &[],
+        &[],
+        "restore-integrity-logs",
+        "crafted-manifests",
+    );
+    let (shop, path) = scene.backed_up_shop("mshop", &APP_TYPES).await;
+    let storage = scene.storage();
+    let manifest_key = format!("{path}/manifest.json");
+    let original: serde_json::Value =
+        serde_json::from_slice(&storage.get(&manifest_key).await.unwrap()).unwrap();
+    let near_limit = usize::try_from(DEFAULT_MAX_MANIFEST_BYTES).unwrap() - (1 << 20);
+    // The original manifest with `field` replaced by `[item,item,…,last]` of about `size` bytes.
+    let flooded = |field: &str, item: &str, last: &str, size: usize| {
+        let mut doc = original.clone();
+        doc[field] = json!("FLOOD");
+        let text = serde_json::to_string(&doc).unwrap();
+        let mut list = String::with_capacity(size + 1024);
+        list.push('[');
+        while list.len() < size {
+            list.push_str(item);
+            list.push(',');
+        }
+        list.push_str(last);
+        list.push(']');
+        Bytes::from(text.replacen("\"FLOOD\"", &list, 1))
+    };
+    let entry = |sha: &str| {
+        format!(
+            r#"{{"key":"k","apiVersion":"v1","kind":"K","resource":"r","name":"n","size":1,"sha256":"{sha}"}}"#
+        )
+    };
+    let cases = [
+        // Entries are the cheapest text per parsed byte; the last one is broken, so all the
+        // others are parsed first.
+        (
+            "entries",
+            flooded(
+                "objects",
+                &entry(&"0".repeat(64)),
+                &entry("broken"),
+                near_limit,
+            ),
+            "invalid sha256",
+        ),
+        (
+            "namespaces",
+            flooded("namespaces", "\"a\"", "\"a\"", near_limit),
+            "more than 100000 items",
+        ),
+        (
+            "oversized",
+            flooded("namespaces", "\"a\"", "\"a\"", near_limit + (8 << 20)),
+            "bytes; not read",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        storage.put(&manifest_key, bytes).await.unwrap();
+        let (copy, status) = restore_into_new_namespace(&scene, name, &path, &shop.name).await;
+        assert_eq!(
+            status.phase,
+            Some(RestorePhase::Failed),
+            "{name}: {status:?}"
+        );
+        let text = message(&status);
+        assert!(text.contains(needle), "{name}: {text}");
+        assert!(text.len() < 2000, "{name}: {} bytes of message", text.len());
+        assert!(!scene_has_namespace(&scene, &copy.name).await);
+    }
+    // A spec of millions of numbers is kept as text: the restore reads past it and completes.
+    let spec_flood = flooded("spec", "1", "1", near_limit);
+    storage.put(&manifest_key, spec_flood).await.unwrap();
+    let (copy, status) = restore_into_new_namespace(&scene, "spec", &path, &shop.name).await;
+    assert_eq!(status.phase, Some(RestorePhase::Completed), "{status:?}");
+    assert_restored(
+        &scene.client,
+        &shop.name,
+        &scene.client,
+        &copy.name,
+        &APP_OBJECTS,
+    )
+    .await;
+
+    let peak = operator.peak_rss_mib();
+    println!("operator peak RSS after crafted manifests: {peak} MiB");
+    assert!(peak < 256, "the operator's peak RSS was {peak} MiB");
+}
+
 async fn scene_has_namespace(scene: &Scene, name: &str) -> bool {
     let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
         kube::Api::all(scene.client.clone());

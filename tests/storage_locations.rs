@@ -130,7 +130,7 @@ async fn a_backup_and_a_restore_naming_a_cluster_storage_location_use_its_bucket
         run.keys(),
         keys([ns_key(&source.name, "configmaps", "cfg")])
     );
-    assert_eq!(run.manifest.spec["storageLocation"], named);
+    assert_eq!(run.manifest.spec.value()["storageLocation"], named);
 
     let copy = short_unique_name("copy");
     let status = scene

@@ -63,6 +63,12 @@ pub enum Command {
         /// Requests the operator may send at once above `--kube-api-qps` before it waits.
         #[arg(long, default_value_t = crate::k8s::rate_limit::DEFAULT_BURST, env = "KUBE_API_BURST")]
         kube_api_burst: u32,
+        /// Largest manifest (`manifest.json`) the operator reads or writes, in bytes: bucket
+        /// content is untrusted, and reading a manifest holds up to about 3× its size in memory.
+        /// The default fits the chart's 256 MiB limit and one-file-per-object backups of about
+        /// 200,000 objects (packed backups keep small manifests at any size); raise both together.
+        #[arg(long, default_value_t = crate::storage::catalogue::DEFAULT_MAX_MANIFEST_BYTES, env = "MAX_MANIFEST_BYTES", value_parser = clap::value_parser!(u64).range(1 << 20..))]
+        max_manifest_bytes: u64,
         /// How often a backup or restore the operator stopped during (killed, crashed or shut
         /// down mid-run) is run again before it ends Failed.
         #[arg(long, default_value_t = 1, env = "RUN_RETRIES")]
@@ -378,6 +384,7 @@ pub async fn main() -> anyhow::Result<()> {
             backup_lists_in_flight,
             kube_api_qps,
             kube_api_burst,
+            max_manifest_bytes,
             run_retries,
             shutdown_timeout,
             install_crds,
@@ -393,6 +400,7 @@ pub async fn main() -> anyhow::Result<()> {
             if install_crds {
                 controller::crds::install_crds(&client, Duration::from_secs(60)).await?;
             }
+            crate::storage::catalogue::set_max_manifest_bytes(max_manifest_bytes);
             tracing::info!(
                 namespace = namespace.as_deref().unwrap_or("<all>"),
                 backup_concurrency = concurrency,
@@ -401,6 +409,7 @@ pub async fn main() -> anyhow::Result<()> {
                 backup_lists_in_flight,
                 kube_api_qps,
                 kube_api_burst,
+                max_manifest_bytes,
                 run_retries,
                 shutdown_timeout_seconds = shutdown_timeout.as_secs_f64(),
                 single_tenant,

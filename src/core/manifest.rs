@@ -19,6 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::api::BackupSpec;
+use crate::core::json_limits;
 use crate::core::packed::{Located, PackedIndex};
 
 /// The newest manifest format this build reads. Additive, optional fields keep the version;
@@ -48,6 +49,9 @@ pub enum ManifestError {
     UnsupportedVersion { found: u32 },
     #[error("backup manifest has invalid format version {found}")]
     InvalidVersion { found: u32 },
+    /// More than this process reads (bytes, or JSON values: what parsing would cost).
+    #[error("backup manifest is too large to read: {reason}")]
+    TooLarge { reason: String },
     #[error("backup manifest is not valid: {source}")]
     Json {
         #[source]
@@ -72,6 +76,17 @@ pub enum ManifestError {
     },
 }
 
+/// Most namespaces a manifest lists. A manifest is untrusted input, and a list of short strings
+/// costs about 14 times its bytes once parsed, so its lists and maps are bounded by count (the
+/// objects by the manifest's size: an entry costs about twice its bytes).
+pub const MAX_NAMESPACES: usize = 100_000;
+/// Most type folders a manifest lists.
+pub const MAX_RESOURCE_TYPES: usize = 100_000;
+/// Most `counts` entries (namespace and type pairs with objects) a manifest holds.
+pub const MAX_COUNTS: usize = 100_000;
+/// Most item errors a manifest holds.
+pub const MAX_ITEM_ERRORS: usize = 100_000;
+
 /// The commit marker of one backup run (`<run>/manifest.json`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -81,7 +96,7 @@ pub struct Manifest {
     pub tool: String,
     pub backup: BackupRef,
     /// The Backup's spec at the time of the run, credentials removed ([`redact_spec`]).
-    pub spec: serde_json::Value,
+    pub spec: RecordedSpec,
     pub cluster: ClusterInfo,
     /// The run path all `objects[].key` are relative to.
     pub backup_path: String,
@@ -90,10 +105,13 @@ pub struct Manifest {
     /// [`RESULT_COMPLETED`] or [`RESULT_PARTIALLY_FAILED`]; failed runs write no manifest.
     pub result: String,
     /// Namespaces the run covered, sorted.
+    #[serde(deserialize_with = "json_limits::vec_at_most::<_, _, MAX_NAMESPACES>")]
     pub namespaces: Vec<String>,
     /// Type folders (`type_dir`) the run covered.
+    #[serde(deserialize_with = "json_limits::vec_at_most::<_, _, MAX_RESOURCE_TYPES>")]
     pub resource_types: Vec<String>,
     /// Objects per `<namespace>/<type>` and `cluster/<type>` (as `status.resourceCounts`).
+    #[serde(deserialize_with = "json_limits::map_at_most::<_, _, MAX_COUNTS>")]
     pub counts: BTreeMap<String, u64>,
     pub total_objects: u64,
     pub total_bytes: u64,
@@ -104,7 +122,10 @@ pub struct Manifest {
     #[serde(default)]
     pub objects: Vec<ManifestEntry>,
     /// Items that could not be read or stored (why the result is PartiallyFailed).
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "json_limits::vec_at_most::<_, _, MAX_ITEM_ERRORS>"
+    )]
     pub errors: Vec<ItemError>,
     /// How the run was encrypted, when it was: the key new items were sealed with and what
     /// was sealed. A later run builds on this one only when both are its own.
@@ -230,6 +251,24 @@ impl Manifest {
 
     /// Reads a manifest, refusing one written in a newer format than this build understands
     /// (even when it happens to parse: its meaning may have changed).
+    /// What a reader of this manifest would refuse ([`MAX_NAMESPACES`], ...), so a backup never
+    /// writes a manifest no restore reads; `None` when it is within every bound.
+    pub fn exceeded_limit(&self) -> Option<String> {
+        [
+            ("namespaces", self.namespaces.len(), MAX_NAMESPACES),
+            (
+                "resource types",
+                self.resource_types.len(),
+                MAX_RESOURCE_TYPES,
+            ),
+            ("counts", self.counts.len(), MAX_COUNTS),
+            ("item errors", self.errors.len(), MAX_ITEM_ERRORS),
+        ]
+        .into_iter()
+        .find(|(_, len, max)| len > max)
+        .map(|(what, len, max)| format!("{len} {what}, more than the {max} read"))
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         match serde_json::from_slice::<Manifest>(bytes) {
             Ok(m) => {
@@ -263,6 +302,33 @@ fn check_version(found: u32) -> Result<(), ManifestError> {
 
 /// The Backup spec as recorded in a manifest: inline `storageLocation.accessKey` and
 /// `secretKey` are removed; the `credentialsSecret` name (no secret itself) is kept.
+/// [`Manifest::spec`]: kept as the raw JSON it was read as. Nothing interprets it, and raw text
+/// costs its bytes in memory where parsed values of a crafted manifest would cost many times
+/// more.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(transparent)]
+pub struct RecordedSpec(Box<serde_json::value::RawValue>);
+
+impl RecordedSpec {
+    pub fn new(value: &serde_json::Value) -> RecordedSpec {
+        RecordedSpec(
+            serde_json::value::to_raw_value(value)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        )
+    }
+
+    /// The spec, parsed.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+}
+
+impl PartialEq for RecordedSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
 pub fn redact_spec(spec: &BackupSpec) -> serde_json::Value {
     let mut spec = spec.clone();
     spec.storage_location.access_key = None;
@@ -406,7 +472,7 @@ mod tests {
                 name: "cluster-backup".into(),
                 uid: Some("0b7e7c1e-0000-4000-8000-000000000001".into()),
             },
-            spec: redact_spec(&spec()),
+            spec: RecordedSpec::new(&redact_spec(&spec())),
             cluster: ClusterInfo {
                 server_version: "v1.36.0".into(),
                 platform: Some("linux/amd64".into()),
@@ -437,6 +503,20 @@ mod tests {
             }],
             encryption: None,
         }
+    }
+
+    #[test]
+    fn what_a_reader_refuses_is_refused_by_the_writer_first() {
+        let mut m = manifest();
+        assert_eq!(m.exceeded_limit(), None);
+        m.namespaces = vec!["a".to_string(); MAX_NAMESPACES + 1];
+        let why = m.exceeded_limit().unwrap();
+        assert!(why.contains("100001 namespaces"), "{why}");
+        let err = Manifest::from_bytes(&m.to_bytes().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("more than 100000 items"), "{err}");
+        m.namespaces.pop();
+        assert_eq!(m.exceeded_limit(), None);
+        assert_eq!(Manifest::from_bytes(&m.to_bytes().unwrap()).unwrap(), m);
     }
 
     #[test]

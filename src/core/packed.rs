@@ -65,6 +65,10 @@ pub const DELTA_PART_ENTRIES: usize = 10_000;
 pub const MAX_DELTAS: usize = 16;
 /// Largest index document read back, decompressed (untrusted input).
 pub const MAX_INDEX_DOC_BYTES: u64 = 64 << 20;
+/// Most JSON values an index document read back may hold (about 70 MiB once parsed, at most);
+/// a document holds about [`SEGMENT_PART_ENTRIES`] objects or [`DELTA_PART_ENTRIES`] changes
+/// of about ten values each.
+pub const MAX_INDEX_DOC_VALUES: u64 = 1 << 20;
 /// zstd level for objects and index documents (zstd's default: fast, about 3× on JSON).
 pub const ZSTD_LEVEL: i32 = 3;
 /// Longest pack name accepted from a bucket.

@@ -117,6 +117,12 @@ pub enum BackupError {
     Storage(Box<StorageError>),
     #[error("cannot serialize the manifest: {source}")]
     Manifest { source: ManifestError },
+    /// The manifest would be larger than restores read: the run fails rather than complete
+    /// a backup no restore could use.
+    #[error(
+        "the manifest of this run would be larger than restores read ({reason}): use `format: packed`, whose manifest stays small, or raise --max-manifest-bytes together with the operator's memory limit"
+    )]
+    ManifestTooLarge { reason: String },
     /// Several problems of the spec at once ([`check_spec`]).
     #[error("{}", problems.join("; "))]
     InvalidSpec { problems: Vec<String> },
@@ -138,6 +144,7 @@ impl BackupError {
             | BackupError::ServerVersion { .. } => "KubernetesApiError",
             BackupError::Storage(_) => "StorageError",
             BackupError::Manifest { .. } | BackupError::Internal { .. } => "InternalError",
+            BackupError::ManifestTooLarge { .. } => "ManifestTooLarge",
             BackupError::Cancelled => "Interrupted",
         }
     }
@@ -276,6 +283,12 @@ pub async fn run_backup(
     let bytes = manifest
         .to_bytes()
         .map_err(|source| BackupError::Manifest { source })?;
+    // What a restore would refuse to read is not written: the run fails, saying why.
+    if let Some(reason) = manifest.exceeded_limit() {
+        return Err(BackupError::ManifestTooLarge { reason });
+    }
+    catalogue::check_manifest_limits(&bytes)
+        .map_err(|reason| BackupError::ManifestTooLarge { reason })?;
     // The manifest goes last: only a run that got this far is complete.
     storage
         .put(
@@ -539,7 +552,7 @@ async fn store_objects(
             name: run.backup_name.clone(),
             uid: run.uid.clone(),
         },
-        spec: manifest::redact_spec(spec),
+        spec: manifest::RecordedSpec::new(&manifest::redact_spec(spec)),
         cluster: ClusterInfo {
             server_version: server_version.git_version.clone(),
             platform: Some(server_version.platform.clone()),

@@ -627,7 +627,7 @@ async fn previous_index(
         Some(_) => storage
             .get_bounded_raw(
                 &layout::manifest_key(&run.dir),
-                catalogue::MAX_MANIFEST_BYTES,
+                catalogue::max_manifest_bytes(),
             )
             .await
             .ok()
@@ -781,6 +781,9 @@ async fn read_document<T: DeserializeOwned>(
             "its content does not match its name (sha256)".to_string(),
         ));
     }
+    // Counted before parsing: what parsing a crafted document would cost is bounded too.
+    crate::core::json_limits::count_values(&json, packed::MAX_INDEX_DOC_VALUES)
+        .map_err(|e| corrupt(format!("not a usable index document: it {e}")))?;
     serde_json::from_slice(&json).map_err(|e| corrupt(format!("not an index document: {e}")))
 }
 
@@ -1228,7 +1231,7 @@ pub(crate) mod tests {
                 name: NAME.into(),
                 uid: None,
             },
-            spec: serde_json::Value::Null,
+            spec: crate::core::manifest::RecordedSpec::new(&serde_json::Value::Null),
             cluster: ClusterInfo {
                 server_version: "v1.36.0".into(),
                 platform: None,

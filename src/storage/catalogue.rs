@@ -2,15 +2,49 @@
 //! user in a fresh cluster can find what to restore. Runs without a manifest are incomplete and
 //! never listed as restorable.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 
 use crate::core::layout;
 use crate::core::manifest::{Manifest, ManifestError};
 use crate::storage::{ErrorCategory, Storage, StorageError};
 
-/// Largest manifest read (untrusted input): a one-file-per-object run of 1M objects has a
-/// manifest of about 320 MB; packed runs keep their object list in the index instead.
-pub const MAX_MANIFEST_BYTES: u64 = 512 << 20;
+/// Default of the largest manifest read or written: room for a one-file-per-object run of about
+/// 200,000 objects (packed runs keep their object list in index documents, so their manifest
+/// stays small). Reading one holds its bytes and then its parsed form, at most about twice its
+/// size (lists and maps of short strings are bounded by count, see [`crate::core::manifest`]),
+/// so a crafted manifest costs the operator at most about 200 MiB: within the chart's 256 MiB
+/// memory limit.
+pub const DEFAULT_MAX_MANIFEST_BYTES: u64 = 48 << 20;
+
+static MAX_MANIFEST_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_MANIFEST_BYTES);
+
+/// The largest manifest this process reads (untrusted input: the bytes actually read are
+/// counted) and writes (a backup whose manifest would be larger fails, rather than completing
+/// a run no restore could read).
+pub fn max_manifest_bytes() -> u64 {
+    MAX_MANIFEST_BYTES.load(Ordering::Relaxed)
+}
+
+/// Whether `bytes` are within what a manifest may be: the same check for what a backup writes
+/// and what a restore reads (which also counts what it reads). `Err` says why not.
+pub fn check_manifest_limits(bytes: &[u8]) -> Result<(), String> {
+    let limit = max_manifest_bytes();
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "{} bytes, more than the {limit} bytes read (--max-manifest-bytes)",
+            bytes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Sets [`max_manifest_bytes`] for the whole process (`--max-manifest-bytes`): it is a question
+/// of the process's memory, so one value serves every location.
+pub fn set_max_manifest_bytes(limit: u64) {
+    MAX_MANIFEST_BYTES.store(limit.max(1 << 20), Ordering::Relaxed);
+}
 
 /// One stored run, as its manifest describes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,7 +128,7 @@ pub async fn read_manifest(
 ) -> Result<Manifest, ManifestReadError> {
     let path = run_path.trim_end_matches('/').to_string();
     let bytes = match storage
-        .get_bounded(&layout::manifest_key(&path), MAX_MANIFEST_BYTES)
+        .get_bounded(&layout::manifest_key(&path), max_manifest_bytes())
         .await
     {
         Ok(bytes) => bytes,
@@ -103,6 +137,10 @@ pub async fn read_manifest(
         }
         Err(source) => return Err(ManifestReadError::Storage { path, source }),
     };
+    check_manifest_limits(&bytes).map_err(|reason| ManifestReadError::Invalid {
+        path: path.clone(),
+        source: ManifestError::TooLarge { reason },
+    })?;
     Manifest::from_bytes(&bytes).map_err(|source| ManifestReadError::Invalid { path, source })
 }
 

@@ -90,6 +90,18 @@ impl OperatorProcess {
         }
     }
 
+    /// The highest resident memory of the process so far (`VmHWM`), in MiB.
+    pub fn peak_rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        kib / 1024
+    }
+
     /// SIGTERM, as Kubernetes sends a pod it stops.
     pub fn terminate(&self) {
         let status = Command::new("kill")

@@ -625,7 +625,7 @@ mod tests {
                 name: "b".into(),
                 uid: None,
             },
-            spec: json!({}),
+            spec: crate::core::manifest::RecordedSpec::new(&json!({})),
             cluster: ClusterInfo {
                 server_version: "v1.36.0".into(),
                 platform: None,
