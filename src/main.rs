@@ -5,13 +5,18 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    use cluster_backup::cli::output::{Exit, UsageError};
     match cluster_backup::cli::main().await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
             // The library's messages already say what failed and why; the source chain
-            // repeats the raw HTTP bodies.
+            // repeats the raw HTTP bodies. Exit codes: README "CLI".
             eprintln!("error: {err}");
-            ExitCode::FAILURE
+            if err.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(Exit::Usage.code())
+            } else {
+                ExitCode::from(Exit::Failed.code())
+            }
         }
     }
 }

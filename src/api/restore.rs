@@ -169,6 +169,9 @@ pub struct RestoreStatus {
     pub skipped_resources: Vec<RestoredResource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_info: Option<BackupInfo>,
+    /// While the restore runs: objects handled of those selected (what `--wait` shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<RestoreProgressStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Which attempt the run is: 1, then one more for each time the restore runs again from
@@ -183,6 +186,16 @@ pub struct RestoreStatus {
     pub requester: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// `status.progress` of a running Restore.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreProgressStatus {
+    /// Objects verified (while downloading) or restored (while restoring) so far.
+    pub processed: i64,
+    /// Objects selected; 0 until the manifest is read.
+    pub total: i64,
 }
 
 /// One object in a Restore's status lists.

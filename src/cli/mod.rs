@@ -11,6 +11,12 @@ use crate::api;
 use crate::controller;
 
 mod describe;
+pub mod output;
+mod resources;
+mod stored;
+mod wait;
+
+use output::Exit;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -104,12 +110,28 @@ pub enum Command {
     /// (waits until Established) and the admission policy that records who asked for each
     /// Backup and Restore (waits until the API server enforces it). Idempotent.
     Install,
+    /// Create, list, show, delete and run Backups in the cluster (as the kubeconfig's user).
+    Backup {
+        #[command(subcommand)]
+        command: resources::BackupCommand,
+    },
+    /// Create, list and show Restores in the cluster (as the kubeconfig's user).
+    Restore {
+        #[command(subcommand)]
+        command: resources::RestoreCommand,
+    },
     /// Work with the backups stored in a bucket (no cluster needed).
     Backups {
         #[command(subcommand)]
-        command: BackupsCommand,
+        command: stored::BackupsCommand,
     },
-    /// Show a Backup's status and the object keys its newest backup stored.
+    /// Print a shell completion script: `source <(cluster-backup completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Show a Backup's status and the object keys its newest backup stored (also
+    /// `backup describe`).
     Describe {
         /// Name of the Backup.
         name: String,
@@ -125,16 +147,6 @@ pub struct BindAddress(pub Option<std::net::SocketAddr>);
 
 fn parse_bind_address(text: &str) -> Result<BindAddress, String> {
     controller::metrics::parse_bind_address(text).map(BindAddress)
-}
-
-#[derive(Subcommand, Debug)]
-pub enum BackupsCommand {
-    /// List the complete backups in a bucket (from their manifests), newest first, with the
-    /// `backupPath` a Restore takes; incomplete runs are listed separately.
-    List {
-        #[command(flatten)]
-        storage: StorageArgs,
-    },
 }
 
 /// Leader election among replicas of the operator (`cluster-backup run`).
@@ -313,8 +325,8 @@ impl StorageArgs {
 }
 
 /// Entry point of the binary. `anyhow` stops here; the library uses typed errors.
-pub async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+pub async fn main() -> anyhow::Result<Exit> {
+    let cli = Cli::parse_from(plugin_args(std::env::args_os()));
     init_tracing(cli.log_format);
     // One TLS crypto provider for kube, object_store and everything else: aws-lc-rs.
     if rustls::crypto::aws_lc_rs::default_provider()
@@ -342,33 +354,17 @@ pub async fn main() -> anyhow::Result<()> {
                 installed.policy
             );
         }
-        Command::Backups {
-            command: BackupsCommand::List { storage },
-        } => {
-            let storage = storage.storage()?;
-            let catalogue = crate::storage::catalogue::list(&storage).await?;
-            println!("Complete backups in {} (newest first):", storage.describe());
-            println!(
-                "{:<70} {:<30} {:<20} {:<16} {:>8} {:>10}",
-                "BACKUP PATH", "BACKUP", "COMPLETED", "RESULT", "OBJECTS", "BYTES"
+        Command::Backup { command } => return resources::backup(command).await,
+        Command::Restore { command } => return resources::restore(command).await,
+        Command::Backups { command } => return stored::run(command).await,
+        Command::Completion { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "cluster-backup",
+                &mut std::io::stdout(),
             );
-            for e in &catalogue.complete {
-                println!(
-                    "{:<70} {:<30} {:<20} {:<16} {:>8} {:>10}",
-                    e.backup_path,
-                    format!("{}/{}", e.backup_namespace, e.backup_name),
-                    e.completed_at.format("%Y-%m-%d %H:%M:%S"),
-                    e.result,
-                    e.objects,
-                    e.bytes
-                );
-            }
-            if !catalogue.unrestorable.is_empty() {
-                println!("\nNot restorable:");
-                for u in &catalogue.unrestorable {
-                    println!("{:<70} {}", u.backup_path, u.reason);
-                }
-            }
         }
         Command::Describe { name, namespace } => {
             let client = kube::Client::try_default()
@@ -448,7 +444,26 @@ pub async fn main() -> anyhow::Result<()> {
             tracing::info!("operator stopped");
         }
     }
-    Ok(())
+    Ok(Exit::Ok)
+}
+
+/// Installed as `kubectl-backup`, `kubectl backup create NAME` arrives as `create NAME`: the
+/// Backup commands are taken as `backup …` then (`kubectl backup restore create …` and the
+/// others work as they are).
+fn plugin_args(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = args.collect();
+    let as_plugin = args
+        .first()
+        .and_then(|arg0| std::path::Path::new(arg0).file_name())
+        .is_some_and(|name| name == "kubectl-backup");
+    let backup_verb = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| matches!(a, "create" | "get" | "describe" | "delete" | "run"));
+    if as_plugin && backup_verb {
+        args.insert(1, "backup".into());
+    }
+    args
 }
 
 fn init_tracing(format: LogFormat) {

@@ -692,6 +692,10 @@ fn apply_progress(status: &mut RestoreStatus, progress: &RestoreProgress) {
     } else {
         doing.to_string()
     });
+    status.progress = Some(crate::api::RestoreProgressStatus {
+        processed: i64::try_from(progress.processed).unwrap_or(i64::MAX),
+        total: i64::try_from(progress.total).unwrap_or(i64::MAX),
+    });
     if let Some(info) = &progress.backup_info {
         status.backup_info = Some(info.clone());
     }

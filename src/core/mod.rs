@@ -1,6 +1,7 @@
 //! Pure logic shared by the engines: no Kubernetes client, no object storage, no I/O, so all
 //! of it unit-tests without a cluster or a bucket.
 
+pub mod diff;
 pub mod json_limits;
 pub mod layout;
 pub mod manifest;

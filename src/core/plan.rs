@@ -371,12 +371,24 @@ pub fn skip_object(
     name: &str,
     data: &serde_json::Value,
 ) -> Option<&'static str> {
-    if resource.is("", "secrets")
+    skip_object_of(resource.group(), resource.plural(), name, data)
+}
+
+/// [`skip_object`] for a type given by API group and plural (`backups diff --live` compares
+/// the cluster with a backup, and leaves out what a backup never stores).
+pub fn skip_object_of(
+    group: &str,
+    plural: &str,
+    name: &str,
+    data: &serde_json::Value,
+) -> Option<&'static str> {
+    if group.is_empty()
+        && plural == "secrets"
         && data.get("type").and_then(serde_json::Value::as_str) == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
     {
         return Some("service-account token");
     }
-    if resource.is("", "configmaps") && name == ROOT_CA_CONFIGMAP {
+    if group.is_empty() && plural == "configmaps" && name == ROOT_CA_CONFIGMAP {
         return Some("published by the control plane");
     }
     None

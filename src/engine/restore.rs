@@ -449,6 +449,23 @@ async fn load_object(
     entry: &ManifestEntry,
     packs: Option<&PackReader>,
 ) -> Result<Value, String> {
+    let bytes = read_stored(storage, path, entry, packs).await?;
+    entry.verify(&bytes).map_err(|e| e.to_string())?;
+    let obj: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("stored object {} is not valid JSON: {e}", entry.key))?;
+    check_stored_object(&obj, entry).map_err(|e| e.to_string())?;
+    Ok(obj)
+}
+
+/// Downloads one stored object of the run at `path` (opened and decompressed, at most the size
+/// its entry says), not yet verified: the one read of stored objects that restores, `backups
+/// verify`, `download` and `diff` share.
+pub async fn read_stored(
+    storage: &Storage,
+    path: &str,
+    entry: &ManifestEntry,
+    packs: Option<&PackReader>,
+) -> Result<bytes::Bytes, String> {
     if entry.size > MAX_OBJECT_BYTES {
         return Err(format!(
             "stored object {} is {} bytes, more than any Kubernetes object can be \
@@ -458,7 +475,7 @@ async fn load_object(
     }
     // A Secret must have been sealed when the location encrypts Secrets, whatever its scope.
     let content = Content::of(&entry.api_version, &entry.kind);
-    let bytes = match (&entry.location, packs) {
+    match (&entry.location, packs) {
         (Some(located), Some(packs)) => packs.read(located, content).await.map(bytes::Bytes::from),
         (Some(located), None) => {
             crate::engine::packed::read_object(storage, path, located, content)
@@ -472,12 +489,7 @@ async fn load_object(
                 .await
         }
     }
-    .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))?;
-    entry.verify(&bytes).map_err(|e| e.to_string())?;
-    let obj: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("stored object {} is not valid JSON: {e}", entry.key))?;
-    check_stored_object(&obj, entry).map_err(|e| e.to_string())?;
-    Ok(obj)
+    .map_err(|e| format!("cannot read stored object {}: {e}", entry.key))
 }
 
 /// Adds the names the backup's stored CRDs declare (short names of custom resources) to

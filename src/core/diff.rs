@@ -1,0 +1,195 @@
+//! `backups diff`: what changed between two backups, or between a backup and the live cluster.
+//! Objects are matched by type, namespace and name, and compared after the cleaning a restore
+//! applies ([`clean_for_restore`]), so fields a restore would drop (uid, resourceVersion,
+//! managedFields, status, ...) never show as changes.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::core::restore::clean::{STRIPPED_METADATA, clean_for_restore};
+
+/// One object's identity in a diff: its type folder (`deployments`, `widgets.acme.io`), its
+/// namespace (`None`: cluster-scoped) and its name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectId {
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{ns}/{}", self.resource, self.name),
+            None => write!(f, "{}/{}", self.resource, self.name),
+        }
+    }
+}
+
+/// One changed field, as a JSON pointer into the object (`/spec/replicas`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub path: String,
+    /// `None`: the field is new.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    /// `None`: the field is gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// An object present on both sides whose cleaned content differs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Changed {
+    #[serde(flatten)]
+    pub id: ObjectId,
+    pub fields: Vec<FieldChange>,
+}
+
+/// The differences from a `before` side to an `after` side.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Diff {
+    /// Only in `after`.
+    pub added: Vec<ObjectId>,
+    /// Only in `before`.
+    pub removed: Vec<ObjectId>,
+    pub changed: Vec<Changed>,
+    /// Present on both sides with the same content.
+    pub unchanged: u64,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// What is compared of an object: the object as a restore would create it. An object a
+/// restore would skip is compared without the metadata a restore always strips and without
+/// `status`.
+pub fn comparable(mut obj: Value) -> Value {
+    let _ = clean_for_restore(&mut obj);
+    if let Some(map) = obj.as_object_mut() {
+        map.remove("status");
+        if let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            for field in STRIPPED_METADATA {
+                metadata.remove(field);
+            }
+        }
+    }
+    obj
+}
+
+/// The fields that differ between two cleaned objects (see [`comparable`]).
+pub fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
+    json_patch::diff(before, after)
+        .0
+        .into_iter()
+        .map(|op| {
+            let path = op.path().to_string();
+            let at = |side: &Value| side.pointer(&path).cloned();
+            FieldChange {
+                before: at(before),
+                after: at(after),
+                path,
+            }
+        })
+        .collect()
+}
+
+/// Compares two sides given as `id -> comparable object` (see [`comparable`]).
+pub fn compare(before: &BTreeMap<ObjectId, Value>, after: &BTreeMap<ObjectId, Value>) -> Diff {
+    let mut diff = Diff::default();
+    for (id, old) in before {
+        match after.get(id) {
+            None => diff.removed.push(id.clone()),
+            Some(new) => {
+                let fields = field_changes(old, new);
+                if fields.is_empty() {
+                    diff.unchanged += 1;
+                } else {
+                    diff.changed.push(Changed {
+                        id: id.clone(),
+                        fields,
+                    });
+                }
+            }
+        }
+    }
+    diff.added = after
+        .keys()
+        .filter(|id| !before.contains_key(id))
+        .cloned()
+        .collect();
+    diff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id(name: &str) -> ObjectId {
+        ObjectId {
+            resource: "configmaps".into(),
+            namespace: Some("shop".into()),
+            name: name.into(),
+        }
+    }
+
+    fn map(name: &str, data: Value, rv: &str) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": name, "namespace": "shop", "resourceVersion": rv,
+                          "uid": format!("uid-{rv}"), "creationTimestamp": "2026-01-01T00:00:00Z" },
+            "data": data,
+        })
+    }
+
+    #[test]
+    fn finds_added_removed_and_changed_fields_ignoring_what_a_restore_drops() {
+        let before: BTreeMap<_, _> = [
+            (id("same"), comparable(map("same", json!({"a": "1"}), "1"))),
+            (id("gone"), comparable(map("gone", json!({}), "2"))),
+            (
+                id("edited"),
+                comparable(map("edited", json!({"a": "1", "b": "x"}), "3")),
+            ),
+        ]
+        .into();
+        let after: BTreeMap<_, _> = [
+            // Only the resourceVersion and uid differ: unchanged.
+            (id("same"), comparable(map("same", json!({"a": "1"}), "9"))),
+            (
+                id("edited"),
+                comparable(map("edited", json!({"a": "2", "c": "y"}), "8")),
+            ),
+            (id("new"), comparable(map("new", json!({}), "7"))),
+        ]
+        .into();
+        let diff = compare(&before, &after);
+        assert_eq!(diff.added, vec![id("new")]);
+        assert_eq!(diff.removed, vec![id("gone")]);
+        assert_eq!(diff.unchanged, 1);
+        assert_eq!(diff.changed.len(), 1);
+        let fields = &diff.changed[0].fields;
+        let by_path: BTreeMap<_, _> = fields.iter().map(|f| (f.path.as_str(), f)).collect();
+        assert_eq!(by_path["/data/a"].before, Some(json!("1")));
+        assert_eq!(by_path["/data/a"].after, Some(json!("2")));
+        assert_eq!(by_path["/data/b"].after, None);
+        assert_eq!(by_path["/data/c"].before, None);
+        assert_eq!(fields.len(), 3, "{fields:?}");
+    }
+
+    #[test]
+    fn status_never_shows_as_a_change() {
+        let mut a = map("x", json!({}), "1");
+        let mut b = map("x", json!({}), "2");
+        a["status"] = json!({"phase": "A"});
+        b["status"] = json!({"phase": "B"});
+        assert!(field_changes(&comparable(a), &comparable(b)).is_empty());
+    }
+}
