@@ -169,7 +169,8 @@ pub struct RestoreStatus {
     pub skipped_resources: Vec<RestoredResource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_info: Option<BackupInfo>,
-    /// While the restore runs: objects handled of those selected (what `--wait` shows).
+    /// Objects handled of those selected, while the restore runs (what `--wait` shows); the
+    /// last values stay when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<RestoreProgressStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,6 @@ use kube::{Api, Client};
 
 use crate::api::Backup;
 use crate::core::layout;
-use crate::core::manifest::Manifest;
 use crate::core::requester::RunAs;
 use crate::k8s::locations::{Access, open_storage};
 
@@ -85,9 +84,8 @@ pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::R
     let store = open_storage(&access, namespace, &backup.spec.storage_location)
         .await?
         .storage;
-    let bytes = store.get(&layout::manifest_key(path)).await?;
-    let mut manifest = Manifest::from_bytes(&bytes)?;
-    crate::engine::packed::expand(&store, path, &mut manifest).await?;
+    // The same bounded, checked read a restore makes (the bucket is untrusted).
+    let manifest = crate::engine::restore::read_manifest(&store, path).await?;
     writeln!(out, "  stored at {} under {path}/:", store.describe())?;
     for entry in &manifest.objects {
         let place = match &entry.location {
