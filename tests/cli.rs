@@ -610,6 +610,98 @@ async fn verify_download_and_diff_read_stored_backups() {
     assert_eq!(inspected["format"], "objects");
 }
 
+/// A packed run verifies and inspects like any other; a changed Secret shows which key changed,
+/// never its value.
+#[tokio::test]
+async fn packed_runs_verify_and_secret_values_stay_hidden_in_diffs() {
+    let scene = Scene::restores("cli-packed").await;
+    let src = source(&scene, &[("a", "1")]).await;
+    let secret = |value: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": { "name": "db", "namespace": src.name },
+            "stringData": { "password": value },
+        })
+    };
+    scene.create(secret("first-password-value")).await;
+    let packed = |name: &str| {
+        let mut doc = scene.backup_json(name, &[&src.name], &["configmaps", "secrets"]);
+        doc["spec"]["format"] = json!("packed");
+        doc
+    };
+    scene.create_backup(&packed("p1")).await;
+    let first = scene
+        .wait_finished("p1")
+        .await
+        .status
+        .unwrap()
+        .backup_path
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(scene.client.clone(), &src.name);
+    secrets
+        .patch(
+            "db",
+            &PatchParams::apply("cli-test").force(),
+            &Patch::Apply(&secret("second-password-value")),
+        )
+        .await
+        .unwrap();
+    scene.create_backup(&packed("p2")).await;
+    let second = scene
+        .wait_finished("p2")
+        .await
+        .status
+        .unwrap()
+        .backup_path
+        .unwrap();
+    let bucket = bucket_args(&scene);
+
+    let verified = run(
+        &scene,
+        &refs(&with(&["backups", "verify", &second], &bucket)),
+    )
+    .await;
+    assert_exit(&verified, 0);
+    assert!(
+        text(&verified.stdout).starts_with("OK: 2 objects"),
+        "{}",
+        text(&verified.stdout)
+    );
+    let inspected: Value = serde_json::from_slice(
+        &run(
+            &scene,
+            &refs(&with(
+                &["backups", "inspect", &second, "-o", "json"],
+                &bucket,
+            )),
+        )
+        .await
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(inspected["format"], "packed");
+
+    let diff = run(
+        &scene,
+        &refs(&with(
+            &["backups", "diff", &first, &second, "-o", "json"],
+            &bucket,
+        )),
+    )
+    .await;
+    assert_exit(&diff, 0);
+    let out = text(&diff.stdout);
+    assert!(
+        out.contains("/data/password") && out.contains("(redacted)"),
+        "{out}"
+    );
+    for value in ["first-password-value", "second-password-value"] {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        assert!(!out.contains(value) && !out.contains(&encoded), "{out}");
+    }
+}
+
 /// `--wait` on a terminal draws a progress bar; without one it prints plain lines; Ctrl-C
 /// stops the waiting, not the run, and says so.
 #[tokio::test]

@@ -580,7 +580,7 @@ async fn diff_stored(
                 }
                 let old = comparable_stored(storage, before_path, old, before_packs).await?;
                 let new = comparable_stored(storage, after_path, new, after_packs).await?;
-                Ok((id, diff::field_changes(&old, &new)))
+                Ok((id, diff::object_changes(&id.resource, &old, &new)))
             }
         })
         .buffered(READS_IN_FLIGHT);
@@ -658,7 +658,10 @@ async fn diff_live(storage: &Storage, client: &Client, path: &str) -> anyhow::Re
                 };
                 let old = comparable_stored(storage, path, entry, packs).await?;
                 let new = diff::comparable(serde_json::to_value(&live)?);
-                Ok((entry, Some(diff::field_changes(&old, &new))))
+                Ok((
+                    entry,
+                    Some(diff::object_changes(&entry.resource, &old, &new)),
+                ))
             }
         })
         .buffered(READS_IN_FLIGHT);

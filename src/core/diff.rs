@@ -100,6 +100,30 @@ pub fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
         .collect()
 }
 
+/// What a diff shows for a value it must not print.
+pub const REDACTED: &str = "(redacted)";
+
+/// [`field_changes`] of an object of type `resource`: the values of a core Secret's `data` and
+/// `stringData` are shown as [`REDACTED`] (the path still says which key changed), so a diff
+/// printed to a terminal or a CI log does not leak them.
+pub fn object_changes(resource: &str, before: &Value, after: &Value) -> Vec<FieldChange> {
+    let mut fields = field_changes(before, after);
+    if resource == "secrets" {
+        for field in &mut fields {
+            if field.path.starts_with("/data") || field.path.starts_with("/stringData") {
+                let hide = |v: &mut Option<Value>| {
+                    if v.is_some() {
+                        *v = Some(Value::String(REDACTED.to_string()));
+                    }
+                };
+                hide(&mut field.before);
+                hide(&mut field.after);
+            }
+        }
+    }
+    fields
+}
+
 /// Compares two sides given as `id -> comparable object` (see [`comparable`]).
 pub fn compare(before: &BTreeMap<ObjectId, Value>, after: &BTreeMap<ObjectId, Value>) -> Diff {
     let mut diff = Diff::default();
@@ -107,7 +131,7 @@ pub fn compare(before: &BTreeMap<ObjectId, Value>, after: &BTreeMap<ObjectId, Va
         match after.get(id) {
             None => diff.removed.push(id.clone()),
             Some(new) => {
-                let fields = field_changes(old, new);
+                let fields = object_changes(&id.resource, old, new);
                 if fields.is_empty() {
                     diff.unchanged += 1;
                 } else {
@@ -182,6 +206,22 @@ mod tests {
         assert_eq!(by_path["/data/b"].after, None);
         assert_eq!(by_path["/data/c"].before, None);
         assert_eq!(fields.len(), 3, "{fields:?}");
+    }
+
+    #[test]
+    fn secret_values_are_never_shown() {
+        let secret = |v: &str| {
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                   "data": {"password": v, "user": "YQ=="}})
+        };
+        let fields = object_changes("secrets", &secret("b2xk"), &secret("bmV3"));
+        assert_eq!(fields.len(), 1);
+        assert_eq!(fields[0].path, "/data/password");
+        assert_eq!(fields[0].before, Some(json!(REDACTED)));
+        assert_eq!(fields[0].after, Some(json!(REDACTED)));
+        // Other types show their values.
+        let fields = object_changes("configmaps", &secret("b2xk"), &secret("bmV3"));
+        assert_eq!(fields[0].after, Some(json!("bmV3")));
     }
 
     #[test]
