@@ -402,6 +402,51 @@ async fn restores_report_their_result_in_the_exit_code() {
         2,
     );
     assert_exit(&run(&scene, &["backup", "nonsense"]).await, 2);
+    assert_exit(&run(&scene, &["backup", "get", "snap", "-A"]).await, 2);
+    assert_exit(
+        &run(
+            &scene,
+            &["backups", "list", "--bucket", "b", "--provider", "ftp"],
+        )
+        .await,
+        2,
+    );
+    assert_exit(
+        &run(
+            &scene,
+            &[
+                "backup",
+                "create",
+                "x",
+                "-n",
+                &ns,
+                "--storage",
+                "s",
+                "--region",
+                "r",
+            ],
+        )
+        .await,
+        2,
+    );
+    let misnamed = run(
+        &scene,
+        &[
+            "backups",
+            "list",
+            "--bucket",
+            "b",
+            "--encryption-key",
+            "/tmp/key.txt",
+        ],
+    )
+    .await;
+    assert_exit(&misnamed, 2);
+    assert!(
+        text(&misnamed.stderr).contains("<id>.key"),
+        "{}",
+        text(&misnamed.stderr)
+    );
 }
 
 #[tokio::test]
@@ -784,11 +829,18 @@ fn every_command_has_help_with_examples() {
     for command in [
         &["backup", "create"][..],
         &["backup", "get"],
+        &["backup", "describe"],
+        &["backup", "delete"],
         &["backup", "run"],
         &["restore", "create"],
+        &["restore", "get"],
+        &["restore", "describe"],
+        &["backups", "list"],
+        &["backups", "inspect"],
         &["backups", "verify"],
         &["backups", "diff"],
         &["backups", "download"],
+        &["completion"],
     ] {
         let out = Command::new(BIN)
             .args(command)

@@ -126,6 +126,10 @@ pub enum Command {
         command: stored::BackupsCommand,
     },
     /// Print a shell completion script: `source <(cluster-backup completion bash)`.
+    #[command(after_help = "Examples:
+  source <(cluster-backup completion bash)
+  cluster-backup completion zsh > \"${fpath[1]}/_cluster-backup\"
+  cluster-backup completion fish > ~/.config/fish/completions/cluster-backup.fish")]
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -200,8 +204,12 @@ impl LeaderArgs {
 #[derive(clap::Args, Debug)]
 pub struct StorageArgs {
     /// minio, s3 or filesystem.
-    #[arg(long, default_value = "minio")]
+    #[arg(long, default_value = "minio", value_parser = ["minio", "s3", "filesystem"])]
     pub provider: String,
+    /// Largest manifest read, in bytes (as the operator's flag; raise it for one-file-per-object
+    /// backups of more than about 200,000 objects).
+    #[arg(long, default_value_t = crate::storage::catalogue::DEFAULT_MAX_MANIFEST_BYTES, value_parser = clap::value_parser!(u64).range(1 << 20..))]
+    pub max_manifest_bytes: u64,
     /// Bucket (for filesystem: the directory).
     #[arg(long)]
     pub bucket: String,
@@ -250,6 +258,29 @@ impl From<EncryptionScopeArg> for api::EncryptionScope {
 
 impl StorageArgs {
     fn storage(&self) -> anyhow::Result<crate::storage::Storage> {
+        crate::storage::catalogue::set_max_manifest_bytes(self.max_manifest_bytes);
+        // Key file names first: a wrong command line is a usage error, found before anything
+        // is read or contacted.
+        let mut names = std::collections::BTreeSet::new();
+        for file in &self.encryption_keys {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if !name.ends_with(crate::storage::sealed::KEY_SUFFIX) {
+                return Err(output::UsageError(format!(
+                    "--encryption-key {}: name key files <id>.key, as in the key Secret",
+                    file.display()
+                ))
+                .into());
+            }
+            if !names.insert(name.clone()) {
+                return Err(
+                    output::UsageError(format!("--encryption-key {name} is given twice")).into(),
+                );
+            }
+        }
+
         let location: api::StorageLocation = serde_json::from_value(serde_json::json!({
             "provider": self.provider,
             "bucket": self.bucket,
@@ -286,41 +317,42 @@ impl StorageArgs {
             return Ok(storage);
         }
         // The files stand for the entries of a key Secret; the first one is `active` (reading
-        // needs no active key, but a keyring has one).
-        let mut data = std::collections::BTreeMap::new();
+        // needs no active key, but a keyring has one). Wiped however this ends.
+        let mut data = WipedOnDrop::default();
         for file in &self.encryption_keys {
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            if !name.ends_with(crate::storage::sealed::KEY_SUFFIX) {
-                anyhow::bail!(
-                    "--encryption-key {}: name key files <id>.key, as in the key Secret",
-                    file.display()
-                );
-            }
-            if data.contains_key(&name) {
-                anyhow::bail!("--encryption-key {name} is given twice");
-            }
-            let key = std::fs::read(file)
-                .with_context(|| format!("cannot read --encryption-key {}", file.display()))?;
-            if data.is_empty()
+            let key = std::fs::read(file).map_err(|e| {
+                anyhow::anyhow!("cannot read --encryption-key {}: {e}", file.display())
+            })?;
+            if data.0.is_empty()
                 && let Some(id) = name.strip_suffix(crate::storage::sealed::KEY_SUFFIX)
             {
-                data.insert(
+                data.0.insert(
                     crate::storage::sealed::ACTIVE_KEY.to_string(),
                     id.as_bytes().to_vec(),
                 );
             }
-            data.insert(name, key);
+            data.0.insert(name, key);
         }
-        let keyring = crate::storage::sealed::Keyring::from_secret_data("--encryption-key", &data)
-            .map_err(|reason| anyhow::anyhow!("--encryption-key: {reason}"));
-        data.values_mut().for_each(zeroize::Zeroize::zeroize);
-        let keyring = keyring?;
+        let keyring =
+            crate::storage::sealed::Keyring::from_secret_data("--encryption-key", &data.0)
+                .map_err(|reason| anyhow::anyhow!("--encryption-key: {reason}"))?;
         Ok(storage
             .with_keyring(std::sync::Arc::new(keyring))
             .with_scope(self.encryption_scope.into()))
+    }
+}
+
+/// Key file contents, wiped when dropped (also on an early return).
+#[derive(Default)]
+struct WipedOnDrop(std::collections::BTreeMap<String, Vec<u8>>);
+
+impl Drop for WipedOnDrop {
+    fn drop(&mut self) {
+        self.0.values_mut().for_each(zeroize::Zeroize::zeroize);
     }
 }
 

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use super::output::{self, Exit, Explain, OutputFormat, Table, UsageError};
 use super::wait;
-use crate::api::{Backup, BackupPhase, RUN_NOW_ANNOTATION, Restore, RestorePhase, from_time};
+use crate::api::{
+    Backup, BackupRun, RUN_NOW_ANNOTATION, Restore, RestorePhase, RunResult, from_time,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum BackupCommand {
@@ -35,7 +37,7 @@ pub enum BackupCommand {
     /// Delete a Backup. What it stored stays in the bucket (a Restore can still use it).
     #[command(after_help = "Example:
   cluster-backup backup delete shop-now")]
-    Delete(Named),
+    Delete(Delete),
     /// Run a Backup now, besides its schedule (sets the backup.cnd.dk/run-now annotation).
     #[command(after_help = "Example:
   cluster-backup backup run nightly --wait")]
@@ -53,8 +55,13 @@ pub enum RestoreCommand {
       --storage team-bucket --conflict overwrite --wait")]
     Create(Box<RestoreCreate>),
     /// List Restores (or show one) with phase and counts.
+    #[command(after_help = "Examples:
+  cluster-backup restore get
+  cluster-backup restore get shop-back -o yaml")]
     Get(Get),
     /// Show a Restore's status: counts, failed and skipped objects, the backup it read.
+    #[command(after_help = "Example:
+  cluster-backup restore describe shop-back -n team-a")]
     Describe(Named),
 }
 
@@ -69,8 +76,17 @@ pub struct Named {
 }
 
 #[derive(Args, Debug)]
+pub struct Delete {
+    pub name: String,
+    /// Namespace (default: the kubeconfig context's).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct Get {
     /// One object (default: all of the namespace).
+    #[arg(conflicts_with = "all_namespaces")]
     pub name: Option<String>,
     #[arg(short, long, conflicts_with = "all_namespaces")]
     pub namespace: Option<String>,
@@ -85,14 +101,14 @@ pub struct Get {
 #[derive(Args, Debug, Default)]
 pub struct LocationArgs {
     /// A ClusterStorageLocation (an administrator's bucket) to use.
-    #[arg(long, value_name = "LOCATION", conflicts_with_all = ["bucket", "endpoint", "credentials_secret"])]
+    #[arg(long, value_name = "LOCATION", conflicts_with_all = ["bucket", "provider", "endpoint", "region", "prefix", "credentials_secret"])]
     pub storage: Option<String>,
     /// Bucket, written inline (with --endpoint and --credentials-secret).
     #[arg(long)]
     pub bucket: Option<String>,
-    /// minio, s3 or filesystem (inline).
-    #[arg(long, value_name = "PROVIDER", default_value = "minio")]
-    pub provider: String,
+    /// Provider of the inline bucket (default: minio).
+    #[arg(long, value_parser = ["minio", "s3", "filesystem"])]
+    pub provider: Option<String>,
     /// S3 endpoint (inline); http:// is plain, https:// is TLS.
     #[arg(long)]
     pub endpoint: Option<String>,
@@ -120,7 +136,10 @@ impl LocationArgs {
                 "say where: --storage LOCATION (a ClusterStorageLocation) or --bucket with --endpoint and --credentials-secret".into(),
             ));
         };
-        let mut location = json!({ "provider": self.provider, "bucket": bucket });
+        let mut location = json!({
+            "provider": self.provider.as_deref().unwrap_or("minio"),
+            "bucket": bucket,
+        });
         for (field, value) in [
             ("endpoint", &self.endpoint),
             ("region", &self.region),
@@ -370,7 +389,7 @@ fn restore_object(args: &RestoreCreate, namespace: &str) -> Result<Restore, anyh
 fn api_error(what: &str, err: kube::Error) -> anyhow::Error {
     match err {
         kube::Error::Api(status) => anyhow::anyhow!("{what}: {}", status.message),
-        other => anyhow::Error::new(other).context(what.to_string()),
+        other => anyhow::anyhow!("{what}: {other}"),
     }
 }
 
@@ -406,7 +425,8 @@ pub async fn backup(command: BackupCommand) -> anyhow::Result<Exit> {
             let api: Api<Backup> = Api::namespaced(client.clone(), &namespace);
             let trigger = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             let patch = json!({ "metadata": { "annotations": { RUN_NOW_ANNOTATION: trigger } } });
-            api.patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
+            let patched = api
+                .patch(&args.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map_err(|e| {
                     api_error(&format!("cannot run Backup {namespace}/{}", args.name), e)
@@ -416,6 +436,9 @@ pub async fn backup(command: BackupCommand) -> anyhow::Result<Exit> {
                     "Backup {namespace}/{} asked to run now ({RUN_NOW_ANNOTATION}={trigger}).",
                     args.name
                 );
+                if let Some(text) = output::structured(args.output, &patched)? {
+                    print!("{text}");
+                }
                 return Ok(Exit::Ok);
             }
             eprintln!(
@@ -545,30 +568,24 @@ fn print_created<K: serde::Serialize + ResourceExt>(
     Ok(())
 }
 
-fn finish_backup(format: OutputFormat, ended: Option<Backup>) -> anyhow::Result<Exit> {
-    let Some(backup) = ended else {
+fn finish_backup(format: OutputFormat, ended: Option<wait::BackupWaited>) -> anyhow::Result<Exit> {
+    let Some(ended) = ended else {
         return Ok(Exit::Interrupted);
     };
-    if let Some(text) = output::structured(format, &backup)? {
+    if let Some(text) = output::structured(format, &ended.backup)? {
         print!("{text}");
     } else {
-        print!("{}", backup_summary(&backup));
+        print!("{}", backup_summary(&ended.backup, ended.run.as_ref()));
     }
-    Ok(backup_exit(&backup))
+    Ok(backup_exit(ended.run.as_ref()))
 }
 
-/// The exit code for a Backup whose run ended: from its last run, else from its phase.
-pub fn backup_exit(backup: &Backup) -> Exit {
-    let status = backup.status.clone().unwrap_or_default();
-    match status.last_run.and_then(|run| run.result) {
-        Some(crate::api::RunResult::Completed) => Exit::Ok,
-        Some(crate::api::RunResult::PartiallyFailed) => Exit::PartiallyFailed,
-        Some(_) => Exit::Failed,
-        None => match status.phase {
-            Some(BackupPhase::Completed) => Exit::Ok,
-            Some(BackupPhase::PartiallyFailed) => Exit::PartiallyFailed,
-            _ => Exit::Failed,
-        },
+/// The exit code for the run waited for (`None`: no run, the spec is invalid).
+pub fn backup_exit(run: Option<&BackupRun>) -> Exit {
+    match run.and_then(|run| run.result) {
+        Some(RunResult::Completed) => Exit::Ok,
+        Some(RunResult::PartiallyFailed) => Exit::PartiallyFailed,
+        _ => Exit::Failed,
     }
 }
 
@@ -733,8 +750,8 @@ fn restore_table(items: &[Restore], all_namespaces: bool) -> String {
     table.render()
 }
 
-/// What a finished `backup create|run --wait` prints.
-fn backup_summary(backup: &Backup) -> String {
+/// What a finished `backup create|run --wait` prints: the run waited for, or why none ran.
+fn backup_summary(backup: &Backup, run: Option<&BackupRun>) -> String {
     let status = backup.status.clone().unwrap_or_default();
     let mut out = String::new();
     let name = format!(
@@ -742,7 +759,7 @@ fn backup_summary(backup: &Backup) -> String {
         backup.namespace().unwrap_or_default(),
         backup.name_any()
     );
-    match &status.last_run {
+    match run {
         Some(run) => {
             let _ = writeln!(
                 out,

@@ -339,7 +339,8 @@ fn packs_for(storage: &Storage, path: &str, manifest: &Manifest) -> Option<PackR
         .then(|| PackReader::new(storage, path, &manifest.objects, &manifest.objects))
 }
 
-/// One object read and checked against its entry.
+/// One object read and checked as a restore checks it: size and sha256 against its entry (and,
+/// encrypted, its tag), then parsed and checked to be the object its entry names.
 async fn read_verified(
     storage: &Storage,
     path: &str,
@@ -348,6 +349,9 @@ async fn read_verified(
 ) -> Result<bytes::Bytes, String> {
     let bytes = crate::engine::restore::read_stored(storage, path, entry, packs).await?;
     entry.verify(&bytes).map_err(|e| e.to_string())?;
+    let obj: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("stored object {} is not valid JSON: {e}", entry.key))?;
+    crate::core::restore::clean::check_stored_object(&obj, entry).map_err(|e| e.to_string())?;
     Ok(bytes)
 }
 
@@ -433,17 +437,27 @@ async fn download(storage: &Storage, path: &str, file: &std::path::Path) -> anyh
     let manifest = read_manifest(storage, path).await?;
     let manifest_bytes = manifest.to_bytes()?;
     let packs = packs_for(storage, path, &manifest);
-    let out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(file)
-        .explain(|| {
-            format!(
-                "cannot create {} (an existing file is not overwritten)",
-                file.display()
-            )
-        })?;
-    let result = write_archive(
+    if file.exists() {
+        return Err(anyhow::anyhow!(
+            "{} exists; an existing file is not overwritten",
+            file.display()
+        ));
+    }
+    // Written under a temporary name beside it and renamed once complete: an interrupted or
+    // failed download never leaves a partial archive under the name asked for.
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let partial = tempfile::Builder::new()
+        .prefix(".cluster-backup-download-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .explain(|| format!("cannot create a file in {}", dir.display()))?;
+    let out = partial
+        .reopen()
+        .explain(|| format!("cannot write {}", partial.path().display()))?;
+    let objects = write_archive(
         storage,
         path,
         &manifest,
@@ -451,12 +465,10 @@ async fn download(storage: &Storage, path: &str, file: &std::path::Path) -> anyh
         packs.as_ref(),
         out,
     )
-    .await;
-    if result.is_err() {
-        // Never leave a partial archive that looks complete.
-        let _ = std::fs::remove_file(file);
-    }
-    let objects = result?;
+    .await?;
+    partial
+        .persist_noclobber(file)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", file.display(), e.error))?;
     println!(
         "wrote {} ({} objects and manifest.json, each object verified)",
         file.display(),

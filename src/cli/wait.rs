@@ -8,8 +8,10 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use kube::Api;
 
-use super::output::{self, Explain};
-use crate::api::{Backup, BackupPhase, Restore, RestorePhase};
+use super::output;
+use kube::ResourceExt as _;
+
+use crate::api::{Backup, BackupPhase, BackupRun, RUN_NOW_ANNOTATION, Restore, RestorePhase};
 
 /// How often the object is read again.
 const POLL: Duration = Duration::from_millis(500);
@@ -127,49 +129,171 @@ async fn until_done_or_interrupted<T>(
     }
 }
 
-/// Waits until the Backup's run ends: the run asked for with run-now value `trigger`, else the
-/// first run (a one-shot backup's only one). `None`: interrupted with Ctrl-C.
+/// Reasons of a Backup's `Ready` condition that mean no run will start until the spec changes.
+const INVALID: [&str; 2] = ["InvalidSpec", "InvalidSchedule"];
+
+/// Reads consecutive failures tolerated while waiting (an API server restarting, a token
+/// refreshed): 20 reads, about 10 s.
+const READ_FAILURES: u32 = 20;
+
+/// How a waited Backup run ended.
+pub struct BackupWaited {
+    pub backup: Backup,
+    /// The run waited for (`None`: the spec is invalid and no run started).
+    pub run: Option<BackupRun>,
+}
+
+/// Whether the Backup cannot run as it is: the spec of its current generation is invalid.
+fn invalid_now(backup: &Backup) -> bool {
+    let status = backup.status.as_ref();
+    status.and_then(|s| s.phase) == Some(BackupPhase::Failed)
+        && status.and_then(|s| s.observed_generation) == backup.metadata.generation
+        && status.is_some_and(|s| {
+            s.conditions.iter().any(|c| {
+                c.type_ == "Ready" && c.status == "False" && INVALID.contains(&c.reason.as_str())
+            })
+        })
+}
+
+/// Reads `name`, tolerating a few failed reads in a row.
+async fn read<K>(api: &Api<K>, name: &str, failures: &mut u32) -> anyhow::Result<Option<K>>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get(name).await {
+        Ok(object) => {
+            *failures = 0;
+            Ok(Some(object))
+        }
+        Err(kube::Error::Api(status)) if status.is_not_found() => {
+            Err(anyhow::anyhow!("{name} was deleted while waiting for it"))
+        }
+        Err(err) if *failures < READ_FAILURES => {
+            *failures += 1;
+            tracing::debug!(error = %err, "read failed while waiting; trying again");
+            Ok(None)
+        }
+        Err(err) => Err(anyhow::anyhow!(
+            "cannot read {name} ({err}); how the run ends is unknown: see `cluster-backup backup get {name}` or `restore get {name}`"
+        )),
+    }
+}
+
+/// What one read of a waited Backup says.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// The run waited for ended (`None`: no run will start, the spec is invalid).
+    Done(Option<Box<BackupRun>>),
+    /// The run waited for is running: objects and bytes so far.
+    Running { objects: u64, bytes: u64 },
+    /// Not started yet; the Backup's phase.
+    Waiting(String),
+    /// Another run-now value replaced ours before the operator took it.
+    Superseded(String),
+}
+
+/// Decides from one read of the Backup. `trigger`: the run-now value set (else the first run
+/// is waited for); `followed`: the backup path of the run being followed, once seen running,
+/// which tells it from runs that start after it (a schedule slot that fell due meanwhile).
+fn backup_step(backup: &Backup, trigger: Option<&str>, followed: &mut Option<String>) -> Step {
+    let status = backup.status.clone().unwrap_or_default();
+    let annotation = backup.annotations().get(RUN_NOW_ANNOTATION).cloned();
+    if let Some(value) = trigger
+        && annotation.as_deref() != Some(value)
+        && status.last_manual_trigger.as_deref() != Some(value)
+    {
+        return Step::Superseded(annotation.unwrap_or_else(|| "removed".into()));
+    }
+    let recorded = match trigger {
+        Some(value) => status.last_manual_trigger.as_deref() == Some(value),
+        None => true,
+    };
+    let runs = || status.last_run.iter().chain(status.history.iter());
+    if let Some(path) = followed.as_deref()
+        && let Some(run) = runs().find(|r| r.backup_path == path && r.completion_time.is_some())
+    {
+        return Step::Done(Some(Box::new(run.clone())));
+    }
+    let ours = |run: &BackupRun| trigger.is_none() || run.trigger == "manual";
+    match status.current_run.as_ref() {
+        Some(run) if recorded && ours(run) && followed.is_none() => {
+            *followed = Some(run.backup_path.clone());
+        }
+        _ => {}
+    }
+    if let Some(path) = followed.as_deref() {
+        return match status.current_run.as_ref() {
+            Some(run) if run.backup_path == path => Step::Running {
+                objects: u64::try_from(run.objects).unwrap_or(0),
+                bytes: u64::try_from(run.bytes).unwrap_or(0),
+            },
+            // Between its end and the status that records it.
+            _ => Step::Running {
+                objects: 0,
+                bytes: 0,
+            },
+        };
+    }
+    if recorded && status.current_run.is_none() {
+        // It started and ended between two reads: the newest run of its kind.
+        if let Some(run) = runs().find(|r| ours(r)) {
+            return Step::Done(Some(Box::new(run.clone())));
+        }
+    }
+    if invalid_now(backup) {
+        return Step::Done(None);
+    }
+    Step::Waiting(
+        status
+            .phase
+            .map(|p| format!("{p:?}"))
+            .unwrap_or_else(|| "New".into()),
+    )
+}
+
+/// Waits until one run of the Backup ends, and says which ([`backup_step`]). `None`:
+/// interrupted with Ctrl-C.
 pub async fn backup(
     api: &Api<Backup>,
     name: &str,
     trigger: Option<&str>,
-) -> anyhow::Result<Option<Backup>> {
+) -> anyhow::Result<Option<BackupWaited>> {
     let mut display = Display::new();
     let bar = display.bar();
     let follow = async move {
         // What the previous run stored: the expected total, for an ETA.
-        let mut expected = 0u64;
+        let mut expected = None;
+        let mut followed = None;
+        let mut failures = 0;
         loop {
-            let backup = api
-                .get(name)
-                .await
-                .explain(|| format!("cannot read Backup {name}"))?;
-            let status = backup.status.clone().unwrap_or_default();
-            let ours = match trigger {
-                Some(value) => status.last_manual_trigger.as_deref() == Some(value),
-                None => true,
+            let Some(backup) = read(api, name, &mut failures).await? else {
+                tokio::time::sleep(POLL).await;
+                continue;
             };
-            if let Some(run) = status.current_run.as_ref().filter(|_| ours) {
-                display.update(
-                    "Running",
-                    u64::try_from(run.objects).unwrap_or(0),
-                    expected,
-                    Some(u64::try_from(run.bytes).unwrap_or(0)),
-                );
-            } else if ours && status.last_run.is_some() {
-                return Ok(backup);
-            } else if trigger.is_none() && status.phase == Some(BackupPhase::Failed) {
-                // An invalid spec fails without any run.
-                return Ok(backup);
-            } else {
-                if let Some(last) = &status.last_run {
-                    expected = u64::try_from(last.objects).unwrap_or(0);
+            let previous = backup
+                .status
+                .as_ref()
+                .and_then(|s| s.last_run.as_ref())
+                .map(|r| u64::try_from(r.objects).unwrap_or(0));
+            match backup_step(&backup, trigger, &mut followed) {
+                Step::Done(run) => {
+                    return Ok(BackupWaited {
+                        backup,
+                        run: run.map(|run| *run),
+                    });
                 }
-                let phase = status
-                    .phase
-                    .map(|p| format!("{p:?}"))
-                    .unwrap_or_else(|| "New".into());
-                display.update(&phase, 0, 0, None);
+                Step::Superseded(value) => {
+                    return Err(anyhow::anyhow!(
+                        "another run-now request ({value}) replaced this one before it ran; follow it with `cluster-backup backup get {name}`"
+                    ));
+                }
+                Step::Running { objects, bytes } => {
+                    display.update("Running", objects, expected.unwrap_or(0), Some(bytes));
+                }
+                Step::Waiting(phase) => {
+                    expected = previous;
+                    display.update(&phase, 0, 0, None);
+                }
             }
             tokio::time::sleep(POLL).await;
         }
@@ -182,11 +306,12 @@ pub async fn restore(api: &Api<Restore>, name: &str) -> anyhow::Result<Option<Re
     let mut display = Display::new();
     let bar = display.bar();
     let follow = async move {
+        let mut failures = 0;
         loop {
-            let restore = api
-                .get(name)
-                .await
-                .explain(|| format!("cannot read Restore {name}"))?;
+            let Some(restore) = read(api, name, &mut failures).await? else {
+                tokio::time::sleep(POLL).await;
+                continue;
+            };
             let status = restore.status.clone().unwrap_or_default();
             match status.phase {
                 Some(
@@ -210,4 +335,130 @@ pub async fn restore(api: &Api<Restore>, name: &str) -> anyhow::Result<Option<Re
         }
     };
     until_done_or_interrupted(bar, "The restore", follow).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(path: &str, trigger: &str, done: bool) -> serde_json::Value {
+        let mut run = json!({
+            "backupPath": path, "trigger": trigger, "startTime": "2026-11-30T00:00:00Z",
+            "objects": 3, "bytes": 10, "failed": 0,
+        });
+        if done {
+            run["completionTime"] = json!("2026-11-30T00:00:01Z");
+            run["result"] = json!("Completed");
+        }
+        run
+    }
+
+    fn backup(annotation: Option<&str>, status: serde_json::Value) -> Backup {
+        let mut doc = json!({
+            "apiVersion": "backup.cnd.dk/v1", "kind": "Backup",
+            "metadata": { "name": "b", "namespace": "n", "generation": 1 },
+            "spec": { "source": {}, "storageLocation": { "bucket": "x" } },
+            "status": status,
+        });
+        if let Some(value) = annotation {
+            doc["metadata"]["annotations"] = json!({ RUN_NOW_ANNOTATION: value });
+        }
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn a_manual_run_is_told_from_a_scheduled_run_that_follows_it() {
+        let mut followed = None;
+        // Not taken yet.
+        let waiting = backup(
+            Some("t1"),
+            json!({ "phase": "Scheduled", "lastRun": run("p0", "schedule", true) }),
+        );
+        assert_eq!(
+            backup_step(&waiting, Some("t1"), &mut followed),
+            Step::Waiting("Scheduled".into())
+        );
+        // Ours runs.
+        let running = backup(
+            Some("t1"),
+            json!({
+                "phase": "Running", "lastManualTrigger": "t1",
+                "currentRun": run("p1", "manual", false), "lastRun": run("p0", "schedule", true),
+            }),
+        );
+        assert!(matches!(
+            backup_step(&running, Some("t1"), &mut followed),
+            Step::Running { objects: 3, .. }
+        ));
+        assert_eq!(followed.as_deref(), Some("p1"));
+        // A schedule slot started right after ours: ours is found in lastRun by its path.
+        let next = backup(
+            Some("t1"),
+            json!({
+                "phase": "Running", "lastManualTrigger": "t1",
+                "currentRun": run("p2", "schedule", false), "lastRun": run("p1", "manual", true),
+            }),
+        );
+        match backup_step(&next, Some("t1"), &mut followed) {
+            Step::Done(Some(run)) => assert_eq!(run.backup_path, "p1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_run_over_between_two_reads_is_found_without_taking_a_later_scheduled_one() {
+        let mut followed = None;
+        let over = backup(
+            Some("t1"),
+            json!({
+                "phase": "Running", "lastManualTrigger": "t1",
+                "currentRun": run("p2", "schedule", false),
+                "lastRun": run("p1", "manual", true),
+            }),
+        );
+        // The scheduled run is not ours; wait for it to end, then take the newest manual run.
+        assert!(matches!(
+            backup_step(&over, Some("t1"), &mut followed),
+            Step::Waiting(_)
+        ));
+        let ended = backup(
+            Some("t1"),
+            json!({
+                "phase": "Scheduled", "lastManualTrigger": "t1",
+                "lastRun": run("p2", "schedule", true),
+                "history": [run("p2", "schedule", true), run("p1", "manual", true)],
+            }),
+        );
+        match backup_step(&ended, Some("t1"), &mut followed) {
+            Step::Done(Some(run)) => assert_eq!(run.backup_path, "p1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_replaced_request_and_an_invalid_spec_end_the_wait() {
+        let mut followed = None;
+        let replaced = backup(
+            Some("t2"),
+            json!({ "phase": "Scheduled", "lastManualTrigger": "t0" }),
+        );
+        assert_eq!(
+            backup_step(&replaced, Some("t1"), &mut followed),
+            Step::Superseded("t2".into())
+        );
+        let invalid = backup(
+            Some("t1"),
+            json!({
+                "phase": "Failed", "observedGeneration": 1,
+                "conditions": [{ "type": "Ready", "status": "False", "reason": "InvalidSchedule",
+                                 "message": "bad cron", "lastTransitionTime": "2026-11-30T00:00:00Z" }],
+            }),
+        );
+        assert_eq!(
+            backup_step(&invalid, Some("t1"), &mut followed),
+            Step::Done(None)
+        );
+        assert_eq!(backup_step(&invalid, None, &mut None), Step::Done(None));
+    }
 }

@@ -103,14 +103,22 @@ pub fn field_changes(before: &Value, after: &Value) -> Vec<FieldChange> {
 /// What a diff shows for a value it must not print.
 pub const REDACTED: &str = "(redacted)";
 
-/// [`field_changes`] of an object of type `resource`: the values of a core Secret's `data` and
-/// `stringData` are shown as [`REDACTED`] (the path still says which key changed), so a diff
-/// printed to a terminal or a CI log does not leak them.
+/// Where a Secret holds its values: `data`, `stringData`, and the `kubectl apply` annotation,
+/// which holds a copy of them (a restore keeps it).
+const SECRET_VALUE_PATHS: [&str; 3] = [
+    "/data",
+    "/stringData",
+    "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
+];
+
+/// [`field_changes`] of an object of type `resource`: the values of a core Secret's `data`,
+/// `stringData` and its `kubectl apply` annotation are shown as [`REDACTED`] (the path still
+/// says which key changed), so a diff printed to a terminal or a CI log does not leak them.
 pub fn object_changes(resource: &str, before: &Value, after: &Value) -> Vec<FieldChange> {
     let mut fields = field_changes(before, after);
     if resource == "secrets" {
         for field in &mut fields {
-            if field.path.starts_with("/data") || field.path.starts_with("/stringData") {
+            if SECRET_VALUE_PATHS.iter().any(|p| field.path.starts_with(p)) {
                 let hide = |v: &mut Option<Value>| {
                     if v.is_some() {
                         *v = Some(Value::String(REDACTED.to_string()));
@@ -219,6 +227,19 @@ mod tests {
         assert_eq!(fields[0].path, "/data/password");
         assert_eq!(fields[0].before, Some(json!(REDACTED)));
         assert_eq!(fields[0].after, Some(json!(REDACTED)));
+        // The apply annotation holds the same values.
+        let applied = |v: &str| {
+            let mut secret = secret(v);
+            secret["metadata"]["annotations"] = json!({
+                "kubectl.kubernetes.io/last-applied-configuration":
+                    format!("{{\"data\":{{\"password\":\"{v}\"}}}}"),
+            });
+            secret
+        };
+        let fields = object_changes("secrets", &applied("b2xk"), &applied("bmV3"));
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        let text = serde_json::to_string(&fields).unwrap();
+        assert!(!text.contains("b2xk") && !text.contains("bmV3"), "{text}");
         // Other types show their values.
         let fields = object_changes("configmaps", &secret("b2xk"), &secret("bmV3"));
         assert_eq!(fields[0].after, Some(json!("bmV3")));
