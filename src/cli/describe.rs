@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Context as _;
+use super::output::Explain as _;
 use kube::{Api, Client};
 
 use crate::api::Backup;
@@ -16,7 +16,7 @@ pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::R
     let backup = api
         .get(name)
         .await
-        .with_context(|| format!("cannot read Backup {namespace}/{name}"))?;
+        .explain(|| format!("cannot read Backup {namespace}/{name}"))?;
     let status = backup.status.clone().unwrap_or_default();
     let mut out = String::new();
     writeln!(out, "Backup {namespace}/{name}")?;

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use output::Explain as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::api;
@@ -288,7 +288,7 @@ impl StorageArgs {
             "region": self.region,
             "prefix": self.prefix,
         }))
-        .context("invalid --provider (minio, s3 or filesystem)")?;
+        .explain(|| "invalid --provider (minio, s3 or filesystem)".to_string())?;
         let credentials = match (&self.access_key, &self.secret_key) {
             (Some(access), Some(secret)) => Some(crate::storage::Credentials {
                 access_key_id: access.clone(),
@@ -304,7 +304,7 @@ impl StorageArgs {
         let ca_bundle = match &self.ca_bundle {
             Some(file) => Some(
                 std::fs::read(file)
-                    .with_context(|| format!("cannot read --ca-bundle {}", file.display()))?,
+                    .explain(|| format!("cannot read --ca-bundle {}", file.display()))?,
             ),
             None => None,
         };
@@ -375,7 +375,7 @@ pub async fn main() -> anyhow::Result<Exit> {
         Command::Install => {
             let client = kube::Client::try_default()
                 .await
-                .context("cannot connect to Kubernetes")?;
+                .explain(|| "cannot connect to Kubernetes".to_string())?;
             let installed = controller::install::install(&client, Duration::from_secs(60)).await?;
             println!(
                 "CRDs installed and Established: {}",
@@ -401,7 +401,7 @@ pub async fn main() -> anyhow::Result<Exit> {
         Command::Describe { name, namespace } => {
             let client = kube::Client::try_default()
                 .await
-                .context("cannot connect to Kubernetes")?;
+                .explain(|| "cannot connect to Kubernetes".to_string())?;
             print!("{}", describe::describe(&client, &namespace, &name).await?);
         }
         Command::Run {
@@ -423,7 +423,7 @@ pub async fn main() -> anyhow::Result<Exit> {
         } => {
             let client = kube::Client::try_default()
                 .await
-                .context("cannot connect to Kubernetes")?;
+                .explain(|| "cannot connect to Kubernetes".to_string())?;
             let client = crate::k8s::rate_limit::rate_limited(client, kube_api_qps, kube_api_burst);
             if install_crds {
                 controller::crds::install_crds(&client, Duration::from_secs(60)).await?;

@@ -457,18 +457,36 @@ async fn download(storage: &Storage, path: &str, file: &std::path::Path) -> anyh
     let out = partial
         .reopen()
         .explain(|| format!("cannot write {}", partial.path().display()))?;
-    let objects = write_archive(
+    let writing = write_archive(
         storage,
         path,
         &manifest,
         &manifest_bytes,
         packs.as_ref(),
         out,
-    )
-    .await?;
-    partial
-        .persist_noclobber(file)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", file.display(), e.error))?;
+    );
+    // Ctrl-C drops the temporary file (decrypted objects included) rather than leave it.
+    let objects = tokio::select! {
+        written = writing => written?,
+        _ = tokio::signal::ctrl_c() => {
+            drop(partial);
+            eprintln!("Download stopped; nothing was written to {}.", file.display());
+            return Ok(Exit::Interrupted);
+        }
+    };
+    if let Err(err) = partial.persist_noclobber(file) {
+        // Filesystems without an atomic no-replace rename (FAT, some network mounts): a plain
+        // rename, unless the name was taken meanwhile.
+        if file.exists() {
+            return Err(anyhow::anyhow!(
+                "{} was created by someone else during the download; not overwritten",
+                file.display()
+            ));
+        }
+        err.file
+            .persist(file)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", file.display(), e.error))?;
+    }
     println!(
         "wrote {} ({} objects and manifest.json, each object verified)",
         file.display(),

@@ -143,18 +143,21 @@ pub struct BackupWaited {
     pub run: Option<BackupRun>,
 }
 
-/// Whether the Backup cannot run as it is: the spec of its current generation is invalid.
-fn invalid_now(backup: &Backup) -> bool {
+/// Whether the Backup will not run as it is: the spec of its current generation is invalid.
+/// A run-now request still runs despite `InvalidSpec` (the operator checks that spec again when
+/// it runs: a missing type may have been installed since), so for `run_now` only an invalid
+/// schedule counts.
+fn invalid_now(backup: &Backup, run_now: bool) -> bool {
+    let reasons: &[&str] = if run_now { &INVALID[1..] } else { &INVALID };
     let status = backup.status.as_ref();
     status.and_then(|s| s.phase) == Some(BackupPhase::Failed)
         && status.and_then(|s| s.observed_generation) == backup.metadata.generation
         && status.is_some_and(|s| {
             s.conditions.iter().any(|c| {
-                c.type_ == "Ready" && c.status == "False" && INVALID.contains(&c.reason.as_str())
+                c.type_ == "Ready" && c.status == "False" && reasons.contains(&c.reason.as_str())
             })
         })
 }
-
 /// Reads `name`, tolerating a few failed reads in a row.
 async fn read<K>(api: &Api<K>, name: &str, failures: &mut u32) -> anyhow::Result<Option<K>>
 where
@@ -190,57 +193,89 @@ enum Step {
     Waiting(String),
     /// Another run-now value replaced ours before the operator took it.
     Superseded(String),
+    /// The run followed is recorded nowhere any more (the Backup was deleted and created
+    /// again under the same name).
+    Lost(String),
 }
 
+const MANUAL: &str = "manual";
+const RETRY: &str = "retry";
+
 /// Decides from one read of the Backup. `trigger`: the run-now value set (else the first run
-/// is waited for); `followed`: the backup path of the run being followed, once seen running,
-/// which tells it from runs that start after it (a schedule slot that fell due meanwhile).
+/// is waited for); `followed`: the backup path of the run being followed, once seen running.
+/// The path tells it from runs that start after it (a schedule slot that fell due meanwhile,
+/// a second run-now request); an attempt interrupted by an operator restart is followed into
+/// its retry.
 fn backup_step(backup: &Backup, trigger: Option<&str>, followed: &mut Option<String>) -> Step {
     let status = backup.status.clone().unwrap_or_default();
-    let annotation = backup.annotations().get(RUN_NOW_ANNOTATION).cloned();
-    if let Some(value) = trigger
-        && annotation.as_deref() != Some(value)
-        && status.last_manual_trigger.as_deref() != Some(value)
-    {
-        return Step::Superseded(annotation.unwrap_or_else(|| "removed".into()));
+    let runs = || status.last_run.iter().chain(status.history.iter());
+    let current = status.current_run.as_ref();
+
+    if let Some(path) = followed.clone() {
+        if let Some(run) = current.filter(|run| run.backup_path == path) {
+            return Step::Running {
+                objects: u64::try_from(run.objects).unwrap_or(0),
+                bytes: u64::try_from(run.bytes).unwrap_or(0),
+            };
+        }
+        let Some(ended) = runs().find(|r| r.backup_path == path) else {
+            return Step::Lost(path);
+        };
+        // Interrupted by a restart and run again under a new path: follow the retry.
+        if let Some(retry) = current.filter(|run| run.trigger == RETRY)
+            && status.last_run.as_ref().map(|r| r.backup_path.as_str()) == Some(path.as_str())
+        {
+            *followed = Some(retry.backup_path.clone());
+            return Step::Running {
+                objects: u64::try_from(retry.objects).unwrap_or(0),
+                bytes: u64::try_from(retry.bytes).unwrap_or(0),
+            };
+        }
+        return Step::Done(Some(Box::new(ended.clone())));
     }
+
+    let annotation = backup.annotations().get(RUN_NOW_ANNOTATION).cloned();
     let recorded = match trigger {
         Some(value) => status.last_manual_trigger.as_deref() == Some(value),
         None => true,
     };
-    let runs = || status.last_run.iter().chain(status.history.iter());
-    if let Some(path) = followed.as_deref()
-        && let Some(run) = runs().find(|r| r.backup_path == path && r.completion_time.is_some())
+    if let Some(value) = trigger
+        && !recorded
+        && annotation.as_deref() != Some(value)
     {
-        return Step::Done(Some(Box::new(run.clone())));
+        return Step::Superseded(annotation.unwrap_or_else(|| "removed".into()));
     }
-    let ours = |run: &BackupRun| trigger.is_none() || run.trigger == "manual";
-    match status.current_run.as_ref() {
-        Some(run) if recorded && ours(run) && followed.is_none() => {
-            *followed = Some(run.backup_path.clone());
+    // Ours: any run for a first run; a manual run, or the retry of one, for run-now.
+    let ours = |run: &BackupRun| match trigger {
+        None => true,
+        Some(_) => {
+            run.trigger == MANUAL
+                || (run.trigger == RETRY
+                    && status
+                        .last_run
+                        .as_ref()
+                        .is_some_and(|r| r.trigger == MANUAL))
         }
-        _ => {}
-    }
-    if let Some(path) = followed.as_deref() {
-        return match status.current_run.as_ref() {
-            Some(run) if run.backup_path == path => Step::Running {
-                objects: u64::try_from(run.objects).unwrap_or(0),
-                bytes: u64::try_from(run.bytes).unwrap_or(0),
-            },
-            // Between its end and the status that records it.
-            _ => Step::Running {
-                objects: 0,
-                bytes: 0,
-            },
-        };
-    }
-    if recorded && status.current_run.is_none() {
-        // It started and ended between two reads: the newest run of its kind.
-        if let Some(run) = runs().find(|r| ours(r)) {
-            return Step::Done(Some(Box::new(run.clone())));
+    };
+    if recorded {
+        match current {
+            Some(run) if ours(run) => {
+                *followed = Some(run.backup_path.clone());
+                return Step::Running {
+                    objects: u64::try_from(run.objects).unwrap_or(0),
+                    bytes: u64::try_from(run.bytes).unwrap_or(0),
+                };
+            }
+            // Ours ended already (run-now is taken only when no run is going, and recorded
+            // with its run): the newest manual run.
+            _ => {
+                if let Some(run) = runs().find(|r| trigger.is_none() || r.trigger == MANUAL) {
+                    return Step::Done(Some(Box::new(run.clone())));
+                }
+            }
         }
     }
-    if invalid_now(backup) {
+    if invalid_now(backup, trigger.is_some()) {
         return Step::Done(None);
     }
     Step::Waiting(
@@ -281,6 +316,11 @@ pub async fn backup(
                         backup,
                         run: run.map(|run| *run),
                     });
+                }
+                Step::Lost(path) => {
+                    return Err(anyhow::anyhow!(
+                        "the run at {path} is no longer recorded (was {name} deleted and created again?); see `cluster-backup backup get {name}`"
+                    ));
                 }
                 Step::Superseded(value) => {
                     return Err(anyhow::anyhow!(
@@ -407,7 +447,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_over_between_two_reads_is_found_without_taking_a_later_scheduled_one() {
+    fn a_run_over_between_two_reads_is_found_at_once_even_while_a_scheduled_one_runs() {
         let mut followed = None;
         let over = backup(
             Some("t1"),
@@ -417,23 +457,63 @@ mod tests {
                 "lastRun": run("p1", "manual", true),
             }),
         );
-        // The scheduled run is not ours; wait for it to end, then take the newest manual run.
-        assert!(matches!(
-            backup_step(&over, Some("t1"), &mut followed),
-            Step::Waiting(_)
-        ));
-        let ended = backup(
-            Some("t1"),
-            json!({
-                "phase": "Scheduled", "lastManualTrigger": "t1",
-                "lastRun": run("p2", "schedule", true),
-                "history": [run("p2", "schedule", true), run("p1", "manual", true)],
-            }),
-        );
-        match backup_step(&ended, Some("t1"), &mut followed) {
+        match backup_step(&over, Some("t1"), &mut followed) {
             Step::Done(Some(run)) => assert_eq!(run.backup_path, "p1"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_second_run_now_does_not_hide_the_end_of_the_first() {
+        let mut followed = Some("p1".to_string());
+        // t2 was set while t1 ran, and its run started right after t1's ended.
+        let next = backup(
+            Some("t2"),
+            json!({
+                "phase": "Running", "lastManualTrigger": "t2",
+                "currentRun": run("p2", "manual", false), "lastRun": run("p1", "manual", true),
+            }),
+        );
+        match backup_step(&next, Some("t1"), &mut followed) {
+            Step::Done(Some(run)) => assert_eq!(run.backup_path, "p1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_attempt_interrupted_by_a_restart_is_followed_into_its_retry() {
+        let mut followed = Some("p1".to_string());
+        let mut interrupted = run("p1", "manual", true);
+        interrupted["result"] = json!("Failed");
+        let retried = backup(
+            Some("t1"),
+            json!({
+                "phase": "Running", "lastManualTrigger": "t1",
+                "currentRun": run("p1b", "retry", false), "lastRun": interrupted,
+            }),
+        );
+        assert!(matches!(
+            backup_step(&retried, Some("t1"), &mut followed),
+            Step::Running { .. }
+        ));
+        assert_eq!(followed.as_deref(), Some("p1b"));
+        let done = backup(
+            Some("t1"),
+            json!({
+                "phase": "Scheduled", "lastManualTrigger": "t1",
+                "lastRun": run("p1b", "retry", true), "history": [run("p1b", "retry", true)],
+            }),
+        );
+        match backup_step(&done, Some("t1"), &mut followed) {
+            Step::Done(Some(run)) => assert_eq!(run.backup_path, "p1b"),
+            other => panic!("{other:?}"),
+        }
+        // A Backup created again under the same name does not hold the run any more.
+        let recreated = backup(None, json!({ "phase": "New" }));
+        assert_eq!(
+            backup_step(&recreated, Some("t1"), &mut followed),
+            Step::Lost("p1b".into())
+        );
     }
 
     #[test]
@@ -460,5 +540,16 @@ mod tests {
             Step::Done(None)
         );
         assert_eq!(backup_step(&invalid, None, &mut None), Step::Done(None));
+        // An invalid spec (a type not installed yet) ends a first-run wait, not a run-now one:
+        // the operator runs the request and checks the spec again.
+        let mut spec = invalid.clone();
+        if let Some(status) = spec.status.as_mut() {
+            status.conditions[0].reason = "InvalidSpec".into();
+        }
+        assert_eq!(backup_step(&spec, None, &mut None), Step::Done(None));
+        assert!(matches!(
+            backup_step(&spec, Some("t1"), &mut None),
+            Step::Waiting(_)
+        ));
     }
 }

@@ -118,7 +118,14 @@ pub fn object_changes(resource: &str, before: &Value, after: &Value) -> Vec<Fiel
     let mut fields = field_changes(before, after);
     if resource == "secrets" {
         for field in &mut fields {
-            if SECRET_VALUE_PATHS.iter().any(|p| field.path.starts_with(p)) {
+            // Inside a value path, or a parent of one (annotations added or removed whole).
+            let within = |outer: &str, inner: &str| {
+                inner == outer || inner.starts_with(&format!("{outer}/"))
+            };
+            if SECRET_VALUE_PATHS
+                .iter()
+                .any(|p| within(p, &field.path) || within(&field.path, p) || field.path.is_empty())
+            {
                 let hide = |v: &mut Option<Value>| {
                     if v.is_some() {
                         *v = Some(Value::String(REDACTED.to_string()));
@@ -240,6 +247,10 @@ mod tests {
         assert_eq!(fields.len(), 2, "{fields:?}");
         let text = serde_json::to_string(&fields).unwrap();
         assert!(!text.contains("b2xk") && !text.contains("bmV3"), "{text}");
+        // Annotations appearing whole (a Secret first applied with kubectl apply).
+        let fields = object_changes("secrets", &secret("b2xk"), &applied("bmV3"));
+        let text = serde_json::to_string(&fields).unwrap();
+        assert!(!text.contains("bmV3"), "{text}");
         // Other types show their values.
         let fields = object_changes("configmaps", &secret("b2xk"), &secret("bmV3"));
         assert_eq!(fields[0].after, Some(json!("bmV3")));
