@@ -656,6 +656,43 @@ fn api_resource(entry: &ManifestEntry) -> ApiResource {
     }
 }
 
+/// The objects of one namespace and type in the cluster now, by name, as a GET would return
+/// them (list items carry no apiVersion and kind).
+async fn live_objects(
+    client: &Client,
+    namespace: Option<&str>,
+    entry: &ManifestEntry,
+    selector: Option<&str>,
+) -> anyhow::Result<BTreeMap<String, DynamicObject>> {
+    let resource = api_resource(entry);
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let mut params = ListParams::default();
+    if let Some(selector) = selector {
+        params = params.labels(selector);
+    }
+    let listed = api
+        .list(&params)
+        .await
+        .explain(|| format!("cannot list {} in the cluster", entry.resource))?;
+    Ok(listed
+        .items
+        .into_iter()
+        .filter_map(|mut object| {
+            object.types = Some(kube::api::TypeMeta {
+                api_version: entry.api_version.to_string(),
+                kind: entry.kind.to_string(),
+            });
+            object.metadata.name.clone().map(|name| (name, object))
+        })
+        .collect())
+}
+
+/// Compares a stored backup with the cluster, one namespace and type at a time: one LIST per
+/// namespace and type (with the backup's label selector), a GET only for a stored object the
+/// list does not hold (its labels may have changed), and a download only to compare.
 async fn diff_live(storage: &Storage, client: &Client, path: &str) -> anyhow::Result<Diff> {
     let path = path.trim_end_matches('/');
     let manifest = read_manifest(storage, path).await?;
@@ -669,84 +706,79 @@ async fn diff_live(storage: &Storage, client: &Client, path: &str) -> anyhow::Re
                 .ok()
                 .flatten()
         });
-    let mut result = Diff::default();
-    let stored: BTreeSet<ObjectId> = manifest.objects.iter().map(object_id).collect();
-    let mut compared = futures::stream::iter(&manifest.objects)
-        .map(|entry| {
-            let packs = packs.as_ref();
-            async move {
-                let resource = api_resource(entry);
-                let api: Api<DynamicObject> = match entry.namespace.as_deref() {
-                    Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-                    None => Api::all_with(client.clone(), &resource),
-                };
-                let live = api.get_opt(&entry.name).await.explain(|| {
-                    format!("cannot read {} {} from the cluster", entry.kind, entry.name)
-                })?;
-                let Some(live) = live else {
-                    return Ok::<_, anyhow::Error>((entry, None));
-                };
-                let old = comparable_stored(storage, path, entry, packs).await?;
-                let new = diff::comparable(serde_json::to_value(&live)?);
-                Ok((
-                    entry,
-                    Some(diff::object_changes(&entry.resource, &old, &new)),
-                ))
-            }
-        })
-        .buffered(READS_IN_FLIGHT);
-    while let Some((entry, fields)) = compared.try_next().await? {
-        let id = object_id(entry);
-        match fields {
-            None => result.removed.push(id),
-            Some(fields) => record(&mut result, &id, fields),
-        }
-    }
-    drop(compared);
-    // Objects of the backup's namespaces and types that it does not hold.
-    let mut scopes: BTreeMap<(Option<String>, String), &ManifestEntry> = BTreeMap::new();
+    let mut scopes: BTreeMap<(Option<String>, String), Vec<&ManifestEntry>> = BTreeMap::new();
     for entry in &manifest.objects {
         scopes
             .entry((
                 entry.namespace.as_deref().map(str::to_string),
                 entry.resource.to_string(),
             ))
-            .or_insert(entry);
+            .or_default()
+            .push(entry);
     }
-    for ((namespace, _), entry) in scopes {
-        let resource = api_resource(entry);
-        let api: Api<DynamicObject> = match namespace.as_deref() {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-            None => Api::all_with(client.clone(), &resource),
+    let mut result = Diff::default();
+    for ((namespace, resource), entries) in scopes {
+        let Some(first) = entries.first().copied() else {
+            continue;
         };
-        let mut params = ListParams::default();
-        if let Some(selector) = &selector {
-            params = params.labels(selector);
+        let live = live_objects(client, namespace.as_deref(), first, selector.as_deref()).await?;
+        let stored: BTreeSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let mut compared = futures::stream::iter(entries)
+            .map(|entry| {
+                let packs = packs.as_ref();
+                let listed = live.get(&entry.name).cloned();
+                async move {
+                    let live = match listed {
+                        Some(object) => Some(object),
+                        None => {
+                            let resource = api_resource(entry);
+                            let api: Api<DynamicObject> = match entry.namespace.as_deref() {
+                                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                                None => Api::all_with(client.clone(), &resource),
+                            };
+                            api.get_opt(&entry.name).await.explain(|| {
+                                format!(
+                                    "cannot read {} {} from the cluster",
+                                    entry.kind, entry.name
+                                )
+                            })?
+                        }
+                    };
+                    let Some(live) = live else {
+                        return Ok::<_, anyhow::Error>((entry, None));
+                    };
+                    let old = comparable_stored(storage, path, entry, packs).await?;
+                    let new = diff::comparable(serde_json::to_value(&live)?);
+                    Ok((
+                        entry,
+                        Some(diff::object_changes(&entry.resource, &old, &new)),
+                    ))
+                }
+            })
+            .buffered(READS_IN_FLIGHT);
+        while let Some((entry, fields)) = compared.try_next().await? {
+            let id = object_id(entry);
+            match fields {
+                None => result.removed.push(id),
+                Some(fields) => record(&mut result, &id, fields),
+            }
         }
-        let listed = api
-            .list(&params)
-            .await
-            .explain(|| format!("cannot list {} in the cluster", entry.resource))?;
-        for object in listed.items {
-            let name = object.metadata.name.as_deref().unwrap_or_default();
-            if crate::core::plan::skip_object_of(
-                &resource.group,
-                &resource.plural,
-                name,
-                &object.data,
-            )
-            .is_some()
+        drop(compared);
+        // What the cluster holds there and the backup does not (leaving out what a backup
+        // never stores).
+        let kind = api_resource(first);
+        for (name, object) in &live {
+            if stored.contains(name.as_str())
+                || crate::core::plan::skip_object_of(&kind.group, &kind.plural, name, &object.data)
+                    .is_some()
             {
                 continue;
             }
-            let id = ObjectId {
-                resource: entry.resource.to_string(),
+            result.added.push(ObjectId {
+                resource: resource.clone(),
                 namespace: namespace.clone(),
-                name: object.metadata.name.clone().unwrap_or_default(),
-            };
-            if !stored.contains(&id) {
-                result.added.push(id);
-            }
+                name: name.clone(),
+            });
         }
     }
     result.added.sort();
