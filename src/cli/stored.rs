@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::StorageArgs;
 use super::output::{self, Exit, Explain, OutputFormat, Table, UsageError};
-use crate::core::diff::{self, Changed, Diff, ObjectId};
+use crate::core::diff::{self, Diff, ObjectId};
 use crate::core::manifest::{Manifest, ManifestEntry};
 use crate::engine::packed::PackReader;
 use crate::storage::Storage;
@@ -615,20 +615,9 @@ async fn diff_stored(
         })
         .buffered(READS_IN_FLIGHT);
     while let Some((id, fields)) = compared.try_next().await? {
-        record(&mut result, id, fields);
+        result.record(id, fields);
     }
     Ok(result)
-}
-
-fn record(diff: &mut Diff, id: &ObjectId, fields: Vec<diff::FieldChange>) {
-    if fields.is_empty() {
-        diff.unchanged += 1;
-    } else {
-        diff.changed.push(Changed {
-            id: id.clone(),
-            fields,
-        });
-    }
 }
 
 /// The API resource of a stored entry: group and version from its apiVersion, plural from its
@@ -656,6 +645,18 @@ fn api_resource(entry: &ManifestEntry) -> ApiResource {
     }
 }
 
+/// The API of a type in one namespace (`None`: cluster-scoped).
+fn dynamic_api(
+    client: &Client,
+    namespace: Option<&str>,
+    resource: &ApiResource,
+) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
 /// The objects of one namespace and type in the cluster now, by name, as a GET would return
 /// them (list items carry no apiVersion and kind).
 async fn live_objects(
@@ -664,11 +665,7 @@ async fn live_objects(
     entry: &ManifestEntry,
     selector: Option<&str>,
 ) -> anyhow::Result<BTreeMap<String, DynamicObject>> {
-    let resource = api_resource(entry);
-    let api: Api<DynamicObject> = match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    };
+    let api = dynamic_api(client, namespace, &api_resource(entry));
     let mut params = ListParams::default();
     if let Some(selector) = selector {
         params = params.labels(selector);
@@ -731,11 +728,11 @@ async fn diff_live(storage: &Storage, client: &Client, path: &str) -> anyhow::Re
                     let live = match listed {
                         Some(object) => Some(object),
                         None => {
-                            let resource = api_resource(entry);
-                            let api: Api<DynamicObject> = match entry.namespace.as_deref() {
-                                Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-                                None => Api::all_with(client.clone(), &resource),
-                            };
+                            let api = dynamic_api(
+                                client,
+                                entry.namespace.as_deref(),
+                                &api_resource(entry),
+                            );
                             api.get_opt(&entry.name).await.explain(|| {
                                 format!(
                                     "cannot read {} {} from the cluster",
@@ -760,7 +757,7 @@ async fn diff_live(storage: &Storage, client: &Client, path: &str) -> anyhow::Re
             let id = object_id(entry);
             match fields {
                 None => result.removed.push(id),
-                Some(fields) => record(&mut result, &id, fields),
+                Some(fields) => result.record(&id, fields),
             }
         }
         drop(compared);

@@ -65,6 +65,18 @@ impl Diff {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
+
+    /// Records an object present on both sides: unchanged when no field differs.
+    pub fn record(&mut self, id: &ObjectId, fields: Vec<FieldChange>) {
+        if fields.is_empty() {
+            self.unchanged += 1;
+        } else {
+            self.changed.push(Changed {
+                id: id.clone(),
+                fields,
+            });
+        }
+    }
 }
 
 /// What is compared of an object: the object as a restore would create it. An object a
@@ -145,17 +157,7 @@ pub fn compare(before: &BTreeMap<ObjectId, Value>, after: &BTreeMap<ObjectId, Va
     for (id, old) in before {
         match after.get(id) {
             None => diff.removed.push(id.clone()),
-            Some(new) => {
-                let fields = object_changes(&id.resource, old, new);
-                if fields.is_empty() {
-                    diff.unchanged += 1;
-                } else {
-                    diff.changed.push(Changed {
-                        id: id.clone(),
-                        fields,
-                    });
-                }
-            }
+            Some(new) => diff.record(id, object_changes(&id.resource, old, new)),
         }
     }
     diff.added = after
