@@ -808,6 +808,127 @@ async fn waiting_shows_progress_and_ctrl_c_leaves_the_run_alone() {
     );
 }
 
+/// A team member, not the admin: a ServiceAccount with the `admin` role in its own namespace,
+/// its own token in its kubeconfig. It backs up and restores its namespace through the CLI; a
+/// backup of a namespace it may not read ends PartiallyFailed (exit 3) and says why; listing
+/// every namespace is refused with the API server's reason (exit 1).
+#[tokio::test]
+async fn a_team_member_uses_the_cli_with_its_own_rights() {
+    let scene = Scene::restores("cli-tenant").await;
+    credentials_secret(&scene).await;
+    let ns = scene.namespace().to_string();
+    scene
+        .create(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": "team-settings", "namespace": ns },
+            "data": { "key": "v" },
+        }))
+        .await;
+    let tenant = scene.namespace_admin("cli-member").await;
+    let token = common::tenant::service_account_token(&scene.client, &ns, "cli-member").await;
+    let kubeconfig =
+        common::tenant::kubeconfig_file_with_token(&scene.env, &token, "cli-tenant", &ns);
+    let as_member = |args: Vec<String>| {
+        let mut command = command(&scene, &refs(&args));
+        command.env("KUBECONFIG", &kubeconfig);
+        tokio::process::Command::from(command)
+    };
+
+    let mut args = with(
+        &[
+            "backup",
+            "create",
+            "mine",
+            "-n",
+            &ns,
+            "--namespaces",
+            &ns,
+            "--types",
+            "configmaps",
+        ],
+        &bucket_args(&scene),
+    );
+    args.extend([
+        "--credentials-secret".into(),
+        "s3-creds".into(),
+        "--wait".into(),
+        "-o".into(),
+        "json".into(),
+    ]);
+    let created = as_member(args).output().await.unwrap();
+    assert_exit(&created, 0);
+    let backup: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(
+        backup["status"]["lastRun"]["requester"],
+        json!(tenant.username)
+    );
+
+    let other = scene.new_namespace("cli-other").await;
+    let mut args = with(
+        &[
+            "backup",
+            "create",
+            "theirs",
+            "-n",
+            &ns,
+            "--namespaces",
+            &other.name,
+        ],
+        &bucket_args(&scene),
+    );
+    args.extend([
+        "--credentials-secret".into(),
+        "s3-creds".into(),
+        "--wait".into(),
+    ]);
+    // The operator reads as the member: the namespace is an item error, the run partial (3).
+    let refused = as_member(args).output().await.unwrap();
+    assert_exit(&refused, 3);
+    let out = text(&refused.stdout);
+    assert!(
+        out.contains("PartiallyFailed") && out.contains(&other.name) && out.contains("forbidden"),
+        "{out}"
+    );
+
+    let all = as_member(vec!["backup".into(), "get".into(), "-A".into()])
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&all, 1);
+    assert!(
+        text(&all.stderr).contains("forbidden"),
+        "{}",
+        text(&all.stderr)
+    );
+
+    let restored = as_member(
+        [
+            "restore",
+            "create",
+            "back",
+            "-n",
+            &ns,
+            "--from-backup",
+            "mine",
+            "--conflict",
+            "overwrite",
+            "--wait",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
+    .output()
+    .await
+    .unwrap();
+    assert_exit(&restored, 0);
+    assert!(
+        text(&restored.stdout).contains(&format!("run as:      {}", tenant.username)),
+        "{}",
+        text(&restored.stdout)
+    );
+}
+
 #[test]
 fn completions_for_every_shell() {
     for shell in ["bash", "zsh", "fish"] {
