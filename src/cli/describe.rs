@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::output::Explain as _;
+use super::output::{self, Explain as _};
 use kube::{Api, Client};
 
 use crate::api::Backup;
@@ -28,10 +28,7 @@ pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::R
     writeln!(
         out,
         "  phase:         {}",
-        status
-            .phase
-            .map(|p| format!("{p:?}"))
-            .unwrap_or_else(|| "New".into())
+        output::shown(status.phase, "New")
     )?;
     writeln!(
         out,
@@ -46,9 +43,7 @@ pub async fn describe(client: &Client, namespace: &str, name: &str) -> anyhow::R
         writeln!(
             out,
             "  last run:      {} ({}, {} objects, {} failed) at {}",
-            run.result
-                .map(|r| format!("{r:?}"))
-                .unwrap_or_else(|| "Running".into()),
+            output::shown(run.result, "Running"),
             run.trigger,
             run.objects,
             run.failed,

@@ -116,6 +116,11 @@ impl Table {
     }
 }
 
+/// A phase or result as its name, `absent` when there is none yet (`New`, `Running`).
+pub fn shown<T: std::fmt::Debug>(value: Option<T>, absent: &str) -> String {
+    value.map_or_else(|| absent.to_string(), |v| format!("{v:?}"))
+}
+
 /// `1.5 MiB`, `812 B`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -672,10 +672,7 @@ fn backup_table(items: &[Backup], all_namespaces: bool) -> String {
         }
         row.extend([
             backup.name_any(),
-            status
-                .phase
-                .map(|p| format!("{p:?}"))
-                .unwrap_or_else(|| "New".into()),
+            output::shown(status.phase, "New"),
             backup.spec.schedule.clone().unwrap_or_else(|| "-".into()),
             output::age(time_of(run.and_then(|r| r.completion_time.as_ref())).as_ref()),
             run.and_then(|r| r.result)
@@ -731,10 +728,7 @@ fn restore_table(items: &[Restore], all_namespaces: bool) -> String {
         }
         row.extend([
             restore.name_any(),
-            status
-                .phase
-                .map(|p| format!("{p:?}"))
-                .unwrap_or_else(|| "New".into()),
+            output::shown(status.phase, "New"),
             count("created"),
             count("skipped"),
             count("failed"),
@@ -764,9 +758,7 @@ fn backup_summary(backup: &Backup, run: Option<&BackupRun>) -> String {
             let _ = writeln!(
                 out,
                 "Backup {name}: {} — {} objects, {}, {} failed",
-                run.result
-                    .map(|r| format!("{r:?}"))
-                    .unwrap_or_else(|| "Running".into()),
+                output::shown(run.result, "Running"),
                 run.objects,
                 output::bytes(u64::try_from(run.bytes).unwrap_or(0)),
                 run.failed
@@ -783,10 +775,7 @@ fn backup_summary(backup: &Backup, run: Option<&BackupRun>) -> String {
             let _ = writeln!(
                 out,
                 "Backup {name}: {} — {}",
-                status
-                    .phase
-                    .map(|p| format!("{p:?}"))
-                    .unwrap_or_else(|| "New".into()),
+                output::shown(status.phase, "New"),
                 status.message.unwrap_or_default()
             );
         }
@@ -803,14 +792,7 @@ fn describe_restore(restore: &Restore) -> String {
         restore.namespace().unwrap_or_default(),
         restore.name_any()
     );
-    let _ = writeln!(
-        out,
-        "  phase:       {}",
-        status
-            .phase
-            .map(|p| format!("{p:?}"))
-            .unwrap_or_else(|| "New".into())
-    );
+    let _ = writeln!(out, "  phase:       {}", output::shown(status.phase, "New"));
     let _ = writeln!(
         out,
         "  message:     {}",

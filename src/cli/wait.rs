@@ -278,12 +278,7 @@ fn backup_step(backup: &Backup, trigger: Option<&str>, followed: &mut Option<Str
     if invalid_now(backup, trigger.is_some()) {
         return Step::Done(None);
     }
-    Step::Waiting(
-        status
-            .phase
-            .map(|p| format!("{p:?}"))
-            .unwrap_or_else(|| "New".into()),
-    )
+    Step::Waiting(output::shown(status.phase, "New"))
 }
 
 /// Waits until one run of the Backup ends, and says which ([`backup_step`]). `None`:
@@ -362,9 +357,7 @@ pub async fn restore(api: &Api<Restore>, name: &str) -> anyhow::Result<Option<Re
                 phase => {
                     let progress = status.progress.clone().unwrap_or_default();
                     display.update(
-                        &phase
-                            .map(|p| format!("{p:?}"))
-                            .unwrap_or_else(|| "New".into()),
+                        &output::shown(phase, "New"),
                         u64::try_from(progress.processed).unwrap_or(0),
                         u64::try_from(progress.total).unwrap_or(0),
                         None,
